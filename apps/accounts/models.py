@@ -1,0 +1,126 @@
+"""Organizations, projects, memberships with roles, API tokens and SSH keys."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    # Ordered from least to most; ROLE_RANK below is the order the selectors compare by.
+    READ_ONLY = "read_only", "Read-only"
+    COLLABORATOR = "collaborator", "Collaborator"
+    ADMIN = "admin", "Admin"
+    OWNER = "owner", "Owner"
+
+
+ROLE_RANK: dict[str, int] = {Role.READ_ONLY: 1, Role.COLLABORATOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Project(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="project_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.name}" if self.organization_id else self.name
+
+
+class Membership(models.Model):
+    """A user's role in a whole organization (all its projects) or in one project."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(organization__isnull=False, project__isnull=True) | Q(organization__isnull=True, project__isnull=False)),
+                name="membership_org_xor_project",
+                violation_error_message="A membership is either in an organization or in a project, not both.",
+            ),
+            models.UniqueConstraint(fields=["user", "organization"], condition=Q(organization__isnull=False), name="membership_unique_org"),
+            models.UniqueConstraint(fields=["user", "project"], condition=Q(project__isnull=False), name="membership_unique_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.organization or self.project}"
+
+
+class APIToken(models.Model):
+    """A bearer token. Only its SHA-256 is stored; the plaintext is shown once at creation."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+                                help_text="Set for a project-scoped token; empty for a user token.")
+    description = models.CharField(max_length=200, blank=True)
+    read_only = models.BooleanField(default=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_preview = models.CharField(max_length=8, editable=False, help_text="First characters, to recognise the token.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        scope = f"project {self.project}" if self.project_id else "user"
+        return f"{self.key_preview}… ({scope}{', read-only' if self.read_only else ''})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class SSHKey(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    label = models.CharField(max_length=100)
+    key = models.TextField(help_text="An OpenSSH public key line: type, base64 body, optional comment.")
+    fingerprint = models.CharField(max_length=64, editable=False, help_text="MD5, as the Equinix Metal API shows it.")
+    fingerprint_sha256 = models.CharField(max_length=64, editable=False, db_index=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="ssh_keys")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="ssh_keys")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label"]
+        verbose_name = "SSH key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(owner__isnull=False, project__isnull=True) | Q(owner__isnull=True, project__isnull=False)),
+                name="sshkey_user_xor_project",
+                violation_error_message="An SSH key belongs to a user or to a project, not both.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.fingerprint_sha256})"

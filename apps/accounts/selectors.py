@@ -1,0 +1,83 @@
+"""Who may see what: the projects a user (or token) may see, and the role held there.
+
+Every customer-facing face (portal, API) starts its querysets from `visible_projects()`.
+Rules: an organization membership gives its role on every project of the organization; a
+project membership gives its role on that project; the higher of the two counts. A token
+narrows further: a project token sees only its project, a read-only token only reads.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Case, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least
+
+from apps.accounts.models import ROLE_RANK, APIToken, Membership, Project, Role
+
+RANK_ROLE: dict[int, str] = {rank: role for role, rank in ROLE_RANK.items()}
+
+# Which role each kind of action needs, lowest first.
+READ, WRITE, MANAGE, OWN = "read", "write", "manage", "own"
+ACTION_MIN_RANK: dict[str, int] = {
+    READ: ROLE_RANK[Role.READ_ONLY],
+    WRITE: ROLE_RANK[Role.COLLABORATOR],  # deploy, power, reinstall, delete devices, assign IPs
+    MANAGE: ROLE_RANK[Role.ADMIN],  # members, project settings, project tokens
+    OWN: ROLE_RANK[Role.OWNER],  # delete the project
+}
+
+_rank_case = Case(*[When(role=role, then=Value(rank)) for role, rank in ROLE_RANK.items()], default=Value(0), output_field=IntegerField())
+
+
+def visible_projects(user: Any, token: APIToken | None = None) -> QuerySet[Project]:
+    """The projects `user` may see, annotated with `role_rank` (1..4)."""
+    if user is None or not user.is_authenticated:
+        return Project.objects.none()
+    org_rank = Subquery(
+        Membership.objects.filter(user=user, organization_id=OuterRef("organization_id"))
+        .annotate(rank=_rank_case).values("rank")[:1],
+        output_field=IntegerField(),
+    )
+    project_rank = Subquery(
+        Membership.objects.filter(user=user, project_id=OuterRef("pk"))
+        .annotate(rank=_rank_case).values("rank")[:1],
+        output_field=IntegerField(),
+    )
+    rank = Greatest(Coalesce(org_rank, Value(0)), Coalesce(project_rank, Value(0)))
+    if token is not None and token.read_only:
+        rank = Least(rank, Value(ROLE_RANK[Role.READ_ONLY]))
+    qs = Project.objects.select_related("organization").annotate(role_rank=rank).filter(role_rank__gt=0)
+    if token is not None and token.project_id:
+        qs = qs.filter(pk=token.project_id)
+    return qs
+
+
+def project_role(user: Any, project: Project, token: APIToken | None = None) -> str | None:
+    """The role `user` holds in `project`, or None if the project is not visible to them."""
+    rank = visible_projects(user, token).filter(pk=project.pk).values_list("role_rank", flat=True).first()
+    return RANK_ROLE.get(rank) if rank else None
+
+
+def can(user: Any, project: Project, action: str, token: APIToken | None = None) -> bool:
+    role = project_role(user, project, token)
+    return role is not None and ROLE_RANK[role] >= ACTION_MIN_RANK[action]
+
+
+def projects_where(user: Any, action: str, token: APIToken | None = None) -> QuerySet[Project]:
+    """The visible projects in which `user` may perform `action`."""
+    return visible_projects(user, token).filter(role_rank__gte=ACTION_MIN_RANK[action])
+
+
+def organization_role(user: Any, organization_id: Any) -> str | None:
+    rank = (
+        Membership.objects.filter(user=user, organization_id=organization_id)
+        .annotate(rank=_rank_case).aggregate(m=Max("rank"))["m"]
+    )
+    return RANK_ROLE.get(rank) if rank else None
+
+
+def ssh_keys_for_project(project: Project) -> QuerySet:
+    """Keys installed on a project's devices: the project's keys and its members' personal keys."""
+    from apps.accounts.models import SSHKey
+
+    member_ids = Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id)).values("user_id")
+    return SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=member_ids))

@@ -1,0 +1,191 @@
+"""Every write to organizations, projects, memberships, API tokens and SSH keys."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.accounts.models import APIToken, Membership, Organization, Project, Role, SSHKey
+from apps.accounts.sshkeys import parse_public_key
+from apps.audit.services import audit_record, diff, snapshot
+
+User = get_user_model()
+
+# last_used_at is informational; writing it on every request would turn every read into a
+# write, so it is refreshed at most once a minute per token.
+TOKEN_TOUCH_INTERVAL_SECONDS = 60
+
+
+def hash_token(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+@transaction.atomic
+def organization_create(*, name: str, slug: str = "", owner: Any = None, actor: Any = None) -> Organization:
+    slug = slug or slugify(name)
+    if not slug:
+        raise ValidationError({"name": "An organization needs a name with at least one letter or digit."})
+    if Organization.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"An organization with the slug '{slug}' already exists."})
+    org = Organization(name=name, slug=slug)
+    org.full_clean()
+    org.save()
+    audit_record(action="accounts.organization.create", target=org, changes=diff({}, snapshot(org)), actor=actor)
+    if owner is not None:
+        membership_set(user=owner, organization=org, role=Role.OWNER, actor=actor)
+    return org
+
+
+@transaction.atomic
+def project_create(*, organization: Organization, name: str, actor: Any = None) -> Project:
+    if Project.objects.filter(organization=organization, name=name).exists():
+        raise ValidationError({"name": f"The organization {organization} already has a project named '{name}'."})
+    project = Project(organization=organization, name=name)
+    project.full_clean()
+    project.save()
+    audit_record(action="accounts.project.create", target=project, changes=diff({}, snapshot(project)), actor=actor)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, name: str, actor: Any = None) -> Project:
+    before = snapshot(project)
+    project.name = name
+    project.full_clean()
+    project.save()
+    audit_record(action="accounts.project.update", target=project, changes=diff(before, snapshot(project)), actor=actor)
+    return project
+
+
+@transaction.atomic
+def membership_set(*, user: Any, role: str, organization: Organization | None = None, project: Project | None = None,
+                   actor: Any = None) -> Membership:
+    """Give `user` `role` in an organization or a project (creates or changes the membership)."""
+    if (organization is None) == (project is None):
+        raise ValidationError("Give either an organization or a project.")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}."})
+    lookup = {"organization": organization} if organization is not None else {"project": project}
+    membership = Membership.objects.select_for_update().filter(user=user, **lookup).first()
+    before = snapshot(membership) if membership else {}
+    if membership is None:
+        membership = Membership(user=user, role=role, **lookup)
+    else:
+        membership.role = role
+    membership.full_clean()
+    membership.save()
+    audit_record(action="accounts.membership.set", target=membership, changes=diff(before, snapshot(membership)), actor=actor)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Any = None) -> None:
+    before = snapshot(membership)
+    if membership.organization_id and membership.role == Role.OWNER:
+        owners = Membership.objects.select_for_update().filter(organization_id=membership.organization_id, role=Role.OWNER)
+        if owners.count() <= 1:
+            raise ValidationError("This is the organization's last owner; make someone else owner first.")
+    audit_record(action="accounts.membership.remove", target=membership, changes=diff(before, {}), actor=actor)
+    membership.delete()
+
+
+@transaction.atomic
+def api_token_create(*, user: Any, description: str = "", project: Project | None = None, read_only: bool = False,
+                     actor: Any = None) -> tuple[APIToken, str]:
+    """Create a token; return it with its plaintext, which is never stored and never shown again."""
+    plaintext = secrets.token_urlsafe(32)
+    token = APIToken(user=user, project=project, description=description, read_only=read_only,
+                     key_hash=hash_token(plaintext), key_preview=plaintext[:6])
+    token.full_clean()
+    token.save()
+    audit_record(action="accounts.api_token.create", target=token,
+                 changes=diff({}, snapshot(token, fields=["user", "project", "description", "read_only", "key_preview"])), actor=actor)
+    return token, plaintext
+
+
+@transaction.atomic
+def api_token_revoke(*, token: APIToken, actor: Any = None) -> APIToken:
+    token = APIToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(action="accounts.api_token.revoke", target=token, changes={"revoked_at": [None, token.revoked_at]}, actor=actor)
+    return token
+
+
+def api_token_authenticate(*, plaintext: str) -> APIToken | None:
+    """The active token with this plaintext (its user active too), or None."""
+    if not plaintext:
+        return None
+    token = (APIToken.objects.select_related("user", "project")
+             .filter(key_hash=hash_token(plaintext), revoked_at__isnull=True, user__is_active=True).first())
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_INTERVAL_SECONDS:
+        APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+@transaction.atomic
+def ssh_key_create(*, label: str, key: str, owner: Any = None, project: Project | None = None, actor: Any = None) -> SSHKey:
+    if (owner is None) == (project is None):
+        raise ValidationError("An SSH key belongs to a user or to a project: give exactly one.")
+    if not (label or "").strip():
+        raise ValidationError({"label": "Give the key a label, e.g. 'laptop'."})
+    parsed = parse_public_key(key)
+    scope = {"owner": owner} if owner is not None else {"project": project}
+    if SSHKey.objects.filter(fingerprint_sha256=parsed.fingerprint_sha256, **scope).exists():
+        raise ValidationError({"key": f"This key ({parsed.fingerprint_sha256}) is already registered here."})
+    ssh_key = SSHKey(label=label.strip(), key=parsed.normalized, fingerprint=parsed.fingerprint_md5,
+                     fingerprint_sha256=parsed.fingerprint_sha256, **scope)
+    ssh_key.full_clean()
+    ssh_key.save()
+    audit_record(action="accounts.ssh_key.create", target=ssh_key, changes=diff({}, snapshot(ssh_key)), actor=actor)
+    return ssh_key
+
+
+@transaction.atomic
+def ssh_key_update(*, ssh_key: SSHKey, label: str | None = None, key: str | None = None, actor: Any = None) -> SSHKey:
+    before = snapshot(ssh_key)
+    if label is not None:
+        if not label.strip():
+            raise ValidationError({"label": "Give the key a label, e.g. 'laptop'."})
+        ssh_key.label = label.strip()
+    if key is not None:
+        parsed = parse_public_key(key)
+        ssh_key.key, ssh_key.fingerprint, ssh_key.fingerprint_sha256 = parsed.normalized, parsed.fingerprint_md5, parsed.fingerprint_sha256
+    ssh_key.full_clean()
+    ssh_key.save()
+    audit_record(action="accounts.ssh_key.update", target=ssh_key, changes=diff(before, snapshot(ssh_key)), actor=actor)
+    return ssh_key
+
+
+@transaction.atomic
+def ssh_key_delete(*, ssh_key: SSHKey, actor: Any = None) -> None:
+    audit_record(action="accounts.ssh_key.delete", target=ssh_key, changes=diff(snapshot(ssh_key), {}), actor=actor)
+    ssh_key.delete()
+
+
+@transaction.atomic
+def user_create(*, username: str, email: str = "", password: str | None = None, is_staff: bool = False,
+                is_superuser: bool = False, actor: Any = None) -> Any:
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"The user '{username}' already exists."})
+    user = User(username=username, email=email, is_staff=is_staff or is_superuser, is_superuser=is_superuser)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit_record(action="accounts.user.create", target=user,
+                 changes=diff({}, snapshot(user, fields=["username", "email", "is_staff", "is_superuser"])), actor=actor)
+    return user

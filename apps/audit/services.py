@@ -1,0 +1,96 @@
+"""The one way every write in the project records itself: `audit_record()`."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from apps.audit import context
+from apps.audit.models import ActorType, AuditEvent
+from project.encryption import EncryptedTextField
+
+SECRET_FIELD_MARK = "<secret changed>"  # noqa: S105 - a placeholder, not a secret
+
+
+def _actor_fields(actor: Any) -> tuple[str, str, str]:
+    if actor is None:
+        return ActorType.SYSTEM, "", "system"
+    # An APIToken has a `user` and a `key_preview`; a User has `get_username`.
+    if hasattr(actor, "key_preview") and hasattr(actor, "user_id"):
+        return ActorType.TOKEN, str(actor.pk), f"token {actor.key_preview}… of {actor.user}"
+    if hasattr(actor, "get_username"):
+        if not actor.is_authenticated:
+            return ActorType.SYSTEM, "", "anonymous"
+        return ActorType.USER, str(actor.pk), actor.get_username()
+    return ActorType.SYSTEM, "", str(actor)[:200]
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, models.Model):
+        return str(value.pk)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The audit-relevant field values of `instance`; secret fields are never copied."""
+    values: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if isinstance(field, EncryptedTextField):
+            values[field.name] = SECRET_FIELD_MARK
+            continue
+        values[field.name] = _jsonable(getattr(instance, field.attname))
+    return values
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [before, after]} for every field whose value differs."""
+    keys = set(before) | set(after)
+    return {k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)}
+
+
+def audit_record(
+    *,
+    action: str,
+    target: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    reason: str = "",
+    actor: Any = None,
+) -> AuditEvent:
+    """Append one audit event. With no `actor`, the request's or task's actor is used."""
+    ctx = context.current()
+    if actor is None and ctx is not None:
+        actor = ctx.actor
+    actor_type, actor_id, actor_name = _actor_fields(actor)
+    event = AuditEvent(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_name=actor_name[:200],
+        action=action,
+        changes=_jsonable(changes or {}),
+        reason=reason,
+        request_id=ctx.request_id if ctx else "",
+        source_ip=ctx.source_ip if ctx else None,
+    )
+    if target is not None:
+        event.target_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
+        event.target_id = str(target.pk)
+        event.target_repr = str(target)[:200]
+    event.save()
+    return event

@@ -1,0 +1,67 @@
+"""`manage.py devserver`: what `make run` starts — the web server, a django-q2 worker and the lab —
+as child processes; Ctrl-C (or SIGTERM) stops them all and waits for each to exit."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+STOP_GRACE_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Run the web server (127.0.0.1:8000), a task worker and the lab hardware until Ctrl-C."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--no-lab", action="store_true", help="Do not start the emulated hardware.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        manage = [sys.executable, "manage.py"]
+        commands = {
+            "web": manage + ["runserver", options["addr"], "--noreload"],
+            "worker": manage + ["qcluster"],
+        }
+        if not options["no_lab"]:
+            commands["lab"] = manage + ["lab"]
+        children: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        for name, argv in commands.items():
+            # Own process groups: the terminal's Ctrl-C reaches us, and we stop the children in order.
+            children[name] = subprocess.Popen(argv, start_new_session=True, env=os.environ.copy())
+            self.stdout.write(f"started {name} (pid {children[name].pid}): {' '.join(argv[1:])}")
+        self.stdout.write(self.style.SUCCESS(f"Metalyard is up: http://{options['addr']}/admin/  (Ctrl-C stops everything)"))
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with status {child.returncode}; stopping the rest.")
+                    stopping, exit_code = True, 1
+                    break
+            time.sleep(0.2)
+        self.stdout.write("stopping …")
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name, child in children.items():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{name} did not stop in {STOP_GRACE_SECONDS} s; killing it.")
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        self.stdout.write("stopped.")
+        sys.exit(exit_code)

@@ -1,0 +1,21 @@
+"""Top-level URLs: staff admin, customer portal, API, and the endpoints installing machines call."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+admin.site.site_header = "Metalyard staff"
+admin.site.site_title = "Metalyard"
+admin.site.index_title = "Operations"
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+]
