@@ -27,7 +27,7 @@ run: $(STAMP)
 # Installs, then runs ruff and the whole test suite (PostgreSQL when DATABASE_URL points at it).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	METALYARD_DEV_KEYS=1 $(VENV)/bin/pytest $(ARGS)
+	METALYARD_DEV_KEYS=1 METALYARD_TASKS_SYNC=1 $(VENV)/bin/pytest $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

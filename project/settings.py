@@ -204,3 +204,18 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+
+
+# ---------------------------------------------------------------- hardware: BMC control
+
+
+# ---------------------------------------------------------------- network: switch automation
+
+
+# ---------------------------------------------------------------- ipam
+
+
+# ---------------------------------------------------------------- installs
+
+
+# ---------------------------------------------------------------- lab

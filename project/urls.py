@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "Metalyard staff"
 admin.site.site_title = "Metalyard"
@@ -18,4 +18,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("apps.api.urls")),
+    # Endpoints installing machines call (iPXE scripts, metadata, events, phone-home).
+    path("", include("apps.installs.urls")),
+    path("", include("apps.portal.urls")),
 ]

@@ -1,41 +1,48 @@
-"""The lab's emulator groups. Each group is a (start, stop) pair: `start(out)` brings its
-emulators up for the demo hardware in the database and returns a handle; `stop(handle)`
-brings them down. Emulator modules add themselves with `register()`."""
+"""The lab's emulator groups. Each module in `apps.lab.groups` defines one group with
+`start(out) -> handle` and `stop(handle)`: start brings its emulators up on loopback for the
+demo hardware in the database (recording the ports it bound there), stop brings them down."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import pkgutil
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+
+from apps.lab import groups as groups_package
 
 
 @dataclass(frozen=True)
 class Group:
     name: str
-    start: Callable[[Any], Any]
-    stop: Callable[[Any], None]
+    module: ModuleType
 
 
-_groups: dict[str, Group] = {}
-# Modules that define groups; imported lazily so that `manage.py lab` pulls them in.
-GROUP_MODULES: list[str] = []
-
-
-def register(name: str, start: Callable[[Any], Any], stop: Callable[[Any], None]) -> None:
-    _groups[name] = Group(name, start, stop)
+def discover() -> list[Group]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(groups_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{groups_package.__name__}.{info.name}")
+        if hasattr(module, "start") and hasattr(module, "stop"):
+            found.append(Group(info.name, module))
+    return found
 
 
 def start_all(*, out: Any) -> list[tuple[Group, Any]]:
-    for module in GROUP_MODULES:
-        importlib.import_module(module)
     running: list[tuple[Group, Any]] = []
-    for group in _groups.values():
-        running.append((group, group.start(out)))
-        out.write(f"lab: {group.name} up")
+    try:
+        for group in discover():
+            running.append((group, group.module.start(out)))
+            out.write(f"lab: {group.name} up")
+    except BaseException:
+        stop_all(running, out=out)
+        raise
     return running
 
 
 def stop_all(running: list[tuple[Group, Any]], *, out: Any) -> None:
     for group, handle in reversed(running):
-        group.stop(handle)
-        out.write(f"lab: {group.name} stopped")
+        try:
+            group.module.stop(handle)
+            out.write(f"lab: {group.name} stopped")
+        except Exception as exc:
+            out.write(f"lab: {group.name} failed to stop cleanly: {exc}")

@@ -1,0 +1,1 @@
+"""One module per emulator group (bmc, switches, machines …); see apps.lab.registry."""

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests run on PostgreSQL when DATABASE_URL points at it (CI always does),
+on SQLite otherwise; tests marked `postgres` are skipped on SQLite with a message."""
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True, is_superuser=True)
