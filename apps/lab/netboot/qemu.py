@@ -3,6 +3,7 @@ a virtio NIC whose firmware (Debian's iPXE) boots from an HTTP URL, and an optio
 The platform on the host's 127.0.0.1 is 10.0.2.2 inside the guest (QEMU user networking)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -73,10 +74,8 @@ class QemuMachine:
         except ProcessLookupError:
             return
         if self.wait(grace) is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.wait(grace)
 
     def log_text(self) -> str:
