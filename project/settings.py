@@ -239,6 +239,10 @@ INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 q
 # DHCP: the file the generated dnsmasq configuration is written to and the boot URL iPXE clients get.
 DHCP_CONFIG_PATH = Path(os.environ.get("METALYARD_DHCP_CONFIG", DATA_DIR / "dhcp" / "dnsmasq.conf"))
 DHCP_BOOT_URL = os.environ.get("METALYARD_DHCP_BOOT_URL", "http://127.0.0.1:8000/ipxe/boot.ipxe")
+# Lab machines: where the emulated servers reach the platform, and how long their hardware takes
+# (1.0 = realistic delays, 0 = none, for benchmarks).
+LAB_PLATFORM_URL = os.environ.get("METALYARD_LAB_PLATFORM_URL", "http://127.0.0.1:8000")
+LAB_MACHINE_DELAY_SCALE = float(os.environ.get("METALYARD_LAB_MACHINE_DELAY_SCALE", "1.0"))
 
 
 # ---------------------------------------------------------------- lab
