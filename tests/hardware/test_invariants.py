@@ -138,7 +138,8 @@ def test_port_names_are_unique_per_switch():
 
 
 def test_a_port_is_cabled_once():
-    nic1, nic2 = NetworkInterfaceFactory(), NetworkInterfaceFactory()
+    nic1 = NetworkInterfaceFactory()
+    nic2 = NetworkInterfaceFactory(server__facility=nic1.server.facility)
     port = SwitchPortFactory(switch__facility=nic1.server.facility)
     services.cable_connect(interface=nic1, port=port)
     with pytest.raises(ValidationError) as exc:
