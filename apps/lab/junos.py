@@ -197,7 +197,8 @@ class JunosLab:
             if switch.state_file.exists():
                 switch.committed.apply_lines(switch.state_file.read_text())
         if not switch.committed.root:
-            switch.committed.apply_lines(f"set system host-name {hostname}\n" + initial_lines)
+            switch.committed.apply_lines(f"set system host-name {hostname}\nset system services netconf ssh\n"
+                                         "set interfaces em0 description management\n" + initial_lines)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
@@ -295,8 +296,15 @@ class JunosLab:
             session_id = self._next_session_id
         try:
             transport.start_server(server=server)
-            channel = transport.accept(HANDSHAKE_SECONDS)
-            if channel is None or not server.netconf_requested.wait(HANDSHAKE_SECONDS):
+            channel = None
+            deadline = time.monotonic() + HANDSHAKE_SECONDS
+            # Short waits, so that a client that gives up (bad password, host-key probe) or a lab
+            # that stops does not keep this thread for the whole handshake time.
+            while channel is None and transport.is_active() and not self._stopping.is_set() and time.monotonic() < deadline:
+                channel = transport.accept(0.1)
+            while channel is not None and not server.netconf_requested.is_set() and transport.is_active() and time.monotonic() < deadline:
+                server.netconf_requested.wait(0.1)
+            if channel is None or not server.netconf_requested.is_set():
                 return
             _NetconfSession(self, switch, channel, session_id, server.user).run()
         except Exception:  # a client that goes away mid-handshake is routine for a switch
