@@ -134,9 +134,9 @@ class Block(models.Model):
         self.last = int(network.broadcast_address)
 
 
-class AssignmentManager(models.Manager):
+class AssignmentManager(models.Manager.from_queryset(BlockQuerySet)):  # type: ignore[misc]
     def get_queryset(self) -> models.QuerySet:
-        return BlockQuerySet(self.model, using=self._db).filter(kind=Kind.ASSIGNMENT)
+        return super().get_queryset().filter(kind=Kind.ASSIGNMENT)
 
 
 class Assignment(Block):
@@ -153,9 +153,9 @@ class Assignment(Block):
         super().save(*args, **kwargs)
 
 
-class ReservationManager(models.Manager):
+class ReservationManager(models.Manager.from_queryset(BlockQuerySet)):  # type: ignore[misc]
     def get_queryset(self) -> models.QuerySet:
-        return BlockQuerySet(self.model, using=self._db).filter(kind=Kind.RESERVATION)
+        return super().get_queryset().filter(kind=Kind.RESERVATION)
 
 
 class Reservation(Block):

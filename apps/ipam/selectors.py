@@ -224,7 +224,8 @@ def blocks_containing(query: Any, *, include_released: bool = False) -> QuerySet
 def blocks_within(query: Any, *, include_released: bool = False) -> QuerySet[Block]:
     """The blocks inside a CIDR (an indexed range on family + first), in address order."""
     network = parse_network(query, field="q")
-    qs = Block.objects.filter(family=network.version, first__gte=int(network.network_address), first__lte=int(network.broadcast_address))
+    qs = Block.objects.filter(family=network.version, first__gte=int(network.network_address), first__lte=int(network.broadcast_address),
+                              last__lte=int(network.broadcast_address))
     if not include_released:
         qs = qs.active()
     return qs.select_related("facility", "metro", "project").order_by("first", "prefix_length")

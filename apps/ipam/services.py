@@ -56,7 +56,7 @@ def _gateway_for(network: IPNetwork, kind: str) -> str | None:
 
 
 def _lock(block: Block) -> Block:
-    return Block.objects.select_for_update().select_related("facility", "metro", "project").get(pk=block.pk)
+    return Block.objects.select_for_update().get(pk=block.pk)
 
 
 def _check_parent(*, parent: Block | None, kind: str, family: int, prefix_length: int, network: str | None = None) -> None:
