@@ -23,5 +23,5 @@ urlpatterns = [
     path("metal/v1/", include(("apps.api.urls", "metal"), namespace="metal")),
     # Endpoints installing machines call (iPXE scripts, metadata, events, phone-home).
     path("", include("apps.installs.urls")),
-    path("", include("apps.portal.urls")),
+    path("", include("apps.portal.urls", namespace="portal")),
 ]
