@@ -1,0 +1,27 @@
+"""Factories for IPAM tests. Blocks are built through the services (they compute the tree fields);
+these factories only supply the facility scope they need."""
+from __future__ import annotations
+
+import factory
+
+from apps.facilities.models import Facility, Metro
+
+
+class MetroFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Metro
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"m{n}")
+    name = factory.LazyAttribute(lambda m: f"Metro {m.code}")
+    country = "US"
+
+
+class FacilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Facility
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"fc{n}")
+    metro = factory.SubFactory(MetroFactory)
+    name = factory.LazyAttribute(lambda f: f"Facility {f.code}")
