@@ -328,10 +328,16 @@ def _step_netboot(install: Install) -> None:
     server = install.server
     if install.kind == InstallKind.PROVISION:
         _server_transition(server, "provisioning", f"install {install.pk}")
-    # Off then on rather than a cycle: a cycle is refused by real BMCs when the server is off.
-    _power(install, "boot_network", "off", "on")
+    # Off then on rather than a cycle: real BMCs refuse a cycle when the server is off.
+    _power(install, "boot_network", "off")
     if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
         install_event_add(install=install, type="provisioning.103")
+    # Wait for the machine before powering it on: a fast machine may ask for its script at once.
+    _move(install, from_step="netboot", to_step="wait_ipxe")
+    try:
+        _power(install, "on")
+    except RetryLater as exc:
+        raise InstallError(f"power on: {exc}") from exc
 
 
 def _step_begin_reinstall(install: Install) -> None:
