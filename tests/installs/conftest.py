@@ -15,6 +15,7 @@ from tests.hardware.factories import (
     SwitchPortFactory,
 )
 from tests.installs.factories import OperatingSystemFactory
+from tests.installs.lab_site import lab_site  # noqa: F401 - a fixture the workflow tests use
 
 
 @pytest.fixture
