@@ -58,6 +58,8 @@ class Block(models.Model):
                               help_text="Pools: a metro-wide pool (used when a facility has no pool of its own left).")
     project = models.ForeignKey("accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="ip_blocks",
                                 help_text="Reservations and assignments: the customer project (empty: infrastructure).")
+    server = models.ForeignKey("hardware.Server", null=True, blank=True, on_delete=models.PROTECT, related_name="ip_assignments",
+                               help_text="Assignments: the physical server whose routed port carries this block.")
     # The installs app's Device; no foreign key, so installs → ipam stays the only direction of imports.
     device_id = models.UUIDField(null=True, blank=True, db_index=True)
     device_label = models.CharField(max_length=255, blank=True, help_text="The device's hostname when it was assigned.")

@@ -80,10 +80,8 @@ def _new_block(*, network: IPNetwork, kind: str, parent: Block | None, public: b
                metro: Any = None, project: Any = None, server: Any = None, device_id: Any = None, device_label: str = "",
                description: str = "") -> Block:
     model = Assignment if kind == Kind.ASSIGNMENT else Block
-    block = model(kind=kind, parent=parent, facility=facility, metro=metro, project=project, device_id=device_id,
-                  device_label=device_label or "", description=description or "", gateway=_gateway_for(network, kind))
-    if server is not None:
-        block.server = server
+    block = model(kind=kind, parent=parent, facility=facility, metro=metro, project=project, server=server,
+                  device_id=device_id, device_label=device_label or "", description=description or "", gateway=_gateway_for(network, kind))
     block.set_network(network)
     if public is None:
         public = parent.public if parent is not None else network.is_global
@@ -294,13 +292,6 @@ def block_delete(*, block: Block, actor: Any = None, reason: str = "") -> None:
 # ---------------------------------------------------------------------- servers (installs and switch engineers)
 
 
-def _server_facility(server: Any) -> Any:
-    facility = getattr(server, "facility", None)
-    if facility is None and getattr(server, "rack", None) is not None:
-        facility = server.rack.facility
-    return facility
-
-
 def _ordered(assignments: Iterable[Assignment]) -> list[Assignment]:
     return sorted(assignments, key=lambda a: (a.family, not a.public))
 
@@ -315,9 +306,7 @@ def server_addresses_assign(*, server: Any, project: Any = None, device_id: Any 
     existing = list(Assignment.objects.active().filter(server=server))
     if existing:
         return _ordered(existing)
-    facility = _server_facility(server)
-    if facility is None:
-        raise ValidationError({"server": f"Server {server} is not in a facility (no rack); rack it before assigning addresses."})
+    facility = server.facility
     common = {"facility": facility, "kind": Kind.ASSIGNMENT, "project": project, "server": server, "device_id": device_id,
               "device_label": device_label, "actor": actor}
     made = [
