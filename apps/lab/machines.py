@@ -1,6 +1,8 @@
-"""The machines behind the lab's BMCs. When an emulated BMC powers its server on with boot device
-network, `on_power_on()` starts that server's machine: a QEMU virtual machine for servers registered
-with `qemu_register()` (the real netboot test), otherwise a light emulated machine — a thread that
+"""The machines behind the lab's BMCs. The BMC emulators call `on_power_on(server_id, bootdev)`;
+handlers registered with `register_power_on()` act on it. The emulation (`emulate()`, switched on
+by the lab, the tests and the benchmarks) boots the server's machine when bootdev is network: a
+QEMU virtual machine for servers registered with `qemu_register()` (the real netboot test),
+otherwise a light emulated machine — a thread that
 behaves like the installer on real hardware over HTTP on loopback (fetches its iPXE script by MAC,
 its metadata and image, posts events with realistic delays, phones home). Hundreds run at once.
 
@@ -15,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +84,50 @@ def _first_mac(server_id: str) -> str | None:
     return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
 
 
-def on_power_on(server_id: Any, bootdev: str = "network") -> None:
-    """Called by the lab BMC when its server powers on (or comes back from a power cycle)."""
+PowerOnHandler = Callable[[str | None, str], None]
+_handlers: list[PowerOnHandler] = []
+
+
+def register_power_on(handler: PowerOnHandler) -> PowerOnHandler:
+    """Call handler(server_id, bootdev) on every emulated power-on; usable as a decorator."""
+    with _lock:
+        if handler not in _handlers:
+            _handlers.append(handler)
+    return handler
+
+
+def unregister_power_on(handler: PowerOnHandler) -> None:
+    with _lock:
+        if handler in _handlers:
+            _handlers.remove(handler)
+
+
+def on_power_on(server_id: str | None, bootdev: str) -> None:
+    """What the BMC emulators call when their server powers on (or comes back from a cycle).
+    bootdev is "network", "disk", "default" (the firmware's own order) or another device name.
+    Handlers run on the lab's event thread, so they start long work in threads of their own."""
+    with _lock:
+        handlers = list(_handlers)
+    for handler in handlers:
+        try:
+            handler(server_id, bootdev)
+        except Exception:
+            log.exception("lab: power-on handler %r failed for server %s", handler, server_id)
+
+
+def emulate(enabled: bool = True) -> None:
+    """Turn the machine emulation on (the lab, tests, benchmarks) or off: powered-on servers boot."""
+    (register_power_on if enabled else unregister_power_on)(boot_machine)
+
+
+def boot_machine(server_id: str | None, bootdev: str) -> None:
+    """The emulation's power-on handler: the server's machine boots from `bootdev`."""
+    if server_id is None:
+        return
     server_id = str(server_id)
     on_power_off(server_id)
-    if bootdev not in ("network", "pxe"):
+    # "default" is the firmware's own order, which puts the network first on these machines.
+    if bootdev not in ("network", "pxe", "default"):
         return  # a disk boot: the installed system starts; nothing in the lab needs to act
     mac = _first_mac(server_id)
     if mac is None:

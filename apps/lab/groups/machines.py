@@ -21,8 +21,10 @@ def start(out: Any) -> dict[str, Any]:
     except NetbootToolError as exc:
         # Light machines need no kernel; only QEMU machines do.
         out.write(f"lab: no netboot assets for QEMU machines ({exc}); emulated machines still work")
+    machines.emulate(True)
     return {}
 
 
 def stop(handle: dict[str, Any]) -> None:
+    machines.emulate(False)
     machines.stop_all()
