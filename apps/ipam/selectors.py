@@ -256,12 +256,12 @@ def blocks_visible_to(user: Any, token: Any = None) -> QuerySet[Block]:
 
 
 def pools_for(*, facility: Any = None, metro: Any = None, family: int, public: bool) -> list[Block]:
-    """The active pools a facility draws from: its own first, then its metro's (oldest first in each)."""
-    pools = Block.objects.active().filter(kind=Kind.POOL, family=family, public=public)
-    ordered: list[Block] = []
+    """The active pools an allocation may draw from, in order: a facility's own, then its metro's.
+    Asked for a metro alone: the metro-wide pools, then those of the metro's facilities."""
+    pools = Block.objects.active().filter(kind=Kind.POOL, family=family, public=public).select_related("facility", "metro")
+    order = ("assigned_at", "pk")
     if facility is not None:
-        ordered += list(pools.filter(facility=facility).order_by("assigned_at", "pk"))
-        metro = metro or facility.metro
+        return list(pools.filter(facility=facility).order_by(*order)) + list(pools.filter(metro_id=facility.metro_id).order_by(*order))
     if metro is not None:
-        ordered += list(pools.filter(metro=metro).order_by("assigned_at", "pk"))
-    return ordered
+        return list(pools.filter(metro=metro).order_by(*order)) + list(pools.filter(facility__metro=metro).order_by("facility__code", *order))
+    return []

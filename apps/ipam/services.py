@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, diff, snapshot
@@ -22,6 +22,7 @@ from apps.ipam.models import ALLOWED_PARENTS, RELEASABLE, Assignment, Block, Kin
 from apps.ipam.parsing import IPNetwork, parse_network, parse_prefix_length, prefix_length_for_quantity
 
 BITS = selectors.BITS
+ROOTS_LOCK = 0x1FA3_0001  # advisory lock key: creating a root block (no parent row to lock)
 
 
 class BlockConflict(ValidationError):
@@ -119,6 +120,11 @@ def block_create(*, network: Any, kind: str, parent: Block | None = None, public
             raise BlockConflict({"parent": f"No active {wanted} contains {net}; create that first or give the parent."})
     if parent is not None:
         parent = _lock(parent)
+    elif connection.vendor == "postgresql":
+        # Roots have no parent row to lock; this lock stands in for it (the exclusion constraint
+        # alone would also refuse an overlap, but concurrent checks can deadlock instead).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROOTS_LOCK])
     _check_parent(parent=parent, kind=kind, family=net.version, prefix_length=net.prefixlen, network=str(net))
     if parent is not None and not (parent.first <= int(net.network_address) and int(net.broadcast_address) <= parent.last):
         raise BlockConflict({"network": f"{net} does not lie inside its parent {parent.network}."})

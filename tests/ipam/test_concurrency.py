@@ -71,8 +71,8 @@ def test_64_concurrent_allocators_never_overlap():
     assert int(nets[-1].broadcast_address) - int(pool_net.network_address) + 1 == WORKERS * (2 + 2 + 8)
 
 
-def test_concurrent_pool_creation_cannot_overlap_even_without_a_parent_lock():
-    # Roots have no parent row to lock: the exclusion constraint is what stops two at once.
+def test_concurrent_supernet_creation_never_overlaps():
+    # Roots have no parent row to lock; an advisory lock serialises them, the exclusion constraint backs it.
     def create(index: int) -> None:
         services.block_create(network=f"100.64.{index}.0/24" if index % 2 else "100.64.0.0/10", kind=Kind.SUPERNET)
 
