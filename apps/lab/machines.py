@@ -82,9 +82,16 @@ def qemu_machine(server_id: Any) -> Any:
 
 
 def _first_mac(server_id: str) -> str | None:
+    from django.db import connection
+
     from apps.hardware.models import NetworkInterface
 
-    return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+    try:
+        return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+    finally:
+        # Handlers run on the BMC lab's event thread: leave no connection open there.
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()
 
 
 PowerOnHandler = Callable[[str | None, str], None]

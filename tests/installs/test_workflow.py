@@ -41,9 +41,8 @@ def settled(device, *states: str, timeout: float = 30.0):
 
 def assert_clean(server, *, state: str = "maintenance") -> None:
     """Nothing leaks: no active addresses, every cabled port isolated, the server where it should be."""
-    from apps.network.models import PortConfig
-
     from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
 
     server.refresh_from_db()
     assert server.state == state
@@ -54,9 +53,8 @@ def assert_clean(server, *, state: str = "maintenance") -> None:
 
 
 def test_an_order_goes_active_through_lab_hardware(lab_site) -> None:
-    from apps.network.models import PortConfig
-
     from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
 
     device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
     assert device.state == DeviceState.ACTIVE, device.failure_reason
@@ -74,8 +72,10 @@ def test_an_order_goes_active_through_lab_hardware(lab_site) -> None:
     assert config.mode == "provisioned" and config.applied_version == config.desired_version
     running = "\n".join(lab_site.lab_switch.running_lines())
     assert f"{addresses[0].gateway}/31" in running
-    # The platform left the server booting from its disk.
-    assert lab_site.ipmi.state(lab_site.bmc_ports[server.pk])["bootdev"] in ("hd", "disk")
+    # Netboot, then after phone-home: next boot from disk and a power cycle, every call answered.
+    calls = list(server.power_events.order_by("pk").values_list("action", "outcome"))
+    assert [a for a, _ in calls] == ["boot_network", "off", "on", "boot_disk", "off", "on"]
+    assert {o for _, o in calls} == {"ok"}
 
 
 def test_reinstall_keeps_the_server_and_the_addresses(lab_site) -> None:
