@@ -297,15 +297,23 @@ def _step_port(install: Install) -> None:
 
 
 def _port_apply(install: Install, *, reason: str) -> None:
-    """Set the server's port to its desired state (from the server's state and addresses) and wait,
-    bounded, until the switch runs it. Pushes are batched per switch by the network app."""
-    from apps.network.services import port_change_wait, port_configure_for_server
+    """Set the server's port to its desired state (from the server's state and addresses) and see it
+    applied, bounded by the port step's time limit. Pushes batch every pending port of a switch in
+    one commit; asking for a push again is harmless (nothing pending: nothing done), and covers a
+    change that arrived just as another worker's push finished its last round."""
+    from apps.network.services import port_change_wait, port_configure_for_server, switch_push
 
-    change = port_configure_for_server(server=install.server, actor=None, reason=reason)
-    outcome = port_change_wait(change, timeout=step_timeout("port"))
-    if outcome.done:
-        return
-    raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+    change = port_configure_for_server(server=install.server, actor=None, reason=reason, schedule=False)
+    deadline = time.monotonic() + step_timeout("port")
+    for _ in range(1000):
+        for switch_id in change.switch_ids:
+            switch_push(switch_id=switch_id)
+        outcome = port_change_wait(change, timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+        if outcome.done:
+            return
+        if outcome.failed or time.monotonic() >= deadline:
+            raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+    raise RetryLater("the switch did not apply the port configuration")
 
 
 def _power(install: Install, *actions: str) -> None:
