@@ -558,14 +558,17 @@ def install_machine_failure(*, install: Install, reason: str) -> Install:
 
 
 def install_inventory(*, install: Install, inventory: dict[str, Any]) -> Install:
-    """The discovery image's report on a server being commissioned: the hardware app checks it."""
-    from apps.hardware.services import server_commissioning_check
+    """The discovery image's report on a server being commissioning: the hardware app checks it against
+    the plan and the cabling (a match makes the server `ready`; differences become findings for staff)."""
+    from apps.hardware.commissioning import commissioning_check
 
     with transaction.atomic():
         if not _move(install, from_step="wait_inventory", to_step="done"):
             raise MachineCallRejected(f"install {install.pk} is not waiting for an inventory (step {install.step})")
-        server_commissioning_check(server=install.server, report=inventory, actor=None)
-        transition(install, InstallState.SUCCEEDED, reason="inventory posted",
+        findings = commissioning_check(server=install.server, report=inventory, actor=None)
+        note = "matches the records" if not findings else f"{len(findings)} finding(s) for staff"
+        install_event_add(install=install, type="commissioning.inventory", body=f"Inventory posted: {note}", source=EventSource.MACHINE)
+        transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
                    extra={"finished_at": timezone.now(), "deadline": None})
     return install
 

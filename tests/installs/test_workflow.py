@@ -197,3 +197,37 @@ def test_a_step_that_keeps_dying_fails_clean_instead_of_sticking(lab_site, setti
     install.refresh_from_db()
     assert install.state == InstallState.FAILED and "did not finish after" in install.failure_reason
     assert_clean(install.server)
+
+
+def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
+    from apps.hardware.models import CommissioningReport, Server
+
+    server = lab_site.add_server(7)
+    Server.objects.filter(pk=server.pk).update(state="new")
+    run = services.server_commission(server=server)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=30)
+    run.refresh_from_db()
+    server.refresh_from_db()
+    assert run.state == InstallState.SUCCEEDED, run.failure_reason
+    assert server.state == "ready", list(server.findings.values_list("message", flat=True))  # matched plan and cabling
+    report = CommissioningReport.objects.get(server=server)
+    assert report.data["nics"][0]["lldp"] == {"switch": "lab-sw1", "port": "xe-0/0/7"}
+    assert list(run.events.values_list("type", flat=True)) == ["commissioning.inventory"]
+
+
+def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
+    from apps.hardware.models import CommissioningReport, Server
+
+    machines.emulate(False)
+    server = lab_site.add_server(8)
+    Server.objects.filter(pk=server.pk).update(state="new")
+    run = services.server_commission(server=server)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=20)
+    client = Client()
+    assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
+    answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
+                         HTTP_X_METALYARD_SECRET=run.secret)
+    assert answer.status_code == 400
+    run.refresh_from_db()
+    assert run.step == "wait_inventory" and run.state == InstallState.RUNNING
+    assert not CommissioningReport.objects.filter(server=server).exists()
