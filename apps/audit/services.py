@@ -52,6 +52,8 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
     for field in instance._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
+        if getattr(field, "auto_now", False):
+            continue  # bookkeeping that changes on every save, not a change anyone made
         if isinstance(field, EncryptedTextField):
             values[field.name] = SECRET_FIELD_MARK
             continue
