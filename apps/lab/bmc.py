@@ -90,7 +90,7 @@ class IpmiLabProcess:
             raise RuntimeError(f"IPMI lab: {box.get('error')}")
         return box
 
-    def add(self, *, name: str, username: str, password: str, server_id: int | None = None, power: str = "off",
+    def add(self, *, name: str, username: str, password: str, server_id: str | None = None, power: str = "off",
             address: str = "127.0.0.1", port: int = 0) -> int:
         return self.request(op="add", name=name, username=username, password=password, server_id=server_id,
                             power=power, address=address, port=port)["port"]
@@ -143,7 +143,7 @@ class RedfishLab:
         self.workdir = workdir
         self.events: list[dict] = []
         self.emulators: dict[int, RedfishEmulator] = {}
-        self._server_ids: dict[str, int | None] = {}
+        self._server_ids: dict[str, str | None] = {}
         self._seen: set[tuple[str, Any]] = set()
         handler = type("Handler", (_NotificationHandler,), {"lab": self})
         self._listener = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -155,7 +155,7 @@ class RedfishLab:
     def notify_url(self) -> str:
         return f"http://127.0.0.1:{self._listener.server_address[1]}/notify"
 
-    def add(self, *, name: str, username: str, password: str, server_id: int | None = None, power: str = "off",
+    def add(self, *, name: str, username: str, password: str, server_id: str | None = None, power: str = "off",
             address: str = "127.0.0.1") -> RedfishEmulator:
         workdir = self.workdir / name if self.workdir else None
         emulator = RedfishEmulator(username=username, password=password, name=name, address=address,

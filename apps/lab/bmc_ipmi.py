@@ -74,7 +74,7 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         password: str,
         address: str = "127.0.0.1",
         port: int = 0,
-        server_id: int | None = None,
+        server_id: str | None = None,
         power: str = "off",
     ) -> None:
         self.lab = lab

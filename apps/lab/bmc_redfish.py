@@ -35,7 +35,7 @@ MODES = ("ok", "silent", "reject_password")
 
 def make_self_signed(directory: Path, *, common_name: str = "metalyard-lab-bmc") -> tuple[Path, Path, str]:
     """Write cert.pem and key.pem into directory; return their paths and the SHA-256 fingerprint
-    ("sha256:<hex>", the form the BMC record stores) of the certificate."""
+    (64 hex digits, the form the BMC record stores) of the certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -59,7 +59,7 @@ def make_self_signed(directory: Path, *, common_name: str = "metalyard-lab-bmc")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     key_path.chmod(0o600)
-    fingerprint = "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    fingerprint = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
     return cert_path, key_path, fingerprint
 
 

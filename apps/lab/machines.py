@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-PowerOnHandler = Callable[[int | None, str], None]
+PowerOnHandler = Callable[[str | None, str], None]
 _handlers: list[PowerOnHandler] = []
 _lock = threading.Lock()
 
@@ -28,7 +28,7 @@ def unregister_power_on(handler: PowerOnHandler) -> None:
             _handlers.remove(handler)
 
 
-def on_power_on(server_id: int | None, bootdev: str) -> None:
+def on_power_on(server_id: str | None, bootdev: str) -> None:
     """bootdev is "network", "disk", "default" (the firmware's own order) or another device name.
     Handlers run on the lab's event thread: start long work in a thread of your own."""
     with _lock:

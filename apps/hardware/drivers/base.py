@@ -43,7 +43,7 @@ class BmcTarget:
     port: int
     username: str
     password: str = field(repr=False)
-    cert_fingerprint: str = ""  # Redfish only: "sha256:<hex>"; empty = learn on first contact
+    cert_fingerprint: str = ""  # Redfish only: SHA-256 hex of the certificate; empty = learn on first contact
     timeout: float = DEFAULT_TIMEOUT
 
     @property

@@ -23,11 +23,12 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def fingerprint_of(der_certificate: bytes) -> str:
-    return "sha256:" + hashlib.sha256(der_certificate).hexdigest()
+    """SHA-256 of the DER certificate as 64 lower-case hex digits (the BMC record's form)."""
+    return hashlib.sha256(der_certificate).hexdigest()
 
 
 def normalise_fingerprint(value: str) -> str:
-    """Accept "sha256:ab12…", "AB:12:…" (openssl's form) or bare hex; return "sha256:<64 hex>"."""
+    """Accept "sha256:ab12…", "AB:12:…" (openssl's form) or bare hex; return 64 lower-case hex digits."""
     text = value.strip().lower()
     if text.startswith("sha256:"):
         text = text[len("sha256:"):]
@@ -37,7 +38,7 @@ def normalise_fingerprint(value: str) -> str:
             "a certificate fingerprint is the SHA-256 of the certificate: 64 hex digits, optionally "
             "colon-separated (openssl x509 -noout -fingerprint -sha256)"
         )
-    return "sha256:" + text
+    return text
 
 
 def translate(exc: BaseException, *, label: str) -> BmcError:
@@ -73,7 +74,7 @@ class RedfishDriver(PowerDriver):
             return True
         if seen != self._pinned:
             raise BmcCertificateMismatch(
-                f"{self.target.label}: the BMC's TLS certificate changed (pinned {self._pinned[:19]}…, got {seen[:19]}…)",
+                f"{self.target.label}: the BMC's TLS certificate changed (pinned {self._pinned[:12]}…, got {seen[:12]}…)",
                 hint="if the BMC's certificate was replaced on purpose, clear or re-enter the fingerprint on its "
                 "BMC record; otherwise something is intercepting the management network",
             )
