@@ -19,7 +19,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/", include("apps.api.urls")),
+    # The same customer API at the Equinix Metal path, so existing clients only change their base URL.
+    path("metal/v1/", include(("apps.api.urls", "metal"), namespace="metal")),
     # Endpoints installing machines call (iPXE scripts, metadata, events, phone-home).
     path("", include("apps.installs.urls")),
-    path("", include("apps.portal.urls")),
+    path("", include("apps.portal.urls", namespace="portal")),
 ]

@@ -189,3 +189,16 @@ def user_create(*, username: str, email: str = "", password: str | None = None, 
     audit_record(action="accounts.user.create", target=user,
                  changes=diff({}, snapshot(user, fields=["username", "email", "is_staff", "is_superuser"])), actor=actor)
     return user
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor: Any = None) -> None:
+    """Delete an empty project. Projects that still hold servers or IP space refuse (PROTECT)."""
+    from django.db.models import ProtectedError
+
+    audit_record(action="accounts.project.delete", target=project, changes=diff(snapshot(project), {}), actor=actor)
+    try:
+        project.delete()
+    except ProtectedError as exc:
+        names = sorted({type(obj)._meta.verbose_name_plural for obj in exc.protected_objects})
+        raise ValidationError(f"Project {project} still holds {', '.join(names)}; delete or release them first.") from exc

@@ -1,3 +1,14 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.portal import views
+
+app_name = "portal"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.dashboard, name="dashboard"),
+    path("projects/<uuid:pk>/", views.project_detail, name="project"),
+    path("ssh-keys/add/", views.ssh_key_add, name="ssh-key-add"),
+    path("ssh-keys/<uuid:pk>/delete/", views.ssh_key_delete, name="ssh-key-delete"),
+    path("api-tokens/create/", views.api_token_create, name="api-token-create"),
+    path("api-tokens/<uuid:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+]

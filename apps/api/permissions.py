@@ -1,0 +1,36 @@
+"""How customer API views check what a caller may do in a project they can see.
+
+Lookups go through `visible_projects()` first (invisible → 404); this adds the role check
+(visible but not allowed → 403, saying which role is needed)."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+
+from apps.accounts.models import APIToken, Project
+from apps.accounts.selectors import ACTION_MIN_RANK, RANK_ROLE, can
+
+
+def request_token(request: Request) -> APIToken | None:
+    return request.auth if isinstance(request.auth, APIToken) else None
+
+
+def require(request: Request, project: Project, action: str) -> None:
+    if not can(request.user, project, action, token=request_token(request)):
+        needed = RANK_ROLE[ACTION_MIN_RANK[action]]
+        token = request_token(request)
+        hint = " (this API token is read-only)" if token is not None and token.read_only else ""
+        raise PermissionDenied(f"This needs the '{needed}' role or higher in project {project.name}{hint}.")
+
+
+def require_write_token(request: Request) -> None:
+    """Refuse writes with a read-only token even where no project is involved (e.g. own SSH keys)."""
+    token = request_token(request)
+    if token is not None and token.read_only:
+        raise PermissionDenied("This API token is read-only.")
+
+
+def actor_of(request: Request) -> Any:
+    return request_token(request) or request.user

@@ -1,0 +1,106 @@
+"""Customer self-service pages. Every view starts from the projects the user may see."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts import services
+from apps.accounts.models import APIToken, SSHKey
+from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, visible_projects
+from apps.portal.forms import APITokenForm, SSHKeyForm
+
+
+def _add_errors(form: SSHKeyForm | APITokenForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    projects = visible_projects(request.user).order_by("organization__name", "name")
+    return render(request, "portal/dashboard.html", {
+        "projects": [(p, RANK_ROLE[p.role_rank]) for p in projects],
+        "keys": SSHKey.objects.filter(owner=request.user),
+        "tokens": APIToken.objects.filter(user=request.user, project__isnull=True, revoked_at__isnull=True),
+        "key_form": SSHKeyForm(), "token_form": APITokenForm(),
+    })
+
+
+@login_required
+def project_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    project = get_object_or_404(visible_projects(request.user), pk=pk)
+    key_form = SSHKeyForm()
+    if request.method == "POST":
+        if not can(request.user, project, WRITE):
+            messages.error(request, "Adding project keys needs the collaborator role or higher.")
+            return redirect("portal:project", pk=project.pk)
+        key_form = SSHKeyForm(request.POST)
+        if key_form.is_valid():
+            try:
+                services.ssh_key_create(project=project, actor=request.user, **key_form.cleaned_data)
+            except ValidationError as exc:
+                _add_errors(key_form, exc)
+            else:
+                messages.success(request, f"Key '{key_form.cleaned_data['label']}' added to {project.name}.")
+                return redirect("portal:project", pk=project.pk)
+    return render(request, "portal/project.html", {
+        "project": project, "role": RANK_ROLE[project.role_rank],
+        "can_write": can(request.user, project, WRITE), "can_manage": can(request.user, project, MANAGE),
+        "members": project.memberships.select_related("user"),
+        "org_members": project.organization.memberships.select_related("user"),
+        "keys": project.ssh_keys.all(), "key_form": key_form,
+    })
+
+
+@login_required
+def ssh_key_add(request: HttpRequest) -> HttpResponse:
+    form = SSHKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ssh_key_create(owner=request.user, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Key '{form.cleaned_data['label']}' added.")
+            return redirect("portal:dashboard")
+    return render(request, "portal/ssh_key_form.html", {"form": form}, status=422 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def ssh_key_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    projects = visible_projects(request.user)
+    key = get_object_or_404(SSHKey.objects.filter(owner=request.user) | SSHKey.objects.filter(project__in=projects), pk=pk)
+    if key.project_id and not can(request.user, key.project, WRITE):
+        messages.error(request, "Removing project keys needs the collaborator role or higher.")
+    else:
+        services.ssh_key_delete(ssh_key=key, actor=request.user)
+        messages.success(request, f"Key '{key.label}' removed.")
+    return redirect("portal:project", pk=key.project_id) if key.project_id else redirect("portal:dashboard")
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    form = APITokenForm(request.POST)
+    if form.is_valid():
+        _, plaintext = services.api_token_create(user=request.user, actor=request.user, **form.cleaned_data)
+        return render(request, "portal/token_created.html", {"plaintext": plaintext})
+    messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect("portal:dashboard")
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: str) -> HttpResponse:
+    token = get_object_or_404(APIToken.objects.filter(user=request.user), pk=pk)
+    services.api_token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token {token.key_preview}… revoked.")
+    return redirect("portal:dashboard")

@@ -1,0 +1,67 @@
+"""Customer pages: scoped to the user's projects, CSRF-protected, errors shown on the form."""
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.test import Client
+
+from apps.accounts import services
+from apps.accounts.models import APIToken, Role, SSHKey
+from tests.factories import ProjectFactory, UserFactory
+
+
+def pubkey() -> str:
+    return ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+@pytest.fixture
+def setup(db):
+    mine, theirs = ProjectFactory(name="mine"), ProjectFactory(name="theirs")
+    user = UserFactory(username="cust")
+    services.membership_set(user=user, project=mine, role=Role.COLLABORATOR)
+    client = Client()
+    client.force_login(user)
+    return {"user": user, "mine": mine, "theirs": theirs, "client": client}
+
+
+def test_login_required():
+    response = Client().get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_dashboard_lists_only_my_projects(setup):
+    page = setup["client"].get("/").content.decode()
+    assert "mine" in page and "theirs" not in page
+    assert setup["client"].get(f"/projects/{setup['mine'].pk}/").status_code == 200
+    assert setup["client"].get(f"/projects/{setup['theirs'].pk}/").status_code == 404
+
+
+def test_add_key_and_garbage_key(setup):
+    client = setup["client"]
+    bad = client.post("/ssh-keys/add/", {"label": "x", "key": "ssh-rsa AAAA!!nonsense"})
+    assert bad.status_code == 422 and "Not a valid OpenSSH public key" in bad.content.decode()
+    assert client.post("/ssh-keys/add/", {"label": "laptop", "key": pubkey()}).status_code == 302
+    assert SSHKey.objects.filter(owner=setup["user"], label="laptop").exists()
+    assert client.post(f"/projects/{setup['mine'].pk}/", {"label": "deploy", "key": pubkey()}).status_code == 302
+    assert SSHKey.objects.filter(project=setup["mine"], label="deploy").exists()
+    assert client.post(f"/projects/{setup['theirs'].pk}/", {"label": "evil", "key": pubkey()}).status_code == 404
+
+
+def test_token_shown_once_then_revoked(setup):
+    client = setup["client"]
+    page = client.post("/api-tokens/create/", {"description": "laptop"}).content.decode()
+    token = APIToken.objects.get(user=setup["user"])
+    assert token.key_preview in page
+    assert token.key_preview + "…" in client.get("/").content.decode()
+    client.post(f"/api-tokens/{token.pk}/revoke/")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_forms_need_csrf(setup):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(setup["user"])
+    assert client.post("/ssh-keys/add/", {"label": "x", "key": pubkey()}).status_code == 403
+    assert not SSHKey.objects.exists()
