@@ -10,15 +10,21 @@ import heapq
 import itertools
 import json
 import queue
+import struct
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from pyghmi.ipmi import bmc as pyghmi_bmc
 from pyghmi.ipmi.private import serversession
 from pyghmi.ipmi.private import session as ipmi_session
+
+from apps.hardware.drivers import pyghmi_fixes
+
+pyghmi_fixes.apply()
 
 MODES = ("ok", "silent", "reject_password", "slow")
 # RMCP+ open session request: algorithm bytes of the auth, integrity and confidentiality payloads.
@@ -57,6 +63,43 @@ class LabServerSession(serversession.ServerSession):
             self.clientsessionid = request[4:8]
             return bytearray([request[0], _NO_MATCHING_CIPHER_SUITE, 0, 0]) + self.clientsessionid
         return super().create_open_session_response(request)
+
+    def _got_rmcp_openrequest(self, data: Any) -> None:
+        # A client that logs in again from the same UDP port reaches this same session object;
+        # pyghmi's server would answer with the previous session's keys, which the client cannot read.
+        self.integrityalgo = 0
+        self.confalgo = 0
+        self.sessionid = 0
+        self.sequencenumber = 0
+        self.lastpayload = None
+        self.kg = self.bmc.kg
+        super()._got_rmcp_openrequest(data)
+
+    def _handle_ipmi_packet(self, data: bytearray, sockaddr: Any = None, qent: Any = None) -> Any:
+        # A new login (an IPMI 1.5 packet with session 0, sequence 0) from a client UDP port that
+        # already has a session here: pyghmi's server drops *every* session of that client port —
+        # those with the other BMCs too, and pyghmi's client multiplexes many BMCs on one port — so
+        # their next packets go unanswered. Drop only this BMC's session, then treat it as new.
+        if qent is not None and len(data) >= 13 and data[4] in (0, 2):
+            sequence = struct.unpack("<I", bytes(data[5:9]))[0]
+            session_id = struct.unpack("<I", bytes(data[9:13]))[0]
+            handlers = ipmi_session.Session.bmc_handlers
+            if sequence == 0 and session_id == 0 and qent[2] in handlers:
+                mine = handlers.get(sockaddr, {})
+                if mine.get(self.bmc.port) is self:
+                    del mine[self.bmc.port]
+                if not mine:
+                    handlers.pop(sockaddr, None)
+                server = handlers[qent[2]][0]
+                server.pktqueue.append(qent)
+                server.process_pktqueue()
+                return None
+        return super()._handle_ipmi_packet(data, sockaddr=sockaddr, qent=qent)
+
+    def sessionless_data(self, data: bytes, sockaddr: Any) -> None:
+        # pyghmi hands a packet to a server session whose client entry another login just replaced
+        # as if it were sessionless; it is one for the BMC (pyghmi's own class lacks this method).
+        self.bmc.sessionless_data(data, sockaddr)
 
     def send_payload(self, *args: Any, **kwargs: Any) -> Any:
         if self.bmc.mode == "silent":
@@ -265,11 +308,15 @@ class IpmiLab:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if self.bmcs:
-                ipmi_session.Session.wait_for_rsp(timeout=0.02)
-            else:
-                # pyghmi's I/O thread starts with the first socket; waiting on it before would hang.
-                self._stop.wait(0.02)
+            try:
+                if self.bmcs:
+                    ipmi_session.Session.wait_for_rsp(timeout=0.02)
+                else:
+                    # pyghmi's I/O thread starts with the first socket; waiting on it before would hang.
+                    self._stop.wait(0.02)
+            except Exception:
+                # One malformed exchange must not take the other BMCs down with the loop.
+                traceback.print_exc(file=sys.stderr)
             while True:
                 try:
                     self._calls.get_nowait()()

@@ -140,8 +140,6 @@ def test_slow_bmc_answers_late_but_right_and_a_deadline_cuts_a_slower_one(ipmi_l
 
 def test_unknown_user_is_bounded_too(ipmi_lab):  # noqa: F811
     # pyghmi's server drops an unknown user's login, and pyghmi's client waits 100 s+ for it (LAB.md).
-    # Last in this module: that hung login was seen to stall a *slow* BMC's later calls in the same
-    # process until their deadline (docs/bmc.md, "Known snags").
     port = ipmi_lab.add(name="unknown-user", username=USERNAME, password=PASSWORD)
     started = time.monotonic()
     with pytest.raises(BmcTimeout), driver_for(ipmi_target(port, username="nobody", timeout=1.0)) as driver:

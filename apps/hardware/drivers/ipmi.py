@@ -4,10 +4,23 @@ is bounded by PowerDriver's deadline thread), BMCs that offer only cipher suite 
 when the BMC refuses 17)."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from apps.hardware.drivers.base import BootDevice, BootSetting, PowerDriver, PowerState
-from apps.hardware.drivers.errors import BmcAuthError, BmcError, BmcUnreachable, BmcUnsupported
+from apps.hardware.drivers.errors import BmcAuthError, BmcError, BmcTimeout, BmcUnreachable, BmcUnsupported
+
+# One pyghmi conversation per BMC at a time in this process. pyghmi hands a second login with the
+# same credentials the *same* session object while the first is still logging in and re-runs its
+# constructor on it, which corrupts its shared tables; a call abandoned at its deadline keeps its
+# BMC's lock until pyghmi gives up, and later calls to that BMC wait for it (bounded), not pyghmi.
+_bmc_locks: dict[tuple[str, int], threading.Lock] = {}
+_bmc_locks_guard = threading.Lock()
+
+
+def _bmc_lock(host: str, port: int) -> threading.Lock:
+    with _bmc_locks_guard:
+        return _bmc_locks.setdefault((host, port), threading.Lock())
 
 CHASSIS_NETFN = 0x00
 CHASSIS_CONTROL = 0x02
@@ -48,6 +61,10 @@ class IpmiDriver(PowerDriver):
         if self._command is None:
             from pyghmi.ipmi import command as ipmi_command
 
+            from apps.hardware.drivers import pyghmi_fixes
+
+            pyghmi_fixes.apply()
+
             # bytes, not str: with str pyghmi's session-cache clean-up never matches (LAB.md).
             self._command = ipmi_command.Command(
                 bmc=self.target.host,
@@ -59,12 +76,18 @@ class IpmiDriver(PowerDriver):
         return self._command
 
     def _call(self, fn: Any) -> Any:
+        lock = _bmc_lock(self.target.host, self.target.port)
+        if not lock.acquire(timeout=self.target.timeout):
+            raise BmcTimeout(f"{self.target.label}: an earlier call to this BMC is still waiting for its answer",
+                             hint="the BMC is silent; retried with backoff")
         try:
             return fn(self._cmd())
         except Exception as exc:
             # A session that failed once is not trusted again: the next call logs in anew.
             self._command = None
             raise translate(exc, label=self.target.label) from exc
+        finally:
+            lock.release()
 
     def _do_power_state(self) -> PowerState:
         return PowerState(self._call(lambda c: c.get_power()["powerstate"]))
@@ -106,4 +129,9 @@ class IpmiDriver(PowerDriver):
     def _do_close(self) -> None:
         command, self._command = self._command, None
         if command is not None:
-            command.ipmi_session.logout()
+            lock = _bmc_lock(self.target.host, self.target.port)
+            if lock.acquire(timeout=self.target.timeout):
+                try:
+                    command.ipmi_session.logout()
+                finally:
+                    lock.release()
