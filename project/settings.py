@@ -213,6 +213,9 @@ if not DEBUG:
 
 
 # ---------------------------------------------------------------- ipam
+# The covering (INCLUDE) indexes of the IP block tree are a PostgreSQL speed-up; SQLite builds them
+# without the extra columns, which is fine, so its warning about that is silenced.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
 
 
 # ---------------------------------------------------------------- installs
