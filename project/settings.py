@@ -210,6 +210,16 @@ if not DEBUG:
 
 
 # ---------------------------------------------------------------- network: switch automation
+# Each NETCONF call is bounded; a push is about ten calls. Junos counts `commit confirmed` in minutes.
+SWITCH_CONNECT_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_CONNECT_TIMEOUT", "10"))
+SWITCH_RPC_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_RPC_TIMEOUT", "60"))
+SWITCH_CONFIRM_MINUTES = int(os.environ.get("METALYARD_SWITCH_CONFIRM_MINUTES", "2"))
+SWITCH_PORT_MTU = int(os.environ.get("METALYARD_SWITCH_PORT_MTU", "9216"))
+SWITCH_DRIFT_CHECK_MINUTES = int(os.environ.get("METALYARD_SWITCH_DRIFT_CHECK_MINUTES", "15"))
+# A push holds its switch's lease at most this long (a worker that died mid-push frees it then).
+SWITCH_PUSH_LEASE_SECONDS = int(os.environ.get("METALYARD_SWITCH_PUSH_LEASE_SECONDS", "900"))
+# ncclient logs every NETCONF message at INFO; the push records (ConfigPush) are the readable trail.
+LOGGING["loggers"].update({"ncclient": {"level": "WARNING"}, "paramiko": {"level": "WARNING"}})
 
 
 # ---------------------------------------------------------------- ipam

@@ -224,6 +224,8 @@ class JunosLab:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self._stopping.is_set():
+            return  # already stopped (stop is safe to call twice)
         self._stopping.set()
         self._wakeup_w.send(b"x")
         if self._accept_thread is not None:
