@@ -41,9 +41,8 @@ def settled(device, *states: str, timeout: float = 30.0):
 
 def assert_clean(server, *, state: str = "maintenance") -> None:
     """Nothing leaks: no active addresses, every cabled port isolated, the server where it should be."""
-    from apps.network.models import PortConfig
-
     from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
 
     server.refresh_from_db()
     assert server.state == state
@@ -54,9 +53,8 @@ def assert_clean(server, *, state: str = "maintenance") -> None:
 
 
 def test_an_order_goes_active_through_lab_hardware(lab_site) -> None:
-    from apps.network.models import PortConfig
-
     from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
 
     device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
     assert device.state == DeviceState.ACTIVE, device.failure_reason
