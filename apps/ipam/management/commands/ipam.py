@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.ipam import selectors
+from apps.ipam import selectors, services
 from apps.ipam.models import Block, Kind
 
 
@@ -20,7 +20,7 @@ def _block(network: str) -> Block:
 
 
 class Command(BaseCommand):
-    help = "Look at IP space: tree | utilisation NETWORK | free NETWORK [--limit N] | who-held ADDRESS [--at ISO-TIME]"
+    help = "Look at IP space: tree | utilisation NETWORK | free NETWORK [--limit N] | who-held ADDRESS [--at ISO-TIME] | recount"
 
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="what", required=True)
@@ -33,6 +33,7 @@ class Command(BaseCommand):
         who = sub.add_parser("who-held", help="who held an address at a moment (default: now)")
         who.add_argument("address")
         who.add_argument("--at", default="", help="e.g. 2026-03-04T12:00:00Z (UTC if no zone is given)")
+        sub.add_parser("recount", help="recompute the utilisation counters from the rows (after a bulk load); prints how many were off")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -46,6 +47,10 @@ class Command(BaseCommand):
         scope = block.facility.code if block.facility_id else block.metro.code if block.metro_id else ""
         self.stdout.write(f"{'  ' * depth}{block.network:<24} {block.kind:<12} {scope:<6} [{bar}] "
                           f"{use.allocated_percent:5.1f}% allocated, {use.assigned_percent:5.1f}% assigned")
+
+    def do_recount(self, options: dict) -> None:
+        fixed = services.block_counters_rebuild()
+        self.stdout.write(f"{fixed} block(s) had wrong counters and were corrected." if fixed else "All counters were right.")
 
     def do_tree(self, options: dict) -> None:
         roots = Block.objects.active().filter(parent__isnull=True).order_by("family", "first")
