@@ -219,12 +219,52 @@ BMC_SYNC_MINUTES = int(os.environ.get("METALYARD_BMC_SYNC_MINUTES", "10"))
 
 
 # ---------------------------------------------------------------- network: switch automation
+# Each NETCONF call is bounded; a push is about ten calls. Junos counts `commit confirmed` in minutes.
+SWITCH_CONNECT_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_CONNECT_TIMEOUT", "10"))
+SWITCH_RPC_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_RPC_TIMEOUT", "60"))
+SWITCH_CONFIRM_MINUTES = int(os.environ.get("METALYARD_SWITCH_CONFIRM_MINUTES", "2"))
+SWITCH_PORT_MTU = int(os.environ.get("METALYARD_SWITCH_PORT_MTU", "9216"))
+SWITCH_DRIFT_CHECK_MINUTES = int(os.environ.get("METALYARD_SWITCH_DRIFT_CHECK_MINUTES", "15"))
+# A push holds its switch's lease at most this long (a worker that died mid-push frees it then).
+SWITCH_PUSH_LEASE_SECONDS = int(os.environ.get("METALYARD_SWITCH_PUSH_LEASE_SECONDS", "900"))
+# ncclient logs every NETCONF message at INFO; the push records (ConfigPush) are the readable trail.
+LOGGING["loggers"].update({"ncclient": {"level": "WARNING"}, "paramiko": {"level": "WARNING"}})
 
 
 # ---------------------------------------------------------------- ipam
+# The covering (INCLUDE) indexes of the IP block tree are a PostgreSQL speed-up; SQLite builds them
+# without the extra columns, which is fine, so its warning about that is silenced.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
 
 
 # ---------------------------------------------------------------- installs
+# Every step of an install has its own time limit (seconds); the waits for the machine are the
+# long ones. The watchdog fails overdue waits and resumes steps whose worker vanished.
+INSTALL_STEP_TIMEOUTS = {
+    "default": int(os.environ.get("INSTALL_STEP_TIMEOUT", "120")),
+    "queued": int(os.environ.get("INSTALL_QUEUED_TIMEOUT", "300")),
+    "netboot": int(os.environ.get("INSTALL_POWER_TIMEOUT", "180")),
+    "boot_disk": int(os.environ.get("INSTALL_POWER_TIMEOUT", "180")),
+    "power_off": int(os.environ.get("INSTALL_POWER_TIMEOUT", "180")),
+    "port": int(os.environ.get("INSTALL_PORT_TIMEOUT", "300")),
+    "wait_ipxe": int(os.environ.get("INSTALL_NETBOOT_TIMEOUT", "600")),
+    "wait_phone_home": int(os.environ.get("INSTALL_PHONE_HOME_TIMEOUT", "3600")),
+    "wait_inventory": int(os.environ.get("INSTALL_INVENTORY_TIMEOUT", "900")),
+}
+INSTALL_STEP_MAX_ATTEMPTS = int(os.environ.get("INSTALL_STEP_MAX_ATTEMPTS", "3"))
+INSTALL_RETRY_PAUSE = int(os.environ.get("INSTALL_RETRY_PAUSE", "10"))
+# Where the platform serves installer kernels, initramfs and lab images from (/netboot/assets/…).
+NETBOOT_ASSETS_DIR = Path(os.environ.get("METALYARD_NETBOOT_ASSETS", DATA_DIR / "netboot"))
+INSTALLER_KERNEL_URL = os.environ.get("INSTALLER_KERNEL_URL", "/netboot/assets/vmlinuz")
+INSTALLER_INITRD_URL = os.environ.get("INSTALLER_INITRD_URL", "/netboot/assets/installer.cpio.gz")
+INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 quiet")
+# DHCP: the file the generated dnsmasq configuration is written to and the boot URL iPXE clients get.
+DHCP_CONFIG_PATH = Path(os.environ.get("METALYARD_DHCP_CONFIG", DATA_DIR / "dhcp" / "dnsmasq.conf"))
+DHCP_BOOT_URL = os.environ.get("METALYARD_DHCP_BOOT_URL", "http://127.0.0.1:8000/ipxe/boot.ipxe")
+# Lab machines: where the emulated servers reach the platform, and how long their hardware takes
+# (1.0 = realistic delays, 0 = none, for benchmarks).
+LAB_PLATFORM_URL = os.environ.get("METALYARD_LAB_PLATFORM_URL", "http://127.0.0.1:8000")
+LAB_MACHINE_DELAY_SCALE = float(os.environ.get("METALYARD_LAB_MACHINE_DELAY_SCALE", "1.0"))
 
 
 # ---------------------------------------------------------------- lab

@@ -1,17 +1,94 @@
-"""What the lab's emulated machines do when their BMC powers them on. The BMC emulators call
-`on_power_on(server_id, bootdev)`; whoever emulates the machine itself (the installs work: a QEMU
-netboot when bootdev is "network") registers a handler here."""
+"""The machines behind the lab's BMCs. The BMC emulators call `on_power_on(server_id, bootdev)`;
+handlers registered with `register_power_on()` act on it. The emulation (`emulate()`, switched on
+by the lab, the tests and the benchmarks) boots the server's machine when bootdev is network: a
+QEMU virtual machine for servers registered with `qemu_register()` (the real netboot test),
+otherwise a light emulated machine — a thread that
+behaves like the installer on real hardware over HTTP on loopback (fetches its iPXE script by MAC,
+its metadata and image, posts events with realistic delays, phones home). Hundreds run at once.
+
+Delays are scaled by settings.LAB_MACHINE_DELAY_SCALE (1.0 realistic, 0 for benchmarks)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+HTTP_TIMEOUT = 30
+# Seconds a real server spends between the calls it makes (firmware + DHCP, kernel boot, disk work),
+# scaled by LAB_MACHINE_DELAY_SCALE.
+REAL_DELAYS = {"firmware": 6.0, "kernel": 4.0, "partition": 2.0, "image": 20.0, "configure": 3.0}
+
+
+@dataclass
+class MachineRun:
+    """What one boot of a light machine did: the calls it made and how long each took (for benchmarks)."""
+
+    server_id: str
+    mac: str
+    bootdev: str
+    mode: str = ""
+    calls: list[tuple[str, float, int]] = field(default_factory=list)  # (what, seconds, HTTP status)
+    hardware_seconds: float = 0.0  # time spent in emulated delays, not waiting on the platform
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str = ""
+
+
+@dataclass
+class QemuSpec:
+    workdir: Path
+    disk: Path | None
+    base_url: str  # the platform as the guest sees it, e.g. http://10.0.2.2:PORT
+
+
+_lock = threading.Lock()
+_qemu_specs: dict[str, QemuSpec] = {}
+_qemu_running: dict[str, Any] = {}
+_qemu_last: dict[str, Any] = {}  # the latest QEMU machine of each server, running or not (tests read its console)
+_light_running: dict[str, threading.Event] = {}
+runs: list[MachineRun] = []  # every light machine boot since the process started (bounded below)
+MAX_RUNS_KEPT = 10000
+
+
+def qemu_register(server_id: Any, *, workdir: Path, disk: Path | None, base_url: str) -> None:
+    """From now on, powering `server_id` on with boot device network starts a QEMU machine."""
+    with _lock:
+        _qemu_specs[str(server_id)] = QemuSpec(workdir=workdir, disk=disk, base_url=base_url.rstrip("/"))
+
+
+def qemu_unregister(server_id: Any) -> None:
+    with _lock:
+        _qemu_specs.pop(str(server_id), None)
+        _qemu_last.pop(str(server_id), None)
+    _stop_qemu(str(server_id))
+
+
+def qemu_machine(server_id: Any) -> Any:
+    """The latest QEMU machine started for the server (it may have stopped since)."""
+    return _qemu_last.get(str(server_id))
+
+
+def _first_mac(server_id: str) -> str | None:
+    from apps.hardware.models import NetworkInterface
+
+    return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+
+
 PowerOnHandler = Callable[[str | None, str], None]
 _handlers: list[PowerOnHandler] = []
-_lock = threading.Lock()
 
 
 def register_power_on(handler: PowerOnHandler) -> PowerOnHandler:
@@ -29,8 +106,9 @@ def unregister_power_on(handler: PowerOnHandler) -> None:
 
 
 def on_power_on(server_id: str | None, bootdev: str) -> None:
-    """bootdev is "network", "disk", "default" (the firmware's own order) or another device name.
-    Handlers run on the lab's event thread: start long work in a thread of your own."""
+    """What the BMC emulators call when their server powers on (or comes back from a cycle).
+    bootdev is "network", "disk", "default" (the firmware's own order) or another device name.
+    Handlers run on the lab's event thread, so they start long work in threads of their own."""
     with _lock:
         handlers = list(_handlers)
     for handler in handlers:
@@ -38,3 +116,186 @@ def on_power_on(server_id: str | None, bootdev: str) -> None:
             handler(server_id, bootdev)
         except Exception:
             log.exception("lab: power-on handler %r failed for server %s", handler, server_id)
+
+
+def emulate(enabled: bool = True) -> None:
+    """Turn the machine emulation on (the lab, tests, benchmarks) or off: powered-on servers boot."""
+    (register_power_on if enabled else unregister_power_on)(boot_machine)
+
+
+def boot_machine(server_id: str | None, bootdev: str) -> None:
+    """The emulation's power-on handler: the server's machine boots from `bootdev`."""
+    if server_id is None:
+        return
+    server_id = str(server_id)
+    on_power_off(server_id)
+    # "default" is the firmware's own order, which puts the network first on these machines.
+    if bootdev not in ("network", "pxe", "default"):
+        return  # a disk boot: the installed system starts; nothing in the lab needs to act
+    mac = _first_mac(server_id)
+    if mac is None:
+        log.warning("lab: server %s powered on with no NIC; nothing boots", server_id)
+        return
+    spec = _qemu_specs.get(server_id)
+    if spec is not None:
+        from apps.lab.netboot.qemu import QemuMachine
+
+        machine = QemuMachine(mac=mac, bootfile_url=f"{spec.base_url}/ipxe/boot.ipxe", workdir=spec.workdir, disk=spec.disk)
+        machine.start()
+        with _lock:
+            _qemu_running[server_id] = machine
+            _qemu_last[server_id] = machine
+        return
+    stop = threading.Event()
+    with _lock:
+        _light_running[server_id] = stop
+    thread = threading.Thread(target=_light_boot, args=(server_id, mac, bootdev, stop), name=f"lab-machine-{mac}", daemon=True)
+    thread.start()
+
+
+def on_power_off(server_id: Any) -> None:
+    """Called by the lab BMC when its server loses power: whatever ran on it stops."""
+    server_id = str(server_id)
+    with _lock:
+        stop = _light_running.pop(server_id, None)
+    if stop is not None:
+        stop.set()
+    _stop_qemu(server_id)
+
+
+def _stop_qemu(server_id: str) -> None:
+    with _lock:
+        machine = _qemu_running.pop(server_id, None)
+    if machine is not None:
+        machine.stop()
+
+
+def stop_all() -> None:
+    for server_id in list(_light_running) + list(_qemu_running):
+        on_power_off(server_id)
+
+
+# ---------------------------------------------------------------------------------------------- light machines
+
+
+class _PoweredOff(Exception):
+    pass
+
+
+class LightMachine:
+    """One boot of an emulated server, talking HTTP to the platform like the busybox installer does."""
+
+    def __init__(self, run: MachineRun, stop: threading.Event, base_url: str, scale: float) -> None:
+        self.run, self.stop, self.base_url, self.scale = run, stop, base_url.rstrip("/"), scale
+        self.secret = ""
+
+    def pause(self, what: str) -> None:
+        seconds = REAL_DELAYS[what] * self.scale
+        if seconds > 0:
+            if self.stop.wait(seconds):
+                raise _PoweredOff
+            self.run.hardware_seconds += seconds
+        elif self.stop.is_set():
+            raise _PoweredOff
+
+    def call(self, what: str, url: str, body: dict[str, Any] | None = None) -> bytes:
+        headers = {"X-Metalyard-Secret": self.secret} if self.secret else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"not an HTTP URL: {url!r}")
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")  # noqa: S310
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 - checked above
+                payload = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            self.run.calls.append((what, time.monotonic() - started, exc.code))
+            raise
+        self.run.calls.append((what, time.monotonic() - started, status))
+        return payload
+
+    def boot(self) -> None:
+        self.pause("firmware")
+        entry = self.call("ipxe-entry", f"{self.base_url}/ipxe/boot.ipxe").decode()
+        chain = re.search(r"chain\s+(\S+)", entry)
+        if not chain:
+            raise RuntimeError(f"entry script has no chain: {entry!r}")
+        script = self.call("ipxe-script", chain.group(1).replace("${net0/mac:hexhyp}", self.run.mac.replace(":", "-"))).decode()
+        kernel = re.search(r"^kernel\s+(.*)$", script, re.MULTILINE)
+        if not kernel:
+            self.run.mode = "local-disk"
+            return  # the script said boot from disk
+        args = dict(re.findall(r"metalyard\.(\w+)=(\S+)", kernel.group(1)))
+        api, self.secret, self.run.mode = args["api"], args.get("secret", ""), args.get("mode", "install")
+        self.pause("kernel")
+        if self.run.mode == "discover":
+            self.call("inventory", f"{api}/inventory", _inventory(self.run.server_id, self.run.mac))
+            return
+        meta = json.loads(self.call("metadata", f"{api}/metadata"))
+        self.call("event", f"{api}/events", {"type": "provisioning.104", "body": "Connected to magic install system"})
+        if self.run.mode == "wipe":
+            self.pause("partition")
+            self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Disk wiped"})
+            self.call("phone-home", f"{api}/phone-home", {"state": "wiped"})
+            return
+        self.pause("partition")
+        self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Server partitions created"})
+        image = meta["operating_system"]
+        data = self.call("image", image["image_url"])
+        self.pause("image")
+        got = hashlib.sha256(data[: int(image["image_size"])]).hexdigest()
+        if got != image["image_sha256"]:
+            self.call("failure", f"{api}/failure", {"reason": f"checksum mismatch: expected {image['image_sha256']}, read back {got}"})
+            return
+        for kind, text in (("provisioning.106", "Operating system packages installed"),
+                           ("provisioning.107", "Server networking interfaces configured"),
+                           ("provisioning.108", "Cloud-init packages installed and configured"),
+                           ("provisioning.109", "Installation finished, rebooting server")):
+            self.call("event", f"{api}/events", {"type": kind, "body": text})
+        self.pause("configure")
+        self.call("phone-home", f"{api}/phone-home", {"state": "installed"})
+
+
+def _inventory(server_id: str, mac: str) -> dict[str, Any]:
+    """What a discovery image on this server would find: the hardware of its record and plan."""
+    from apps.hardware.models import Server
+
+    server = Server.objects.select_related("plan").get(pk=server_id)
+    plan = server.plan
+    disks = []
+    for group in plan.disks or []:
+        disks += [{"name": f"sd{chr(97 + len(disks))}", "size_bytes": group["size_gb"] * 10**9, "type": group["type"]}
+                  for _ in range(group["count"])]
+    nics, lldp = [], []
+    for nic in server.interfaces.select_related("cable__port__switch").order_by("name"):
+        nics.append({"name": nic.name, "mac": nic.mac, "speed_mbps": nic.speed_mbps})
+        cable = getattr(nic, "cable", None)
+        if cable is not None:
+            lldp.append({"interface": nic.name, "switch": cable.port.switch.hostname, "port": cable.port.name})
+    return {"serial": server.serial, "cpu": {"count": plan.cpu_count, "cores": plan.cpu_cores, "model": plan.cpu_model},
+            "memory_bytes": plan.ram_gb * 2**30, "disks": disks, "nics": nics, "lldp": lldp}
+
+
+def _light_boot(server_id: str, mac: str, bootdev: str, stop: threading.Event) -> None:
+    from django.db import connection
+
+    run = MachineRun(server_id=server_id, mac=mac, bootdev=bootdev)
+    try:
+        LightMachine(run, stop, settings.LAB_PLATFORM_URL, float(settings.LAB_MACHINE_DELAY_SCALE)).boot()
+    except _PoweredOff:
+        run.error = "powered off"
+    except Exception as exc:  # a lab machine that breaks is reported on its run, like a real one's console
+        run.error = f"{type(exc).__name__}: {exc}"
+        log.warning("lab machine %s (%s): %s", mac, server_id, run.error)
+    finally:
+        run.finished = time.monotonic()
+        with _lock:
+            runs.append(run)
+            del runs[:-MAX_RUNS_KEPT]
+            if _light_running.get(server_id) is stop:
+                _light_running.pop(server_id, None)
+        connection.close()

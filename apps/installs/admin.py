@@ -1,0 +1,126 @@
+"""Staff screens for the installs app: the OS catalog, devices (with reinstall/delete actions that
+call the services) and install runs with their timeline drawn as a bar per step (inline SVG)."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.installs import services
+from apps.installs.models import Device, DiscoveredMachine, Install, InstallEvent, OperatingSystem
+from apps.installs.selectors import install_percentage, install_timeline
+from project.states import IllegalTransition
+
+
+@admin.register(OperatingSystem)
+class OperatingSystemAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "distro", "version", "image_size", "provisionable")
+    list_filter = ("distro", "provisionable")
+    search_fields = ("slug", "name")
+    filter_horizontal = ("plans",)
+
+
+def timeline_svg(install: Install) -> SafeString:
+    """One bar per event: where it started and how long the step before it took, with its type."""
+    entries = install_timeline(install)
+    if not entries:
+        return mark_safe("<em>no events yet</em>")  # noqa: S308 - constant
+    total = max(entries[-1].seconds_since_start, 0.001)
+    width, row, label_w = 720, 18, 260
+    scale = (width - label_w - 70) / total
+    rows = []
+    for i, entry in enumerate(entries):
+        x = label_w + (entry.seconds_since_start - entry.took) * scale
+        w = max(entry.took * scale, 2)
+        colour = "#c0392b" if entry.type == "provisioning.failed" else ("#2980b9" if entry.source == "machine" else "#27ae60")
+        rows.append(format_html(
+            '<text x="0" y="{}" font-size="11">{} {}</text>'
+            '<rect x="{:.1f}" y="{}" width="{:.1f}" height="12" fill="{}"><title>{}</title></rect>'
+            '<text x="{:.1f}" y="{}" font-size="10">{:.2f} s</text>',
+            i * row + 12, entry.type, entry.body[:28], x, i * row + 2, w, colour, entry.body, x + w + 4, i * row + 12, entry.took))
+    height = len(entries) * row + 6
+    body = format_html_join("", "{}", ((r,) for r in rows))
+    return format_html('<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" '
+                       'aria-label="install timeline">{}</svg><div>green: platform · blue: machine · red: failure; '
+                       'total {:.2f} s</div>', width, height, body, total)
+
+
+class InstallEventInline(admin.TabularInline):
+    model = InstallEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "type", "body", "source")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Install)
+class InstallAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "device", "server", "state", "step", "percentage", "created_at", "finished_at")
+    list_filter = ("kind", "state", "step")
+    search_fields = ("id", "device__hostname", "server__serial")
+    readonly_fields = ("kind", "device", "server", "operating_system", "state", "step", "step_attempts", "deadline", "failure_reason",
+                       "created_at", "started_at", "finished_at", "timeline")
+    exclude = ("secret",)
+    inlines = [InstallEventInline]
+    list_select_related = ("device", "server")
+    actions = ["fail_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="%")
+    def percentage(self, obj: Install) -> int:
+        return install_percentage(obj)
+
+    @admin.display(description="timeline")
+    def timeline(self, obj: Install) -> SafeString:
+        return timeline_svg(obj)
+
+    @admin.action(description="Fail the selected open runs (clean up: addresses released, port isolated, server to maintenance)")
+    def fail_selected(self, request: HttpRequest, queryset: QuerySet[Install]) -> None:
+        for install in queryset.filter(state__in=Install.OPEN):
+            services.install_fail(install=install, reason=f"failed by {request.user}", actor=request.user)
+        self.message_user(request, "Done.")
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ("hostname", "project", "plan", "facility", "operating_system", "server", "state", "created_at")
+    list_filter = ("state", "plan", "facility")
+    search_fields = ("hostname", "id", "server__serial")
+    readonly_fields = ("state", "state_changed_at", "failure_reason", "server", "created_by", "created_at", "updated_at")
+    list_select_related = ("project", "plan", "facility", "operating_system", "server")
+    actions = ["reinstall", "delete_devices"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders go through the API or the portal, which run the checks
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Device], call: object, verb: str) -> None:
+        done = 0
+        for device in queryset:
+            try:
+                call(device=device, actor=request.user, reason=f"{verb} from the admin")  # type: ignore[operator]
+                done += 1
+            except (IllegalTransition, ValidationError) as exc:
+                self.message_user(request, f"{device}: {exc}", messages.WARNING)
+        self.message_user(request, f"{verb}: {done} device(s).")
+
+    @admin.action(description="Reinstall the selected devices")
+    def reinstall(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
+        self._each(request, queryset, services.device_reinstall, "reinstall")
+
+    @admin.action(description="Delete the selected devices (deprovision and wipe)")
+    def delete_devices(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
+        self._each(request, queryset, services.device_delete, "delete")
+
+
+@admin.register(DiscoveredMachine)
+class DiscoveredMachineAdmin(admin.ModelAdmin):
+    list_display = ("mac", "address", "first_seen", "last_seen")
+    readonly_fields = ("mac", "address", "inventory", "first_seen", "last_seen")

@@ -1,0 +1,238 @@
+"""Installs: the operating-system catalog, the devices customers order (Equinix Metal states),
+each install run (provision, reinstall, deprovision, commissioning) and its timeline of events.
+
+States move only through project.states.transition(); writes go through apps.installs.services.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from project.encryption import EncryptedTextField
+from project.states import freeze
+
+os_slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_]*$", "Use lower-case letters, digits and underscores (e.g. 'ubuntu_24_04').")
+hostname_validator = RegexValidator(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$",
+                                    "A hostname is 1-63 letters, digits and dashes, not starting or ending with a dash.")
+sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A SHA-256 checksum is 64 lower-case hex digits.")
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class OperatingSystem(models.Model):
+    """One installable image, the plans it may go on, and the netboot recipe that installs it.
+
+    Kernel, initrd and image URLs may be absolute, or start with '/' to be served by the platform
+    itself (resolved against the address the machine reached it on)."""
+
+    slug = models.CharField(max_length=50, unique=True, validators=[os_slug_validator])
+    name = models.CharField(max_length=100)
+    distro = models.CharField(max_length=50, help_text="e.g. 'ubuntu'")
+    version = models.CharField(max_length=30, help_text="e.g. '24.04'")
+    image_url = models.CharField(max_length=500, help_text="Raw disk image the installer streams to the first disk.")
+    image_sha256 = models.CharField(max_length=64, validators=[sha256_validator])
+    image_size = models.BigIntegerField(validators=[MinValueValidator(1)], help_text="Bytes (the installer reads back this many to verify).")
+    plans = models.ManyToManyField("hardware.Plan", related_name="operating_systems", help_text="Plans it may be installed on.")
+    kernel_url = models.CharField(max_length=500, default="/netboot/assets/vmlinuz", help_text="Installer kernel.")
+    initrd_url = models.CharField(max_length=500, default="/netboot/assets/installer.cpio.gz", help_text="Installer initramfs.")
+    kernel_args = models.CharField(max_length=500, default="console=ttyS0 quiet", blank=True)
+    provisionable = models.BooleanField(default=True, help_text="Off: existing devices keep it, new orders cannot pick it.")
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "operating system"
+        constraints = [models.CheckConstraint(condition=Q(image_size__gte=1), name="os_image_size_positive")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class DeviceState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    POWERING_OFF = "powering_off", "Powering off"
+    INACTIVE = "inactive", "Inactive"
+    POWERING_ON = "powering_on", "Powering on"
+    REINSTALLING = "reinstalling", "Reinstalling"
+    DEPROVISIONING = "deprovisioning", "Deprovisioning"
+    DELETED = "deleted", "Deleted"
+    FAILED = "failed", "Failed"
+
+
+D = DeviceState
+
+
+class Device(models.Model):
+    """What a customer ordered. Its server is picked by the provisioning workflow."""
+
+    TRANSITIONS = freeze({
+        D.QUEUED: {D.PROVISIONING, D.DEPROVISIONING, D.FAILED},
+        D.PROVISIONING: {D.ACTIVE, D.DEPROVISIONING, D.FAILED},
+        D.ACTIVE: {D.POWERING_OFF, D.REINSTALLING, D.DEPROVISIONING, D.FAILED},
+        D.POWERING_OFF: {D.INACTIVE, D.ACTIVE, D.FAILED},
+        D.INACTIVE: {D.POWERING_ON, D.REINSTALLING, D.DEPROVISIONING, D.FAILED},
+        D.POWERING_ON: {D.ACTIVE, D.INACTIVE, D.FAILED},
+        D.REINSTALLING: {D.ACTIVE, D.DEPROVISIONING, D.FAILED},
+        D.DEPROVISIONING: {D.DELETED, D.FAILED},
+        # A failed device is deleted by its owner, or reinstalled when its server is still held.
+        D.FAILED: {D.DEPROVISIONING, D.REINSTALLING},
+        D.DELETED: set(),
+    })
+    BUSY = frozenset({D.QUEUED, D.PROVISIONING, D.POWERING_OFF, D.POWERING_ON, D.REINSTALLING, D.DEPROVISIONING})
+    TERMINAL = frozenset({D.DELETED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="devices")
+    hostname = models.CharField(max_length=63, validators=[hostname_validator])
+    description = models.CharField(max_length=200, blank=True)
+    plan = models.ForeignKey("hardware.Plan", on_delete=models.PROTECT, related_name="devices")
+    metro = models.ForeignKey("facilities.Metro", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="devices",
+                                 help_text="Asked-for facility; empty with a metro: any facility of the metro.")
+    operating_system = models.ForeignKey(OperatingSystem, on_delete=models.PROTECT, related_name="devices")
+    ssh_keys = models.JSONField(default=list, blank=True, help_text="Public keys (text) written to the device at install.")
+    userdata = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    public_ipv4_subnet_size = models.PositiveSmallIntegerField(default=31, validators=[MinValueValidator(24), MaxValueValidator(31)])
+    server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
+    state = models.CharField(max_length=20, choices=DeviceState.choices, default=DeviceState.QUEUED, editable=False, db_index=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    failure_reason = models.TextField(blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "state"], name="device_project_state")]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=DeviceState.values), name="device_state_known"),
+            # One live device per server: the SKIP LOCKED pick is backed by the database.
+            models.UniqueConstraint(fields=["server"], condition=~Q(state="deleted"), name="device_one_live_per_server"),
+            models.CheckConstraint(condition=Q(metro__isnull=False) | Q(facility__isnull=False), name="device_has_location"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class InstallKind(models.TextChoices):
+    PROVISION = "provision", "Provision"
+    REINSTALL = "reinstall", "Reinstall"
+    DEPROVISION = "deprovision", "Deprovision (wipe)"
+    COMMISSIONING = "commissioning", "Commissioning"
+
+
+class InstallState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Install(models.Model):
+    """One run of the workflow on one server. `step` is where it is; `deadline` is when the current
+    step (or the wait for the machine) is overdue and the watchdog ends or resumes it."""
+
+    TRANSITIONS = freeze({
+        InstallState.QUEUED: {InstallState.RUNNING, InstallState.FAILED},
+        InstallState.RUNNING: {InstallState.SUCCEEDED, InstallState.FAILED},
+        InstallState.SUCCEEDED: set(),
+        InstallState.FAILED: set(),
+    })
+    OPEN = frozenset({InstallState.QUEUED, InstallState.RUNNING})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=InstallKind.choices)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="installs")
+    server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, null=True, blank=True, related_name="installs")
+    operating_system = models.ForeignKey(OperatingSystem, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=20, choices=InstallState.choices, default=InstallState.QUEUED, editable=False, db_index=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    step = models.CharField(max_length=30, default="start", editable=False)
+    step_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    deadline = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    secret = EncryptedTextField(default=new_secret, editable=False)
+    failure_reason = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=InstallState.values), name="install_state_known"),
+            # At most one open run per server: two workflows never drive one machine.
+            models.UniqueConstraint(fields=["server"], condition=Q(state__in=["queued", "running"]), name="install_one_open_per_server"),
+        ]
+        indexes = [models.Index(fields=["state", "deadline"], name="install_state_deadline")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {str(self.id)[:8]}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN
+
+
+class EventSource(models.TextChoices):
+    PLATFORM = "platform", "Platform"
+    MACHINE = "machine", "Machine"
+
+
+# The real service's provisioning events, in order, with the share of the install each marks done.
+EVENT_TYPES: dict[str, tuple[str, int]] = {
+    "provisioning.101": ("Provisioning started", 5),
+    "provisioning.102": ("Network configured", 10),
+    "provisioning.103": ("Configuration written, restarting device", 15),
+    "provisioning.104.01": ("Device connected to DHCP system", 20),
+    "provisioning.104": ("Connected to magic install system", 30),
+    "provisioning.105": ("Server partitions created", 40),
+    "provisioning.106": ("Operating system packages installed", 70),
+    "provisioning.107": ("Server networking interfaces configured", 80),
+    "provisioning.108": ("Cloud-init packages installed and configured", 85),
+    "provisioning.109": ("Installation finished, rebooting server", 90),
+    "provisioning.110": ("Device phoned home and is ready to go", 100),
+}
+MACHINE_EVENT_TYPES = frozenset({"provisioning.104", "provisioning.105", "provisioning.106", "provisioning.107",
+                                 "provisioning.108", "provisioning.109"})
+
+
+class InstallEvent(models.Model):
+    install = models.ForeignKey(Install, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    body = models.CharField(max_length=500)
+    source = models.CharField(max_length=10, choices=EventSource.choices, default=EventSource.PLATFORM)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["install", "created_at"], name="install_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.body}"
+
+
+class DiscoveredMachine(models.Model):
+    """A MAC that netbooted without being in the inventory, with what its discovery image reported."""
+
+    mac = models.CharField(max_length=17, unique=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    inventory = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        verbose_name = "discovered machine"
+
+    def __str__(self) -> str:
+        return self.mac

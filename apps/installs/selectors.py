@@ -1,0 +1,122 @@
+"""Reads of the installs app: the devices a customer may see, an install's timeline with the time
+each step took and its percentage, and the metadata document an installing machine reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from apps.installs.models import EVENT_TYPES, Device, Install, InstallEvent
+
+
+def visible_devices(user: Any, token: Any = None) -> QuerySet[Device]:
+    from apps.accounts.selectors import visible_projects
+
+    return (Device.objects.filter(project__in=visible_projects(user, token).values("pk"))
+            .exclude(state="deleted")
+            .select_related("project", "plan", "facility", "metro", "operating_system", "server"))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    type: str
+    body: str
+    source: str
+    at: Any
+    seconds_since_start: float
+    took: float  # seconds since the previous event: how long this step took
+
+
+def install_timeline(install: Install, events: list[InstallEvent] | None = None) -> list[TimelineEntry]:
+    events = events if events is not None else list(install.events.all())
+    start = install.created_at
+    entries: list[TimelineEntry] = []
+    previous = start
+    for event in events:
+        entries.append(TimelineEntry(event.type, event.body, event.source, event.created_at,
+                                     (event.created_at - start).total_seconds(), (event.created_at - previous).total_seconds()))
+        previous = event.created_at
+    return entries
+
+
+def install_percentage(install: Install, events: list[InstallEvent] | None = None) -> int:
+    if install.state == "succeeded" and install.kind in ("provision", "reinstall"):
+        return 100
+    events = events if events is not None else list(install.events.all())
+    return max((EVENT_TYPES.get(e.type, ("", 0))[1] for e in events), default=0)
+
+
+def device_current_install(device: Device) -> Install | None:
+    return device.installs.order_by("-created_at").first()
+
+
+def provisioning_events(install: Install | None) -> list[dict[str, Any]]:
+    """The Equinix Metal `provisioning_events` list (each with id, type, body, created_at, took)."""
+    if install is None:
+        return []
+    return [{"id": f"{install.pk}-{i}", "type": e.type, "body": e.body, "state": "info" if e.type != "provisioning.failed" else "failed",
+             "created_at": e.at.isoformat(), "took_seconds": round(e.took, 3)}
+            for i, e in enumerate(install_timeline(install))]
+
+
+def _absolute(url: str, base_url: str) -> str:
+    return f"{base_url}{url}" if url.startswith("/") else url
+
+
+def device_metadata(*, install: Install, base_url: str) -> dict[str, Any]:
+    """What the installer (and later cloud-init) reads: the Equinix Metal metadata fields plus the
+    image to install. `base_url` is the platform as this machine reaches it."""
+    from apps.ipam.selectors import server_addresses
+
+    device, server = install.device, install.server
+    api = f"{base_url}/machine/{install.pk}"
+    doc: dict[str, Any] = {
+        "id": str(device.pk) if device else None,
+        "install_id": str(install.pk),
+        "mode": "wipe" if install.kind == "deprovision" else install.kind,
+        "phone_home_url": f"{api}/phone-home",
+        "user_state_url": f"{api}/events",
+        "userdata_url": f"{api}/userdata",
+        "facility": server.facility.code if server else None,
+        "metro": server.facility.metro.code if server else None,
+        "serial": server.serial if server else None,
+    }
+    if device is not None:
+        os_ = install.operating_system or device.operating_system
+        doc.update({
+            "hostname": device.hostname,
+            "plan": device.plan.slug,
+            "class": device.plan.slug,
+            "tags": device.tags,
+            "ssh_keys": device.ssh_keys,
+            "operating_system": {
+                "slug": os_.slug, "distro": os_.distro, "version": os_.version,
+                "image_url": _absolute(os_.image_url, base_url), "image_sha256": os_.image_sha256, "image_size": os_.image_size,
+            },
+        })
+    addresses = []
+    if server is not None:
+        for item in server_addresses(server):
+            addresses.append(_address_doc(item))
+        doc["network"] = {
+            "interfaces": [{"name": nic.name, "mac": nic.mac} for nic in server.interfaces.all()],
+            "addresses": addresses,
+        }
+    return doc
+
+
+def _address_doc(item: Any) -> dict[str, Any]:
+    import netaddr
+
+    network = netaddr.IPNetwork(str(item.network))
+    return {
+        "address_family": network.version,
+        "public": bool(item.public),
+        "management": True,
+        "address": str(item.address),
+        "gateway": str(item.gateway),
+        "network": str(network.network),
+        "netmask": str(network.netmask),
+        "cidr": network.prefixlen,
+    }

@@ -1,0 +1,267 @@
+"""Reads of IP space every face shares: gaps and first fit, free space, utilisation, who held an
+address, search, and the one customer-visibility selector.
+
+On PostgreSQL the gap search is a single streaming query (an index scan over a parent's active
+children in address order, a window function for the gap before each child, stopping at the first
+fit); addresses are never enumerated one by one. SQLite walks the same ordered children in Python.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from apps.accounts.selectors import visible_projects
+from apps.ipam.models import Assignment, Block, Kind
+from apps.ipam.parsing import IPAddress, IPNetwork, parse_address, parse_network
+
+BITS = {4: 32, 6: 128}
+
+# Gaps before each active child (from `start`), then the gap after the last one, in address order.
+# PostgreSQL runs UNION ALL branches in order, so LIMIT stops at the first rows it needs.
+_GAPS_SQL = """
+SELECT gap_start, gap_end FROM (
+    SELECT coalesce(lag(last) OVER (ORDER BY first) + 1, %(start)s) AS gap_start, first - 1 AS gap_end
+    FROM ipam_block
+    WHERE parent_id = %(parent)s AND released_at IS NULL AND first >= %(start)s
+) g WHERE gap_end >= gap_start {fit}
+UNION ALL
+SELECT gap_start, gap_end FROM (
+    SELECT coalesce((SELECT last + 1 FROM ipam_block WHERE parent_id = %(parent)s AND released_at IS NULL AND first >= %(start)s
+                     ORDER BY first DESC LIMIT 1), %(start)s) AS gap_start, %(end)s::numeric AS gap_end
+) t WHERE gap_end >= gap_start {fit}
+LIMIT %(limit)s
+"""
+_FIT = "AND gap_start + mod(%(size)s - mod(gap_start, %(size)s), %(size)s) + %(size)s - 1 <= gap_end"
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _gap_start_at(parent: Block, start: int) -> int:
+    """Where free space can begin at or after `start`: past the child that covers `start`, if any."""
+    if start <= parent.first:
+        return parent.first
+    covering = (
+        Block.objects.active().filter(parent=parent, first__lt=start).order_by("-first").values_list("last", flat=True).first()
+    )
+    if covering is not None and covering >= start:
+        return covering + 1
+    return start
+
+
+def block_gaps(parent: Block, *, start: int | None = None, limit: int = 1000) -> Iterator[tuple[int, int]]:
+    """Free ranges (first, last) inside `parent`, in address order, from `start` on."""
+    begin = _gap_start_at(parent, parent.first if start is None else start)
+    if begin > parent.last:
+        return
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_GAPS_SQL.format(fit=""), {"parent": parent.pk, "start": Decimal(begin), "end": Decimal(parent.last),
+                                                      "limit": limit})
+            for gap_start, gap_end in cursor.fetchall():
+                yield int(gap_start), int(gap_end)
+        return
+    cursor_at = begin
+    emitted = 0
+    children = Block.objects.active().filter(parent=parent, first__gte=begin).order_by("first").values_list("first", "last")
+    for first, last in children.iterator(chunk_size=2000):
+        if first > cursor_at:
+            yield cursor_at, first - 1
+            emitted += 1
+            if emitted >= limit:
+                return
+        cursor_at = max(cursor_at, last + 1)
+    if cursor_at <= parent.last:
+        yield cursor_at, parent.last
+
+
+def _aligned(value: int, size: int) -> int:
+    return value + (-value) % size
+
+
+def first_fit(parent: Block, prefix_length: int) -> int | None:
+    """The first address of the first free, aligned block of `prefix_length` inside `parent`, or None."""
+    size = 1 << (BITS[parent.family] - prefix_length)
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_GAPS_SQL.format(fit=_FIT), {"parent": parent.pk, "start": Decimal(parent.first), "end": Decimal(parent.last),
+                                                        "size": Decimal(size), "limit": 1})
+            row = cursor.fetchone()
+        return None if row is None else _aligned(int(row[0]), size)
+    for gap_start, gap_end in block_gaps(parent, limit=1 << 62):
+        candidate = _aligned(gap_start, size)
+        if candidate + size - 1 <= gap_end:
+            return candidate
+    return None
+
+
+def network_at(family: int, first: int, prefix_length: int) -> IPNetwork:
+    address = ipaddress.IPv4Address(first) if family == 4 else ipaddress.IPv6Address(first)
+    return ipaddress.ip_network((address, prefix_length))
+
+
+# ---------------------------------------------------------------------- free space
+
+
+@dataclass(frozen=True)
+class FreeSpacePage:
+    blocks: list[IPNetwork]
+    next_start: int | None  # pass back as `start` for the next page; None on the last page
+
+
+def block_free_space(block: Block, *, start: int | None = None, limit: int = 50) -> FreeSpacePage:
+    """The free space of `block` as the largest aligned CIDR blocks, in address order, one page at a time."""
+    limit = max(1, min(limit, 1000))
+    factory = ipaddress.IPv4Address if block.family == 4 else ipaddress.IPv6Address
+    out: list[IPNetwork] = []
+    # Each gap yields at most 2 × bits CIDR blocks, so `limit` gaps always fill a page.
+    for gap_start, gap_end in block_gaps(block, start=start, limit=limit):
+        for network in ipaddress.summarize_address_range(factory(gap_start), factory(gap_end)):
+            if len(out) == limit:
+                return FreeSpacePage(out, int(network.network_address))
+            out.append(network)
+    return FreeSpacePage(out, None)
+
+
+# ---------------------------------------------------------------------- utilisation
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    total: int
+    allocated: int  # addresses in the block's active direct children (sub-blocks, reservations, assignments)
+    assigned: int  # addresses in active assignments anywhere beneath it
+    children: int
+
+    @property
+    def allocated_percent(self) -> float:
+        return 100.0 * self.allocated / self.total if self.total else 0.0
+
+    @property
+    def assigned_percent(self) -> float:
+        return 100.0 * self.assigned / self.total if self.total else 0.0
+
+    @property
+    def free(self) -> int:
+        return self.total - self.allocated
+
+
+_ASSIGNED_BENEATH_SQL = """
+SELECT coalesce(sum(child_assigned), 0) FROM ipam_block
+WHERE family = %s AND first >= %s AND first <= %s AND kind <> 'assignment' AND released_at IS NULL AND last <= %s
+"""
+
+
+def block_utilisation(block: Block) -> Utilisation:
+    """Used / total addresses of `block`, from the child counters the database keeps.
+
+    `allocated` is the block's own counter; `assigned` sums the assignment counters of the block and
+    of every active supernet, pool and reservation beneath it (one index range), so a /8 holding
+    100,000 assignments in 10,000 reservations reads ~10,000 counters, not 100,000 rows."""
+    if block.kind == Kind.ASSIGNMENT:
+        size = block.size if block.is_active else 0
+        return Utilisation(block.size, size, size, 0)
+    allocated = Block.objects.filter(pk=block.pk).values_list("child_addresses", flat=True).first() or 0
+    children = Block.objects.active().filter(parent=block).count()
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_ASSIGNED_BENEATH_SQL, [block.family, Decimal(block.first), Decimal(block.last), Decimal(block.last)])
+            assigned = int(cursor.fetchone()[0])
+    else:
+        assigned = sum(Block.objects.active().exclude(kind=Kind.ASSIGNMENT)
+                       .filter(family=block.family, first__gte=block.first, first__lte=block.last, last__lte=block.last)
+                       .values_list("child_assigned", flat=True))
+    return Utilisation(block.size, allocated, assigned, children)
+
+
+# ---------------------------------------------------------------------- history and search
+
+
+def _containing(address: IPAddress | IPNetwork) -> Q:
+    if isinstance(address, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        first, last = int(address.network_address), int(address.broadcast_address)
+    else:
+        first = last = int(address)
+    if _postgres():
+        return Q(network__net_contains_or_equals=str(address))
+    return Q(family=address.version, first__lte=first, last__gte=last)
+
+
+def who_held(address: Any, at: dt.datetime) -> list[Assignment]:
+    """The assignments that covered `address` at the moment `at` (normally one): project, device, interval."""
+    ip = parse_address(address)
+    return list(
+        Assignment.objects.filter(_containing(ip), assigned_at__lte=at)
+        .filter(Q(released_at__isnull=True) | Q(released_at__gt=at))
+        .select_related("project__organization", "parent").order_by("-assigned_at")
+    )
+
+
+def address_history(address: Any) -> QuerySet[Block]:
+    """Every reservation and assignment that ever covered `address`, newest first."""
+    ip = parse_address(address)
+    return (Block.objects.filter(_containing(ip), kind__in=[Kind.RESERVATION, Kind.ASSIGNMENT])
+            .select_related("project__organization", "facility", "parent").order_by("-assigned_at"))
+
+
+def blocks_containing(query: Any, *, include_released: bool = False) -> QuerySet[Block]:
+    """The blocks that contain an address or CIDR (its ancestors in the tree), widest first."""
+    target: IPAddress | IPNetwork = parse_network(query, field="q") if "/" in str(query) else parse_address(query, field="q")
+    qs = Block.objects.filter(_containing(target))
+    if not include_released:
+        qs = qs.active()
+    return qs.select_related("facility", "metro", "project").order_by("prefix_length")
+
+
+def blocks_within(query: Any, *, include_released: bool = False) -> QuerySet[Block]:
+    """The blocks inside a CIDR (an indexed range on family + first), in address order."""
+    network = parse_network(query, field="q")
+    qs = Block.objects.filter(family=network.version, first__gte=int(network.network_address), first__lte=int(network.broadcast_address),
+                              last__lte=int(network.broadcast_address))
+    if not include_released:
+        qs = qs.active()
+    return qs.select_related("facility", "metro", "project").order_by("first", "prefix_length")
+
+
+def server_addresses(server: Any) -> list[Assignment]:
+    """A server's active assignments (public IPv4, private IPv4, IPv6), in that order."""
+    rows = list(Assignment.objects.active().filter(server=server).select_related("project"))
+    rows.sort(key=lambda a: (a.family, not a.public))
+    return rows
+
+
+def device_addresses(device_id: Any) -> list[Assignment]:
+    rows = list(Assignment.objects.active().filter(device_id=device_id).select_related("project"))
+    rows.sort(key=lambda a: (a.family, not a.public))
+    return rows
+
+
+# ---------------------------------------------------------------------- customers
+
+
+def blocks_visible_to(user: Any, token: Any = None) -> QuerySet[Block]:
+    """The reservations and assignments a customer may see: those of the projects visible to them.
+
+    Every customer-facing face (API, portal) starts here, so another tenant's block is a 404."""
+    return (Block.objects.filter(project__in=visible_projects(user, token).values("pk"), kind__in=[Kind.RESERVATION, Kind.ASSIGNMENT])
+            .select_related("project__organization", "facility", "metro", "parent"))
+
+
+def pools_for(*, facility: Any = None, metro: Any = None, family: int, public: bool) -> list[Block]:
+    """The active pools an allocation may draw from, in order: a facility's own, then its metro's.
+    Asked for a metro alone: the metro-wide pools, then those of the metro's facilities."""
+    pools = Block.objects.active().filter(kind=Kind.POOL, family=family, public=public).select_related("facility", "metro")
+    order = ("assigned_at", "pk")
+    if facility is not None:
+        return list(pools.filter(facility=facility).order_by(*order)) + list(pools.filter(metro_id=facility.metro_id).order_by(*order))
+    if metro is not None:
+        return list(pools.filter(metro=metro).order_by(*order)) + list(pools.filter(facility__metro=metro).order_by("facility__code", *order))
+    return []

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Metalyard's lab installer: the /init of a busybox initramfs. It reads its orders from the kernel
+# command line (metalyard.api=<base URL of this install> metalyard.secret=<per-install secret>
+# metalyard.mode=install|wipe|discover), fetches its metadata, does the work, reports each step
+# and powers off. Every network call is bounded by `timeout`.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+exec >/dev/console 2>&1 </dev/console
+
+say() { echo "installer: $*"; }
+halt() { sync; say "powering off"; poweroff -f; sleep 30; }
+
+API="" SECRET="" MODE=install
+for word in $(cat /proc/cmdline); do
+  case "$word" in
+    metalyard.api=*) API="${word#metalyard.api=}" ;;
+    metalyard.secret=*) SECRET="${word#metalyard.secret=}" ;;
+    metalyard.mode=*) MODE="${word#metalyard.mode=}" ;;
+  esac
+done
+
+# json_escape: make a string safe inside a JSON string literal.
+json_escape() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr '\n\t' '  '; }
+
+call() {  # call PATH [JSON-BODY]: POST (with a body) or GET with the install's secret; prints the answer
+  if [ -n "$2" ]; then
+    timeout 30 wget -q -O - --header "X-Metalyard-Secret: $SECRET" --header "Content-Type: application/json" \
+      --post-data "$2" "$API/$1"
+  else
+    timeout 30 wget -q -O - --header "X-Metalyard-Secret: $SECRET" "$API/$1"
+  fi
+}
+event() { call events "{\"type\": \"$1\", \"body\": \"$(json_escape "$2")\"}" >/dev/null || say "could not post event $1"; }
+fail() { say "FAILED: $1"; call failure "{\"reason\": \"$(json_escape "$1")\"}" >/dev/null; halt; }
+
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+  insmod "/lib/modules/$m.ko" || say "insmod $m failed"
+done
+ip link set lo up
+ip link set eth0 up
+udhcpc -i eth0 -q -n -t 10 -T 1 -s /dhcp.script || { say "no DHCP lease"; halt; }
+[ -n "$API" ] || { say "no metalyard.api= on the kernel command line"; halt; }
+say "mode $MODE, talking to $API"
+
+if [ "$MODE" = discover ]; then
+  cpus=$(grep -c '^processor' /proc/cpuinfo)
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+  disks=""
+  for d in /sys/block/vd* /sys/block/sd* /sys/block/nvme*; do
+    [ -e "$d/size" ] || continue
+    disks="$disks{\"name\": \"${d##*/}\", \"size_bytes\": $(( $(cat "$d/size") * 512 ))},"
+  done
+  nics=""
+  for n in /sys/class/net/*; do
+    [ "${n##*/}" = lo ] && continue
+    nics="$nics{\"name\": \"${n##*/}\", \"mac\": \"$(cat "$n/address")\"},"
+  done
+  body="{\"cpu\": {\"count\": $cpus, \"model\": \"$(json_escape "$model")\"}, \"memory_bytes\": $((mem_kb * 1024)), \"disks\": [${disks%,}], \"nics\": [${nics%,}], \"lldp\": []}"
+  call inventory "$body" >/dev/null || say "could not post the inventory"
+  halt
+fi
+
+META=$(call metadata) || fail "could not read metadata from $API/metadata"
+event provisioning.104 "Connected to magic install system"
+field() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
+number() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\\([0-9][0-9]*\\).*/\\1/p"; }
+DISK=/dev/vda
+[ -b "$DISK" ] || fail "no disk $DISK"
+
+if [ "$MODE" = wipe ]; then
+  # Zero the start of the disk (partition tables, file-system headers) and report.
+  dd if=/dev/zero of="$DISK" bs=1M count=16 conv=fsync 2>/dev/null || fail "could not wipe $DISK"
+  event provisioning.105 "Disk $DISK wiped"
+  call phone-home '{"state": "wiped"}' >/dev/null || fail "could not phone home"
+  halt
+fi
+
+IMAGE=$(field image_url)
+SUM=$(field image_sha256)
+SIZE=$(number image_size)
+[ -n "$IMAGE" ] && [ -n "$SUM" ] && [ -n "$SIZE" ] || fail "metadata lacks image_url, image_sha256 or image_size"
+case "$IMAGE" in /*) IMAGE="${API%%/machine/*}$IMAGE" ;; esac
+event provisioning.105 "Server partitions created"
+timeout 600 wget -q -O - "$IMAGE" | dd of="$DISK" bs=64k conv=fsync 2>/dev/null || fail "could not write $IMAGE to $DISK"
+echo 3 > /proc/sys/vm/drop_caches
+GOT=$(head -c "$SIZE" "$DISK" | sha256sum | cut -d' ' -f1)
+[ "$GOT" = "$SUM" ] || fail "checksum mismatch on $DISK: expected $SUM, read back $GOT"
+event provisioning.106 "Operating system packages installed"
+event provisioning.107 "Server networking interfaces configured"
+event provisioning.108 "Cloud-init packages installed and configured"
+event provisioning.109 "Installation finished, rebooting server"
+call phone-home '{"state": "installed"}' >/dev/null || fail "could not phone home"
+halt

@@ -1,0 +1,85 @@
+"""One emulated machine: QEMU with software emulation (`-accel tcg`; /dev/kvm here does not work),
+a virtio NIC whose firmware (Debian's iPXE) boots from an HTTP URL, and an optional raw virtio disk.
+The platform on the host's 127.0.0.1 is 10.0.2.2 inside the guest (QEMU user networking)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apps.lab.netboot.kernel import NetbootToolError
+
+QEMU = "qemu-system-x86_64"
+GUEST_HOST_ADDRESS = "10.0.2.2"
+
+
+@dataclass
+class QemuMachine:
+    mac: str
+    bootfile_url: str
+    workdir: Path
+    disk: Path | None = None
+    memory_mb: int = 256
+    process: subprocess.Popen | None = field(default=None, repr=False)
+    started_at: float = 0.0
+
+    @property
+    def serial_log(self) -> Path:
+        return self.workdir / f"serial-{self.mac.replace(':', '-')}.log"
+
+    def command(self) -> list[str]:
+        cmd = [QEMU, "-accel", "tcg", "-smp", "1", "-m", str(self.memory_mb), "-nographic", "-no-reboot",
+               "-boot", "n", "-netdev", f"user,id=n0,bootfile={self.bootfile_url}",
+               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
+        if self.disk is not None:
+            cmd += ["-drive", f"file={self.disk},if=virtio,format=raw"]
+        return cmd
+
+    def start(self) -> None:
+        if shutil.which(QEMU) is None:
+            raise NetbootToolError(f"{QEMU} is not installed (Debian: apt-get install -y --no-install-recommends qemu-system-x86 ipxe-qemu)")
+        if self.running():
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # -nographic with stdout to a file: with -display none, firmware and iPXE print nothing to the log.
+        with open(self.serial_log, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self.started_at = time.monotonic()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code, or None if QEMU still runs after `timeout` seconds."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Pull the plug: SIGTERM, then SIGKILL after `grace` seconds (this process only, by its pid)."""
+        if not self.running():
+            return
+        assert self.process is not None
+        try:
+            os.kill(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if self.wait(grace) is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.wait(grace)
+
+    def log_text(self) -> str:
+        try:
+            return self.serial_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""

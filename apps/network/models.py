@@ -1,0 +1,148 @@
+"""Desired switch port configuration, the pushes that apply it (with their diffs) and the drift found
+between what a switch runs and what Metalyard wants. Written only through apps.network.services."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from apps.hardware.models import Switch as _Switch
+
+
+class PortMode(models.TextChoices):
+    PROVISIONED = "provisioned", "Provisioned (routed, the server's gateways)"
+    ISOLATED = "isolated", "Isolated (disabled, no addresses)"
+
+
+class PortConfig(models.Model):
+    """What one managed switch port should run. A port is managed once Metalyard has set its desired state.
+
+    `desired_version` grows with every change; `applied_version` is the version a push last made
+    the switch run. They differ while a change is pending."""
+
+    port = models.OneToOneField("hardware.SwitchPort", on_delete=models.CASCADE, related_name="config")
+    # Denormalised from port.switch: "the pending ports of one switch" is the push's hot query.
+    switch = models.ForeignKey("hardware.Switch", on_delete=models.CASCADE, related_name="port_configs", editable=False)
+    server = models.ForeignKey("hardware.Server", on_delete=models.SET_NULL, null=True, blank=True, related_name="port_configs",
+                               help_text="The server cabled to the port when the desired state was set.")
+    mode = models.CharField(max_length=20, choices=PortMode.choices)
+    description = models.CharField(max_length=200, blank=True)
+    mtu = models.PositiveIntegerField(null=True, blank=True)
+    addresses = models.JSONField(default=list, blank=True, help_text="Switch-side interface addresses with the link's prefix length.")
+    desired_version = models.PositiveIntegerField(default=1)
+    applied_version = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    changed_by = models.CharField(max_length=200, blank=True)
+    change_reason = models.CharField(max_length=500, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    running = models.JSONField(default=list, blank=True, help_text="The port's configuration as last read from the switch.")
+    running_read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["switch", "port__name"]
+        verbose_name = "port configuration"
+        indexes = [models.Index(fields=["switch", "desired_version", "applied_version"], name="portconfig_switch_versions")]
+        constraints = [
+            models.CheckConstraint(condition=Q(applied_version__lte=F("desired_version")), name="portconfig_applied_not_ahead"),
+            models.CheckConstraint(condition=Q(mode__in=PortMode.values), name="portconfig_mode_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.port} ({self.mode})"
+
+    @property
+    def pending(self) -> bool:
+        return self.applied_version < self.desired_version
+
+
+class SwitchSync(models.Model):
+    """Per-switch bookkeeping of the network app: the push lease (one push at a time per switch), the
+    retry back-off, and the last drift check."""
+
+    switch = models.OneToOneField("hardware.Switch", on_delete=models.CASCADE, primary_key=True, related_name="sync")
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="The reconcile sweep retries no sooner than this.")
+    last_push_at = models.DateTimeField(null=True, blank=True)
+    last_drift_check_at = models.DateTimeField(null=True, blank=True)
+    last_drift_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "switch sync state"
+
+    def __str__(self) -> str:
+        return f"sync of switch {self.switch_id}"
+
+
+class PushOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMMITTED = "committed", "Committed"
+    UNCHANGED = "unchanged", "No change (nothing committed)"
+    FAILED = "failed", "Failed"
+
+
+class ConfigPush(models.Model):
+    """One configuration transaction on one switch: who asked, why, which ports, the diff, how it went."""
+
+    switch = models.ForeignKey("hardware.Switch", on_delete=models.CASCADE, related_name="config_pushes")
+    outcome = models.CharField(max_length=20, choices=PushOutcome.choices, default=PushOutcome.RUNNING, db_index=True)
+    requested_by = models.CharField(max_length=500, blank=True, help_text="Who made the changes this push applies.")
+    reason = models.TextField(blank=True)
+    ports = models.JSONField(default=list, help_text="Names of the ports the push configured.")
+    config = models.TextField(blank=True, help_text="The configuration loaded (vendor syntax).")
+    diff = models.TextField(blank=True, help_text="The switch's own diff of candidate against running, before the commit.")
+    committed = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    error_step = models.CharField(max_length=40, blank=True)
+    retryable = models.BooleanField(default=False)
+    steps = models.JSONField(default=list, blank=True, help_text="[step, seconds] in order.")
+    attempt = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = "config push"
+        indexes = [models.Index(fields=["switch", "-started_at"], name="configpush_switch_recent")]
+
+    def __str__(self) -> str:
+        return f"push #{self.pk} to {self.switch} ({self.outcome})"
+
+
+class PortDrift(models.Model):
+    """A managed port whose running configuration differs from its desired state (changed by hand).
+
+    Open while `resolved_at` is empty; at most one open record per port."""
+
+    port = models.ForeignKey("hardware.SwitchPort", on_delete=models.CASCADE, related_name="drifts")
+    switch = models.ForeignKey("hardware.Switch", on_delete=models.CASCADE, related_name="drifts", editable=False)
+    detected_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    expected = models.JSONField(default=list)
+    running = models.JSONField(default=list)
+    summary = models.TextField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
+    resolved_by_push = models.ForeignKey(ConfigPush, on_delete=models.SET_NULL, null=True, blank=True, related_name="resolved_drifts")
+
+    class Meta:
+        ordering = ["-detected_at", "-pk"]
+        verbose_name = "port drift"
+        constraints = [models.UniqueConstraint(fields=["port"], condition=Q(resolved_at__isnull=True), name="portdrift_one_open_per_port")]
+
+    def __str__(self) -> str:
+        return f"drift on {self.port}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class ManagedSwitch(_Switch):
+    """The network face of a hardware switch in the admin: its pushes, diffs, drift and re-apply."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "switch configuration"
+        verbose_name_plural = "switch configurations"
