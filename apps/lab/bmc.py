@@ -27,6 +27,10 @@ EventHandler = Callable[[dict], None]
 
 
 def deliver_to_machines(event: dict) -> None:
+    if event.get("event") == "power_off":
+        if event.get("server_id"):
+            machines.on_power_off(event["server_id"])
+        return
     machines.on_power_on(event.get("server_id"), event.get("bootdev", "default"))
 
 
@@ -66,7 +70,8 @@ class IpmiLabProcess:
             if message.get("ready"):
                 ready.set()
             elif "event" in message:
-                message["bootdev"] = _BOOTDEV_NAMES.get(message.get("bootdev", ""), message.get("bootdev"))
+                if "bootdev" in message:
+                    message["bootdev"] = _BOOTDEV_NAMES.get(message["bootdev"], message["bootdev"])
                 message["protocol"] = "ipmi"
                 self.events.append(message)
                 self.on_event(message)
@@ -167,14 +172,14 @@ class RedfishLab:
 
     def notified(self, system: dict) -> None:
         pending = system.get("pending_power") or {}
-        if not pending or pending.get("power_state") == "Off":
+        if not pending:
             return
-        key = (system.get("uuid", ""), pending.get("apply_time"))
+        key = (system.get("uuid", ""), pending.get("apply_time"), pending.get("power_state"))
         if key in self._seen:
             return
         self._seen.add(key)
         event = {
-            "event": "power_on",
+            "event": "power_off" if pending.get("power_state") == "Off" else "power_on",
             "protocol": "redfish",
             "name": system.get("name"),
             "server_id": self._server_ids.get(system.get("uuid", "")),

@@ -183,17 +183,17 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         return 0
 
     def power_off(self) -> int:
-        self.power = "off"
+        if self.power == "on":
+            self.power = "off"
+            self.lab.emit({"event": "power_off", "port": self.port, "name": self.name, "server_id": self.server_id})
         return 0
 
     def power_shutdown(self) -> int:
-        self.power = "off"
-        return 0
+        return self.power_off()
 
     def power_cycle(self) -> int:
-        self.power = "on"
-        self._booted()
-        return 0
+        self.power_off()
+        return self.power_on()
 
     def power_reset(self) -> int:
         if self.power == "on":

@@ -54,7 +54,8 @@ def test_every_operation_over_ipmi(ipmi_lab):  # noqa: F811
         events_before = len(ipmi_lab.events)
         driver.power_cycle()
         driver.reset()
-        assert [e["bootdev"] for e in ipmi_lab.events[events_before:]] == ["disk", "disk"]
+        assert [(e["event"], e.get("bootdev")) for e in ipmi_lab.events[events_before:]] == [
+            ("power_off", None), ("power_on", "disk"), ("power_on", "disk")]
         assert driver.power_state() == PowerState.ON
 
         driver.soft_off()
