@@ -207,6 +207,15 @@ if not DEBUG:
 
 
 # ---------------------------------------------------------------- hardware: BMC control
+# Every BMC call is bounded by METALYARD_BMC_TIMEOUT seconds (a silent BMC costs at most that);
+# retryable failures (no answer, refused) are retried METALYARD_BMC_ATTEMPTS times in all, waiting
+# BACKOFF, 2×BACKOFF, 4×BACKOFF … between attempts. The power-state sync talks to at most
+# METALYARD_BMC_SYNC_CONCURRENCY BMCs at once, so dead BMCs never delay the others.
+BMC_TIMEOUT = float(os.environ.get("METALYARD_BMC_TIMEOUT", "10"))
+BMC_ATTEMPTS = int(os.environ.get("METALYARD_BMC_ATTEMPTS", "3"))
+BMC_BACKOFF = float(os.environ.get("METALYARD_BMC_BACKOFF", "2"))
+BMC_SYNC_CONCURRENCY = int(os.environ.get("METALYARD_BMC_SYNC_CONCURRENCY", "32"))
+BMC_SYNC_MINUTES = int(os.environ.get("METALYARD_BMC_SYNC_MINUTES", "10"))
 
 
 # ---------------------------------------------------------------- network: switch automation
@@ -223,6 +232,9 @@ LOGGING["loggers"].update({"ncclient": {"level": "WARNING"}, "paramiko": {"level
 
 
 # ---------------------------------------------------------------- ipam
+# The covering (INCLUDE) indexes of the IP block tree are a PostgreSQL speed-up; SQLite builds them
+# without the extra columns, which is fine, so its warning about that is silenced.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
 
 
 # ---------------------------------------------------------------- installs

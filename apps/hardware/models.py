@@ -450,3 +450,5 @@ class CommissioningFinding(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+from apps.hardware.power_models import PowerEvent  # noqa: E402, F401 - power events live in their own module

@@ -96,6 +96,17 @@ def _audit_create(block: Block, actor: Any, reason: str = "") -> None:
                  reason=reason, actor=actor)
 
 
+def _count(block: Block, sign: int) -> None:
+    """Keep the parent's child counters on SQLite (on PostgreSQL the trigger of migration 0004 does it)."""
+    if connection.vendor == "postgresql" or block.parent_id is None:
+        return
+    parent = Block.objects.get(pk=block.parent_id)
+    parent.child_addresses += sign * block.size
+    if block.kind == Kind.ASSIGNMENT:
+        parent.child_assigned += sign * block.size
+    parent.save(update_fields=["child_addresses", "child_assigned"])
+
+
 def _find_parent(network: IPNetwork, kind: str) -> Block | None:
     kinds = [k for k in ALLOWED_PARENTS[kind] if k is not None]
     return selectors.blocks_containing(str(network)).filter(kind__in=kinds).order_by("-prefix_length").first()
@@ -150,6 +161,7 @@ def block_create(*, network: Any, kind: str, parent: Block | None = None, public
     try:
         with transaction.atomic():
             block.save(force_insert=True)
+            _count(block, +1)
     except IntegrityError as exc:
         # Only reachable when another writer raced us past the checks above (roots have no parent row to lock).
         raise BlockConflict({"network": f"{net} overlaps a block created at the same moment; try again. ({exc})"}) from exc
@@ -164,6 +176,7 @@ def _allocate_in(parent: Block, *, prefix_length: int, kind: str, **fields: Any)
         return None
     block = _new_block(network=selectors.network_at(parent.family, start, prefix_length), kind=kind, parent=parent, **fields)
     block.save(force_insert=True)
+    _count(block, +1)
     return block
 
 
@@ -252,6 +265,9 @@ def assignment_create(*, parent: Block, network: Any = None, prefix_length: int 
 @transaction.atomic
 def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block:
     """Give a reservation or assignment back. Its space is free at once; its row stays as history."""
+    if block.parent_id is not None:
+        # Parent first, as every writer under it does: the release changes the parent's counters.
+        Block.objects.select_for_update().filter(pk=block.parent_id).first()
     locked = _lock(block)
     if locked.kind not in RELEASABLE:
         raise ValidationError({"kind": f"{_describe(locked)} is provider space; delete it (when empty) instead of releasing it."})
@@ -263,6 +279,7 @@ def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block
     before = snapshot(locked, ["released_at"])
     locked.released_at = timezone.now()
     locked.save(update_fields=["released_at"])
+    _count(locked, -1)
     audit_record(action=f"ipam.{locked.kind}.release", target=locked, changes=diff(before, snapshot(locked, ["released_at"])),
                  reason=reason, actor=actor)
     block.released_at = locked.released_at
@@ -292,7 +309,46 @@ def block_delete(*, block: Block, actor: Any = None, reason: str = "") -> None:
     if held:
         raise BlockConflict({"network": f"{_describe(locked)} holds {held} block(s), active or historical; it cannot be deleted."})
     audit_record(action=f"ipam.{locked.kind}.delete", target=locked, changes=diff(snapshot(locked), {}), reason=reason, actor=actor)
+    _count(locked, -1)
     locked.delete()
+
+
+RECOUNT_SQL = """
+UPDATE ipam_block p SET child_addresses = coalesce(s.addresses, 0), child_assigned = coalesce(s.assigned, 0)
+FROM ipam_block b LEFT JOIN (
+    SELECT parent_id, sum(last - first + 1) AS addresses,
+           sum(CASE WHEN kind = 'assignment' THEN last - first + 1 ELSE 0 END) AS assigned
+    FROM ipam_block WHERE released_at IS NULL AND parent_id IS NOT NULL GROUP BY parent_id
+) s ON s.parent_id = b.id
+WHERE p.id = b.id AND (p.child_addresses <> coalesce(s.addresses, 0) OR p.child_assigned <> coalesce(s.assigned, 0))
+"""
+
+
+@transaction.atomic
+def block_counters_rebuild(*, actor: Any = None) -> int:
+    """Recompute every block's child counters from the rows; returns how many were wrong (normally 0).
+    For after a bulk load that bypassed the triggers, or as a check."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE ipam_block IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(RECOUNT_SQL)
+            fixed = cursor.rowcount
+    else:
+        totals: dict[int, tuple[int, int]] = {}
+        for parent_id, kind, first, last in Block.objects.active().filter(parent__isnull=False).values_list("parent_id", "kind", "first", "last"):
+            addresses, assigned = totals.get(parent_id, (0, 0))
+            size = last - first + 1
+            totals[parent_id] = (addresses + size, assigned + (size if kind == Kind.ASSIGNMENT else 0))
+        fixed = 0
+        for block in Block.objects.all():
+            want = totals.get(block.pk, (0, 0))
+            if (block.child_addresses, block.child_assigned) != want:
+                block.child_addresses, block.child_assigned = want
+                block.save(update_fields=["child_addresses", "child_assigned"])
+                fixed += 1
+    if fixed:
+        audit_record(action="ipam.counters.rebuild", changes={"corrected_blocks": fixed}, actor=actor)
+    return fixed
 
 
 # ---------------------------------------------------------------------- servers (installs and switch engineers)

@@ -65,10 +65,9 @@ def lab_site(transactional_db, live_server, settings, tmp_path) -> Iterator[Site
     # The BMC power service, the switch automation and their lab emulators are other apps' work.
     for module in ("apps.hardware.power", "apps.network.services", "apps.lab.bmc", "apps.lab.junos"):
         pytest.importorskip(module, reason=f"{module} is not on this branch yet")
-    from apps.lab.bmc import IpmiLabProcess
-
     from apps.ipam import services as ipam
     from apps.ipam.models import Kind
+    from apps.lab.bmc import IpmiLabProcess
     from apps.lab.junos import JunosLab
     from tests.hardware.factories import FacilityFactory, PlanFactory, SwitchFactory
     from tests.installs.factories import OperatingSystemFactory

@@ -1,0 +1,60 @@
+"""Fixes to pyghmi's process-wide IPMI I/O that its client (our IPMI driver) and its server side
+(the lab's BMCs) both need. Applied once, on import of either.
+
+pyghmi's sender switches a shared UDP socket to blocking mode for each sendto while its I/O thread
+switches the same socket to non-blocking for each recvfrom. When a send lands between the I/O
+thread's two steps, the I/O thread blocks in recvfrom until that socket receives again — for a
+socket whose peer went quiet that is never, and every session in the process stalls. Here sockets
+stay non-blocking and a send waits (bounded) for room instead.
+
+pyghmi marks a failed login broken before it stores the reason, and the thread waiting for the
+login may look in between (AttributeError 'errormsg', and a wrong password looked retryable):
+the reason is stored first here."""
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+from typing import Any
+
+SEND_WAIT_SECONDS = 1.0
+_applied = False
+
+
+def _io_sendto(mysocket: Any, packet: Any, sockaddr: Any) -> None:
+    sock = getattr(mysocket, "fd", mysocket)
+    try:
+        sock.sendto(packet, sockaddr)
+    except BlockingIOError:
+        # The send buffer is full: wait for room once, bounded, then give up like pyghmi does.
+        _, writable, _ = select.select([], [sock], [], SEND_WAIT_SECONDS)
+        if writable:
+            with contextlib.suppress(OSError):
+                sock.sendto(packet, sockaddr)
+    except OSError:
+        pass  # pyghmi ignores send errors too; the retry timer handles the loss
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    from pyghmi.ipmi.private import session
+
+    session._io_sendto = _io_sendto
+    original_assign = session.Session._assignsocket.__func__
+
+    def _assignsocket(cls: Any, server: Any = None, forbiddensockets: Any = ()) -> socket.socket:
+        sock = original_assign(cls, server=server, forbiddensockets=forbiddensockets)
+        sock.setblocking(False)
+        return sock
+
+    session.Session._assignsocket = classmethod(_assignsocket)
+    original_mark_broken = session.Session._mark_broken
+
+    def _mark_broken(self: Any, error: Any = None) -> None:
+        self.errormsg = error
+        original_mark_broken(self, error)
+
+    session.Session._mark_broken = _mark_broken
+    _applied = True

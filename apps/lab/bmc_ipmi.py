@@ -1,0 +1,385 @@
+"""The lab's IPMI BMCs: pyghmi's own BMC server side, many BMCs (one UDP port each) on one event
+loop in one process. Run as `python -m apps.lab.bmc_ipmi` (no Django needed); it is driven by JSON
+lines on stdin and answers, and reports power-on events, as JSON lines on stdout (apps.lab.bmc).
+
+Each BMC keeps power state and boot device and can misbehave on request: `silent` (answers nothing),
+`reject_password` (logins fail as with a wrong password), `slow` (answers commands after a delay)."""
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import queue
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from pyghmi.ipmi import bmc as pyghmi_bmc
+from pyghmi.ipmi.private import serversession
+from pyghmi.ipmi.private import session as ipmi_session
+
+from apps.hardware.drivers import pyghmi_fixes
+
+pyghmi_fixes.apply()
+
+MODES = ("ok", "silent", "reject_password", "slow")
+# RMCP+ open session request: algorithm bytes of the auth, integrity and confidentiality payloads.
+_AUTH_ALGO, _INTEGRITY_ALGO, _CONF_ALGO = 12, 20, 28
+_SUITE_3 = (1, 1, 1)  # RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128
+_NO_MATCHING_CIPHER_SUITE = 0x11
+# IPMI boot flags (Set/Get System Boot Options, parameter 5).
+_BOOT_VALID, _BOOT_PERSISTENT = 0x80, 0x40
+_BOOT_DEVICES = {0x04: "network", 0x08: "hd", 0x14: "optical", 0x18: "setup", 0x0C: "safe"}
+_BOOT_CODES = {name: code for code, name in _BOOT_DEVICES.items()}
+
+
+class _Credentials:
+    """pyghmi's server looks passwords up with .get(username); a BMC told to reject the password
+    answers with a different one, so the client sees exactly what a wrong password gives."""
+
+    def __init__(self, bmc: LabIpmiBmc, username: str, password: str) -> None:
+        self.bmc, self.username, self.password = bmc, username, password
+
+    def get(self, username: str, default: Any = None) -> Any:
+        if username != self.username:
+            return default
+        if self.bmc.mode == "reject_password":
+            return self.password + "-not-this-one"
+        return self.password
+
+
+class LabServerSession(serversession.ServerSession):
+    """pyghmi's server session, refusing cipher suites other than 3. pyghmi's server answers an
+    offer of suite 17 with suite 3 without saying no, and pyghmi's client then dies in RAKP2;
+    refusing (status 0x11) makes the client fall back to suite 3, as a real BMC would."""
+
+    def create_open_session_response(self, request: bytearray) -> bytearray:
+        offered = (request[_AUTH_ALGO], request[_INTEGRITY_ALGO], request[_CONF_ALGO]) if len(request) >= 32 else None
+        if offered != _SUITE_3:
+            self.clientsessionid = request[4:8]
+            return bytearray([request[0], _NO_MATCHING_CIPHER_SUITE, 0, 0]) + self.clientsessionid
+        return super().create_open_session_response(request)
+
+    def _got_rmcp_openrequest(self, data: Any) -> None:
+        # A client that logs in again from the same UDP port reaches this same session object;
+        # pyghmi's server would answer with the previous session's keys, which the client cannot read.
+        self.integrityalgo = 0
+        self.confalgo = 0
+        self.sessionid = 0
+        self.sequencenumber = 0
+        self.lastpayload = None
+        self.kg = self.bmc.kg
+        super()._got_rmcp_openrequest(data)
+
+    def _handle_ipmi_packet(self, data: bytearray, sockaddr: Any = None, qent: Any = None) -> Any:
+        # A new login (an IPMI 1.5 packet with session 0, sequence 0) from a client UDP port that
+        # already has a session here: pyghmi's server drops *every* session of that client port —
+        # those with the other BMCs too, and pyghmi's client multiplexes many BMCs on one port — so
+        # their next packets go unanswered. Drop only this BMC's session, then treat it as new.
+        if qent is not None and len(data) >= 13 and data[4] in (0, 2):
+            sequence = struct.unpack("<I", bytes(data[5:9]))[0]
+            session_id = struct.unpack("<I", bytes(data[9:13]))[0]
+            handlers = ipmi_session.Session.bmc_handlers
+            if sequence == 0 and session_id == 0 and qent[2] in handlers:
+                mine = handlers.get(sockaddr, {})
+                if mine.get(self.bmc.port) is self:
+                    del mine[self.bmc.port]
+                if not mine:
+                    handlers.pop(sockaddr, None)
+                server = handlers[qent[2]][0]
+                server.pktqueue.append(qent)
+                server.process_pktqueue()
+                return None
+        return super()._handle_ipmi_packet(data, sockaddr=sockaddr, qent=qent)
+
+    def sessionless_data(self, data: bytes, sockaddr: Any) -> None:
+        # pyghmi hands a packet to a server session whose client entry another login just replaced
+        # as if it were sessionless; it is one for the BMC (pyghmi's own class lacks this method).
+        self.bmc.sessionless_data(data, sockaddr)
+
+    def send_payload(self, *args: Any, **kwargs: Any) -> Any:
+        if self.bmc.mode == "silent":
+            return None
+        return super().send_payload(*args, **kwargs)
+
+
+class LabIpmiBmc(pyghmi_bmc.Bmc):
+    def __init__(
+        self,
+        *,
+        lab: IpmiLab,
+        name: str,
+        username: str,
+        password: str,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        server_id: str | None = None,
+        power: str = "off",
+    ) -> None:
+        self.lab = lab
+        self.name = name
+        self.server_id = server_id
+        self.mode = "ok"
+        self.delay = 0.0
+        self.power = power
+        self.bootdev = "default"
+        self.persistent = False
+        self.commands = 0
+        self._pending: set[tuple] = set()
+        super().__init__(_Credentials(self, username, password), port=port, address=address)
+        # Bound to port 0: pyghmi routes session packets by the socket's real port.
+        self.port = self.serversocket.getsockname()[1]
+
+    # -- sessionless traffic (auth capabilities, cipher suites, new sessions) ---------------
+    def sessionless_data(self, data: bytes, sockaddr: Any) -> None:
+        if self.mode == "silent":
+            return
+        raw = bytearray(data)
+        if len(raw) >= 22 and raw[0] == 6 and raw[2:4] == b"\xff\x07" and raw[4] == 6 and raw[5] == 16:
+            LabServerSession(self.authdata, self.kg, sockaddr, self.serversocket, raw[16:], self.uuid, bmc=self)
+            return
+        super().sessionless_data(data, sockaddr)
+
+    def handle_raw_request(self, request: dict, session: Any) -> None:
+        if self.mode == "silent":
+            return
+        self.commands += 1
+        if self.mode == "slow" and self.delay > 0:
+            self._answer_later(request, session)
+            return
+        super().handle_raw_request(request, session)
+
+    _REQUEST_CONTEXT = ("seqlun", "clientaddr", "clientnetfn", "rqlun", "clientcommand")
+
+    def _answer_later(self, request: dict, session: Any) -> None:
+        # pyghmi answers from fields of the session that the next request overwrites, so keep them
+        # with the deferred answer; the client's retransmissions of a pending request are dropped.
+        context = {name: getattr(session, name, None) for name in self._REQUEST_CONTEXT}
+        key = (id(session), context["seqlun"], context["clientnetfn"], context["clientcommand"])
+        if key in self._pending:
+            return
+        self._pending.add(key)
+
+        def answer() -> None:
+            self._pending.discard(key)
+            for name, value in context.items():
+                setattr(session, name, value)
+            pyghmi_bmc.Bmc.handle_raw_request(self, request, session)
+
+        self.lab.later(self.delay, answer)
+
+    # -- the machine ------------------------------------------------------------------------
+    def get_power_state(self) -> str:
+        return self.power
+
+    def power_on(self) -> int:
+        if self.power == "off":
+            self.power = "on"
+            self._booted()
+        return 0
+
+    def power_off(self) -> int:
+        if self.power == "on":
+            self.power = "off"
+            self.lab.emit({"event": "power_off", "port": self.port, "name": self.name, "server_id": self.server_id})
+        return 0
+
+    def power_shutdown(self) -> int:
+        return self.power_off()
+
+    def power_cycle(self) -> int:
+        self.power_off()
+        return self.power_on()
+
+    def power_reset(self) -> int:
+        if self.power == "on":
+            self._booted()
+        return 0
+
+    def pulse_diag(self) -> int:
+        return 0
+
+    def cold_reset(self) -> int:
+        return 0
+
+    def is_active(self) -> bool:
+        return self.power == "on"
+
+    def _booted(self) -> None:
+        device = self.bootdev
+        if not self.persistent:
+            # A one-time override is used up by the boot it applied to, as on real BMCs.
+            self.bootdev = "default"
+        self.lab.emit({"event": "power_on", "port": self.port, "name": self.name, "server_id": self.server_id, "bootdev": device})
+
+    # Boot options: pyghmi's server drops the persistent flag; the lab keeps it.
+    def set_system_boot_options(self, request: dict, session: Any) -> None:
+        data = request["data"]
+        if data[0] in (0, 3, 4):
+            session.send_ipmi_response()
+            return
+        if data[0] != 5:
+            session.send_ipmi_response(code=0x80)  # parameter not supported
+            return
+        flags, code = data[1], data[2] & 0x3C
+        if not flags & _BOOT_VALID or code == 0:
+            self.bootdev, self.persistent = "default", False
+        elif code in _BOOT_DEVICES:
+            self.bootdev, self.persistent = _BOOT_DEVICES[code], bool(flags & _BOOT_PERSISTENT)
+        else:
+            session.send_ipmi_response(code=0xCC)  # invalid data field
+            return
+        session.send_ipmi_response()
+
+    def get_system_boot_options(self, request: dict, session: Any) -> None:
+        if request["data"][0] != 5:
+            session.send_ipmi_response(code=0x80)
+            return
+        if self.bootdev == "default":
+            session.send_ipmi_response(data=[1, 5, 0, 0, 0, 0, 0])
+            return
+        flags = _BOOT_VALID | (_BOOT_PERSISTENT if self.persistent else 0)
+        session.send_ipmi_response(data=[1, 5, flags, _BOOT_CODES[self.bootdev], 0, 0, 0])
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "port": self.port,
+            "server_id": self.server_id,
+            "power": self.power,
+            "bootdev": self.bootdev,
+            "persistent": self.persistent,
+            "mode": self.mode,
+            "delay": self.delay,
+            "commands": self.commands,
+        }
+
+
+class IpmiLab:
+    """Many lab BMCs on one pyghmi event loop. Everything that touches pyghmi's state runs on the
+    loop thread (`call`), because pyghmi's session tables are not thread-safe."""
+
+    def __init__(self, *, emit: Callable[[dict], None]) -> None:
+        self.emit = emit
+        self.bmcs: dict[int, LabIpmiBmc] = {}
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ipmi-lab", daemon=True)
+        self._thread.start()
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn))
+
+    def call(self, fn: Callable[[], Any], *, timeout: float = 10.0) -> Any:
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except Exception as exc:
+                box["error"] = exc
+            done.set()
+
+        self._calls.put(run)
+        if not done.wait(timeout):
+            raise TimeoutError("the IPMI lab loop did not run the request in time")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def add(self, **spec: Any) -> LabIpmiBmc:
+        def create() -> LabIpmiBmc:
+            bmc = LabIpmiBmc(lab=self, **spec)
+            self.bmcs[bmc.port] = bmc
+            return bmc
+
+        return self.call(create)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.bmcs:
+                    ipmi_session.Session.wait_for_rsp(timeout=0.02)
+                else:
+                    # pyghmi's I/O thread starts with the first socket; waiting on it before would hang.
+                    self._stop.wait(0.02)
+            except Exception:
+                # One malformed exchange must not take the other BMCs down with the loop.
+                traceback.print_exc(file=sys.stderr)
+            while True:
+                try:
+                    self._calls.get_nowait()()
+                except queue.Empty:
+                    break
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, fn = heapq.heappop(self._timers)
+                try:
+                    fn()
+                except Exception as exc:  # a broken deferred answer must not stop the other BMCs
+                    print(f"ipmi lab: deferred answer failed: {exc}", file=sys.stderr)
+
+
+# -------------------------------------------------------------------- child-process protocol
+def _serve(stdin: Any, stdout: Any) -> None:
+    write_lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with write_lock:
+            stdout.write(json.dumps(message) + "\n")
+            stdout.flush()
+
+    lab = IpmiLab(emit=send)
+
+    def handle(request: dict) -> dict:
+        op = request.get("op")
+        if op == "add":
+            spec = {k: request[k] for k in ("name", "username", "password", "address", "port", "server_id", "power") if k in request}
+            return {"port": lab.add(**spec).port}
+        bmc = lab.bmcs.get(int(request.get("port", -1)))
+        if bmc is None:
+            raise KeyError(f"no lab BMC on port {request.get('port')}")
+        if op == "state":
+            return lab.call(bmc.describe)
+        if op == "set":
+            def apply() -> dict:
+                if "mode" in request:
+                    if request["mode"] not in MODES:
+                        raise ValueError(f"mode must be one of {MODES}")
+                    bmc.mode = request["mode"]
+                    bmc.delay = float(request.get("delay", bmc.delay or 3.0))
+                if "power" in request:
+                    bmc.power = request["power"]
+                if "bootdev" in request:
+                    bmc.bootdev, bmc.persistent = request["bootdev"], bool(request.get("persistent", False))
+                return bmc.describe()
+
+            return lab.call(apply)
+        raise ValueError(f"unknown op {op!r}")
+
+    send({"ready": True})
+    for line in stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        try:
+            reply = {"id": request.get("id"), "ok": True, **handle(request)}
+        except Exception as exc:
+            reply = {"id": request.get("id"), "ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+        send(reply)
+    lab.stop()
+
+
+if __name__ == "__main__":
+    _serve(sys.stdin, sys.stdout)
