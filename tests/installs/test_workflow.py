@@ -30,7 +30,7 @@ def order(site, hostname: str = "web1", os_=None):
                                   operating_system=os_ or site.os, ssh_keys=["ssh-ed25519 AAAA test"], userdata="#!/bin/sh\necho hi\n")
 
 
-def settled(device, *states: str, timeout: float = 30.0):
+def settled(device, *states: str, timeout: float = 90.0):
     def check():
         device.refresh_from_db()
         return device.state in states
@@ -112,7 +112,7 @@ def test_a_server_that_never_fetches_its_script_fails_clean(lab_site) -> None:
     machines.emulate(False)  # the BMC powers on, but nothing boots
     device = order(lab_site)
     install = device.installs.get()
-    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=2))
     device.refresh_from_db()
     install.refresh_from_db()
@@ -126,7 +126,7 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     machines.emulate(False)
     device = order(lab_site)
     install = device.installs.get()
-    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
     assert "metalyard.secret" in Client().get(f"/ipxe/mac/{mac}").content.decode()
@@ -205,7 +205,7 @@ def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
     server = lab_site.add_server(7)
     Server.objects.filter(pk=server.pk).update(state="new")
     run = services.server_commission(server=server)
-    assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=30)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=60)
     run.refresh_from_db()
     server.refresh_from_db()
     assert run.state == InstallState.SUCCEEDED, run.failure_reason
@@ -222,7 +222,7 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     server = lab_site.add_server(8)
     Server.objects.filter(pk=server.pk).update(state="new")
     run = services.server_commission(server=server)
-    assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=20)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
     client = Client()
     assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
     answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
