@@ -238,6 +238,7 @@ def power_state_sync(*, facility_code: str | None = None, concurrency: int | Non
     bmcs = list(bmcs)
     if not bmcs:
         return report
+    read_at = {bmc.pk: bmc.power_state_at for bmc in bmcs}
     targets = [bmc_target(bmc, timeout=timeout) for bmc in bmcs]
     workers = max(1, min(settings.BMC_SYNC_CONCURRENCY if concurrency is None else concurrency, len(bmcs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="power-sync") as pool:
@@ -277,7 +278,12 @@ def power_state_sync(*, facility_code: str | None = None, concurrency: int | Non
         ))
     report.seconds = time.monotonic() - started
     with transaction.atomic():
-        BMC.objects.bulk_update(changed, ["power_state", "power_state_at", "last_error", "cert_fingerprint"], batch_size=500)
+        for bmc in changed:
+            # Only if nothing else (a power action) wrote the row since it was read: never overwrite
+            # a newer state with this older reading.
+            BMC.objects.filter(pk=bmc.pk, power_state_at=read_at[bmc.pk]).update(
+                power_state=bmc.power_state, power_state_at=bmc.power_state_at, last_error=bmc.last_error,
+                cert_fingerprint=bmc.cert_fingerprint)
         PowerEvent.objects.bulk_create(events, batch_size=500)
         audit_record(action="hardware.power.sync", target=None, reason=f"power-state sync of {facility_code or 'all facilities'}",
                      changes={"checked": [None, report.checked], "drift": [None, len(report.drift)], "failed": [None, len(report.failed)]})
