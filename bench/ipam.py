@@ -35,7 +35,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
 from apps.accounts.models import Organization, Project  # noqa: E402
@@ -238,7 +237,7 @@ def main() -> None:
     live = None
     try:
         log(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {connection.settings_dict['NAME']}, "
-            f"{os.cpu_count()} CPUs, {settings.DATABASES['default']['ENGINE']}")
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other sessions' work shares these cores)")
         supernet = Block.objects.filter(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench").first()
         if supernet is not None:
             pools = list(Block.objects.filter(parent=supernet, kind=Kind.POOL).order_by("first"))

@@ -84,6 +84,13 @@ def servers_transition(*, servers: list[Server], to: str, actor: Any = None, rea
     return moved, refused
 
 
+def server_commissioning_check(*, server: Server, report: dict[str, Any], actor: Any = None) -> list[CommissioningFinding]:
+    """Check a discovery report against the server's plan and cabling (see apps.hardware.commissioning)."""
+    from apps.hardware.commissioning import commissioning_check
+
+    return commissioning_check(server=server, report=report, actor=actor)
+
+
 # ---------------------------------------------------------------------------------------------- servers
 
 
