@@ -325,3 +325,7 @@ class CommissioningFindingAdmin(admin.ModelAdmin):
             finding_waive(finding=finding, actor=request.user, reason=f"waived in the admin by {request.user}")
             count += 1
         self.message_user(request, f"{count} finding(s) waived.", messages.SUCCESS)
+
+from apps.hardware.admin_power import install as _install_power_admin  # noqa: E402 - the power actions live in their own module
+
+_install_power_admin(ServerAdmin)

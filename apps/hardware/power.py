@@ -96,7 +96,10 @@ def _call(target: BmcTarget, action: str) -> _Outcome:
             if action in (PowerAction.READ, PowerAction.SYNC):
                 observed = driver.power_state()
             elif action in BOOT_ACTIONS:
-                driver.set_boot_device(BOOT_ACTIONS[PowerAction(action)], persistent=False)
+                # Network boot is a one-time override (an install); disk is the steady state and
+                # stays, so a later reboot does not fall back to the firmware's network-first order.
+                device = BOOT_ACTIONS[PowerAction(action)]
+                driver.set_boot_device(device, persistent=device == BootDevice.DISK)
             else:
                 driver.perform(DRIVER_ACTIONS[PowerAction(action)])
         error = None
@@ -224,8 +227,8 @@ class SyncReport:
                 "failed": self.failed, "seconds": round(self.seconds, 3)}
 
 
-def power_state_sync(*, facility_code: str | None = None, concurrency: int | None = None, timeout: float | None = None,
-                     source: str = "sync") -> SyncReport:
+def power_state_sync(*, facility_code: str | None = None, server_ids: list[Any] | None = None, concurrency: int | None = None,
+                     timeout: float | None = None, source: str = "sync") -> SyncReport:
     """Read every BMC's power state (of one facility, or all), at most `concurrency` at a time, each
     read bounded by `timeout` and retried once if it failed retryably: N BMCs take about
     ceil(N / concurrency) reads, and a dead BMC costs two timeouts in one slot. Records drift and
@@ -235,6 +238,8 @@ def power_state_sync(*, facility_code: str | None = None, concurrency: int | Non
     bmcs = BMC.objects.select_related("server").exclude(port=0).order_by("pk")
     if facility_code:
         bmcs = bmcs.filter(server__facility__code=facility_code)
+    if server_ids is not None:
+        bmcs = bmcs.filter(server_id__in=server_ids)
     bmcs = list(bmcs)
     if not bmcs:
         return report
