@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("METALYARD_DEV_KEYS", "1")
 os.environ.pop("METALYARD_TASKS_SYNC", None)
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # no line per enqueued task
 
 import django  # noqa: E402
 

@@ -411,7 +411,7 @@ def install_fail(*, install: Install, reason: str, actor: Any = None, cleanup: b
     """End a run in `failed` with `reason`, leaving nothing behind: the server goes to maintenance
     with its addresses released and its port isolated, the device to `failed`. Safe to call twice."""
     with transaction.atomic():
-        install = Install.objects.select_for_update().select_related("device", "server").get(pk=install.pk)
+        install = Install.objects.select_for_update(of=("self",)).select_related("device", "server").get(pk=install.pk)
         if install.state not in Install.OPEN:
             return install
         transition(install, InstallState.FAILED, actor=actor, reason=reason,
