@@ -191,7 +191,8 @@ def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
 
 # PostgreSQL: lock the parent, then (a new statement, so a new snapshot that sees every allocation
 # committed while we waited for the lock) find the first fit and insert it — one round trip, so the
-# parent stays locked only for this statement, the audit row and the commit.
+# parent stays locked only for this statement, the audit row and the commit. The scan starts at the
+# parent's `free_from` (nothing below it is free), so a densely packed pool is not re-read each time.
 _ALLOCATE_SQL = """
 SELECT id, network::text, family, prefix_length, first, last, kind, parent_id, public, facility_id, metro_id, project_id, released_at
 FROM ipam_block WHERE id = %(parent)s FOR UPDATE;
@@ -204,17 +205,18 @@ SELECT set_masklen(ipam_inet(p.family, f.start), %(len)s)::cidr, p.family, %(len
             WHEN z.size = 2 THEN ipam_inet(p.family, f.start) ELSE ipam_inet(p.family, f.start + 1) END,
        %(description)s, now(), 0, 0
 FROM ipam_block p
-CROSS JOIN LATERAL (SELECT CASE WHEN p.family = 4 THEN %(size4)s::numeric ELSE %(size6)s::numeric END AS size) z
+CROSS JOIN LATERAL (SELECT CASE WHEN p.family = 4 THEN %(size4)s::numeric ELSE %(size6)s::numeric END AS size,
+                           coalesce(p.free_from, p.first) AS start) z
 CROSS JOIN LATERAL (
     SELECT gap_start + mod(z.size - mod(gap_start, z.size), z.size) AS start FROM (
         SELECT gap_start, gap_end FROM (
-            SELECT coalesce(lag(c.last) OVER (ORDER BY c.first) + 1, p.first) AS gap_start, c.first - 1 AS gap_end
-            FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL AND c.first >= p.first
+            SELECT coalesce(lag(c.last) OVER (ORDER BY c.first) + 1, z.start) AS gap_start, c.first - 1 AS gap_end
+            FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL AND c.first >= z.start
         ) g WHERE gap_end >= gap_start AND gap_start + mod(z.size - mod(gap_start, z.size), z.size) + z.size - 1 <= gap_end
         UNION ALL
         SELECT gap_start, gap_end FROM (
-            SELECT coalesce((SELECT c.last + 1 FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL
-                             ORDER BY c.first DESC LIMIT 1), p.first) AS gap_start, p.last AS gap_end
+            SELECT coalesce((SELECT c.last + 1 FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL AND c.first >= z.start
+                             ORDER BY c.first DESC LIMIT 1), z.start) AS gap_start, p.last AS gap_end
         ) t WHERE gap_end >= gap_start AND gap_start + mod(z.size - mod(gap_start, z.size), z.size) + z.size - 1 <= gap_end
         LIMIT 1
     ) fit
@@ -413,6 +415,9 @@ def block_counters_rebuild(*, actor: Any = None) -> int:
             cursor.execute("LOCK TABLE ipam_block IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(RECOUNT_SQL)
             fixed = cursor.rowcount
+            cursor.execute("UPDATE ipam_block p SET free_from = h.tight FROM (SELECT id, ipam_advance(id, first) AS tight FROM ipam_block"
+                           " WHERE kind <> 'assignment') h WHERE p.id = h.id AND p.free_from IS DISTINCT FROM h.tight")
+            fixed += cursor.rowcount
     else:
         totals: dict[int, tuple[int, int]] = {}
         for parent_id, kind, first, last in Block.objects.active().filter(parent__isnull=False).values_list("parent_id", "kind", "first", "last"):
