@@ -35,7 +35,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
 from apps.accounts.models import Organization, Project  # noqa: E402
@@ -129,10 +128,11 @@ def timed(fn: Callable[[int], Any], runs: int, warmup: int = 5) -> tuple[float, 
 
 
 class LiveServer:
-    """The real WSGI application on 127.0.0.1 (a free port), served by threads, reached over HTTP."""
+    """The real WSGI application on 127.0.0.1 (a free port), reached over HTTP. One server thread, like
+    one gunicorn sync worker: it keeps its database connection across requests (a thread per request
+    would open a new PostgreSQL connection for every request and measure that instead)."""
 
     def __init__(self) -> None:
-        from socketserver import ThreadingMixIn
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
         from django.core.wsgi import get_wsgi_application
@@ -146,10 +146,7 @@ class LiveServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Threaded(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
-
-        self.server = make_server("127.0.0.1", 0, get_wsgi_application(), server_class=Threaded, handler_class=Quiet)
+        self.server = make_server("127.0.0.1", 0, get_wsgi_application(), server_class=WSGIServer, handler_class=Quiet)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -238,7 +235,7 @@ def main() -> None:
     live = None
     try:
         log(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {connection.settings_dict['NAME']}, "
-            f"{os.cpu_count()} CPUs, {settings.DATABASES['default']['ENGINE']}")
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other sessions' work shares these cores)")
         supernet = Block.objects.filter(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench").first()
         if supernet is not None:
             pools = list(Block.objects.filter(parent=supernet, kind=Kind.POOL).order_by("first"))
