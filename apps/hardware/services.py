@@ -126,9 +126,13 @@ def server_update(*, server: Server, actor: Any = None, **fields: Any) -> Server
     return server
 
 
+DELETABLE_STATES = frozenset({ServerState.NEW, ServerState.MAINTENANCE, ServerState.FAILED})
+
+
 @transaction.atomic
 def server_delete(*, server: Server, actor: Any = None) -> None:
-    if server.state not in (ServerState.NEW, ServerState.MAINTENANCE, ServerState.FAILED):
+    """Remove a server from the inventory (with its NICs, cables, BMC and rack units)."""
+    if server.state not in DELETABLE_STATES:
         raise ValidationError(f"Server {server.serial} is {server.state}; only new, maintenance or failed servers can be removed. "
                               "Move it to maintenance first.")
     audit_record(action="hardware.server.delete", target=server, changes=diff(snapshot(server), {}), actor=actor)
