@@ -35,7 +35,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
 from apps.accounts.models import Organization, Project  # noqa: E402
@@ -117,22 +116,28 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p99
 
 
-def timed(fn: Callable[[int], Any], runs: int, warmup: int = 5) -> tuple[float, float]:
+def timed_pair(first: Callable[[int], Any], second: Callable[[int], Any], runs: int, warmup: int = 5) -> tuple[tuple, tuple]:
+    """p50/p99 of two ways of doing the same thing, alternated call by call so both see the same load."""
     for i in range(warmup):
-        fn(i)
-    samples = []
+        first(i)
+        second(i)
+    a, b = [], []
     for i in range(runs):
         start = time.perf_counter()
-        fn(i)
-        samples.append((time.perf_counter() - start) * 1000)
-    return percentiles(samples)
+        first(i)
+        middle = time.perf_counter()
+        second(i)
+        b.append((time.perf_counter() - middle) * 1000)
+        a.append((middle - start) * 1000)
+    return percentiles(a), percentiles(b)
 
 
 class LiveServer:
-    """The real WSGI application on 127.0.0.1 (a free port), served by threads, reached over HTTP."""
+    """The real WSGI application on 127.0.0.1 (a free port), reached over HTTP. One server thread, like
+    one gunicorn sync worker: it keeps its database connection across requests (a thread per request
+    would open a new PostgreSQL connection for every request and measure that instead)."""
 
     def __init__(self) -> None:
-        from socketserver import ThreadingMixIn
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
         from django.core.wsgi import get_wsgi_application
@@ -146,10 +151,7 @@ class LiveServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Threaded(ThreadingMixIn, WSGIServer):
-            daemon_threads = True
-
-        self.server = make_server("127.0.0.1", 0, get_wsgi_application(), server_class=Threaded, handler_class=Quiet)
+        self.server = make_server("127.0.0.1", 0, get_wsgi_application(), server_class=WSGIServer, handler_class=Quiet)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -238,7 +240,7 @@ def main() -> None:
     live = None
     try:
         log(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {connection.settings_dict['NAME']}, "
-            f"{os.cpu_count()} CPUs, {settings.DATABASES['default']['ENGINE']}")
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other sessions' work shares these cores)")
         supernet = Block.objects.filter(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench").first()
         if supernet is not None:
             pools = list(Block.objects.filter(parent=supernet, kind=Kind.POOL).order_by("first"))
@@ -283,7 +285,8 @@ def main() -> None:
                 args.runs),
         }
         for name, (service_call, api_call, runs) in ops.items():
-            results[name] = {"service": timed(service_call, runs), "api": timed(api_call, runs)}
+            service, api = timed_pair(service_call, api_call, runs)
+            results[name] = {"service": service, "api": api}
         use = selectors.block_utilisation(supernet)
         log(f"utilisation of {supernet.network}: {use.allocated:,} of {use.total:,} addresses allocated to pools "
             f"({use.allocated_percent:.2f} %), {use.assigned:,} assigned")

@@ -37,6 +37,10 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name", "cpu_model")
     filter_horizontal = ("facilities",)
 
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        _audit_form(request, form, "hardware.plan.update" if change else "hardware.plan.create")
+
 
 class NetworkInterfaceInline(admin.TabularInline):
     model = NetworkInterface
@@ -51,6 +55,17 @@ class NetworkInterfaceInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[NetworkInterface]:
         return super().get_queryset(request).select_related("cable__port__switch")
+
+
+def _audit_form(request: HttpRequest, form: forms.ModelForm, action: str) -> None:
+    """Audit an admin form that saved a row the ordinary way (secrets are never copied)."""
+    from apps.audit.services import SECRET_FIELD_MARK, audit_record
+
+    def shown(name: str, value: Any) -> str:
+        return SECRET_FIELD_MARK if name == "password" else str(value)
+
+    audit_record(action=action, target=form.instance, actor=request.user,
+                 changes={k: [shown(k, form.initial.get(k)), shown(k, form.cleaned_data.get(k))] for k in form.changed_data})
 
 
 class KeepPasswordForm(forms.ModelForm):
@@ -149,6 +164,20 @@ class ServerAdmin(admin.ModelAdmin):
         return format_html('<span style="background:{};padding:1px 6px;border-radius:3px">{}</span>', STATE_COLOURS.get(obj.state, "#fff"),
                            obj.get_state_display())
 
+    def has_delete_permission(self, request: HttpRequest, obj: Server | None = None) -> bool:
+        # A server in the pool or in a customer's hands is taken out of service first (maintenance).
+        return super().has_delete_permission(request, obj) and (obj is None or obj.state in services.DELETABLE_STATES)
+
+    def delete_model(self, request: HttpRequest, obj: Server) -> None:
+        services.server_delete(server=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            try:
+                services.server_delete(server=server, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Server], search_term: str) -> tuple[QuerySet[Server], bool]:
         # A MAC typed in any spelling finds its server.
         from apps.hardware.fields import normalize_mac
@@ -234,10 +263,7 @@ class NetworkInterfaceAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: NetworkInterface, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            from apps.audit.services import audit_record
-
-            audit_record(action="hardware.interface.update", target=obj, actor=request.user,
-                         changes={k: [str(form.initial.get(k)), str(form.cleaned_data.get(k))] for k in form.changed_data})
+            _audit_form(request, form, "hardware.interface.update")
         else:
             obj.pk = services.interface_create(server=obj.server, name=obj.name, mac=obj.mac, speed_mbps=obj.speed_mbps, actor=request.user).pk
 
@@ -269,10 +295,7 @@ class SwitchAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Switch, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            from apps.audit.services import audit_record
-
-            audit_record(action="hardware.switch.update", target=obj, actor=request.user,
-                         changes={k: [None, "<secret changed>" if k == "password" else str(form.cleaned_data.get(k))] for k in form.changed_data})
+            _audit_form(request, form, "hardware.switch.update")
         else:
             data = {k: form.cleaned_data[k] for k in ("hostname", "facility", "rack", "position_u", "height_u", "model", "os", "mgmt_host",
                                                       "mgmt_port", "username", "password", "host_key_fingerprint")}
@@ -285,6 +308,10 @@ class SwitchPortAdmin(admin.ModelAdmin):
     search_fields = ("name", "switch__hostname")
     list_filter = ("switch__facility",)
     list_select_related = ("switch",)
+
+    def save_model(self, request: HttpRequest, obj: SwitchPort, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        _audit_form(request, form, "hardware.switchport.update" if change else "hardware.switchport.create")
 
 
 @admin.register(Cable)
@@ -325,3 +352,7 @@ class CommissioningFindingAdmin(admin.ModelAdmin):
             finding_waive(finding=finding, actor=request.user, reason=f"waived in the admin by {request.user}")
             count += 1
         self.message_user(request, f"{count} finding(s) waived.", messages.SUCCESS)
+
+from apps.hardware.admin_power import install as _install_power_admin  # noqa: E402 - the power actions live in their own module
+
+_install_power_admin(ServerAdmin)

@@ -40,14 +40,33 @@ class InvalidReport(ValueError):
     api_status = 400
 
 
-def _require(report: dict[str, Any]) -> None:
+def normalize_report(report: Any) -> dict[str, Any]:
+    """The report in one shape. Discovery images may also send `memory_bytes`, disks with `size_bytes`,
+    and LLDP neighbours as a top-level list of {"interface", "switch", "port"} (apps/lab/netboot does)."""
     if not isinstance(report, dict):
-        raise InvalidReport("A commissioning report is a JSON object with cpu, ram_gb, disks and nics.")
-    missing = [k for k in ("cpu", "ram_gb", "disks", "nics") if k not in report]
+        raise InvalidReport("A commissioning report is a JSON object with cpu, ram_gb (or memory_bytes), disks and nics.")
+    missing = [k for k in ("cpu", "disks", "nics") if k not in report]
+    if "ram_gb" not in report and "memory_bytes" not in report:
+        missing.insert(1, "ram_gb")
     if missing:
         raise InvalidReport(f"The commissioning report lacks {', '.join(missing)}; see docs/inventory.md for its shape.")
     if not isinstance(report["disks"], list) or not isinstance(report["nics"], list) or not isinstance(report["cpu"], dict):
         raise InvalidReport("In a commissioning report, cpu is an object and disks and nics are lists.")
+    try:
+        ram_gb = float(report["ram_gb"]) if "ram_gb" in report else int(report["memory_bytes"]) / 2**30
+        disks = [{**d, "size_gb": float(d["size_gb"]) if "size_gb" in d else int(d.get("size_bytes") or 0) / 10**9}
+                 for d in report["disks"] if isinstance(d, dict)]
+    except (TypeError, ValueError) as exc:
+        raise InvalidReport(f"The commissioning report has a size that is not a number: {exc}.") from None
+    neighbours = {str(n.get("interface")): n for n in report.get("lldp") or [] if isinstance(n, dict)}
+    nics = []
+    for nic in report["nics"]:
+        if not isinstance(nic, dict):
+            raise InvalidReport(f"A NIC in the commissioning report is not an object: {nic!r}.")
+        lldp = nic.get("lldp") or neighbours.get(str(nic.get("name")))
+        nics.append({**nic, "lldp": lldp})
+    has_lldp = bool(neighbours) or any(n["lldp"] for n in nics)
+    return {"cpu": report["cpu"], "ram_gb": ram_gb, "disks": disks, "nics": nics, "has_lldp": has_lldp}
 
 
 def _same_switch(recorded: str, seen: str) -> bool:
@@ -58,7 +77,7 @@ def _same_switch(recorded: str, seen: str) -> bool:
 
 def compare(*, server: Server, report: dict[str, Any], interfaces: list[NetworkInterface]) -> list[tuple[str, str]]:
     """The findings (kind, message) of `report` against `server`'s plan and `interfaces` (with cables)."""
-    _require(report)
+    report = normalize_report(report)
     plan = server.plan
     findings: list[tuple[str, str]] = []
 
@@ -72,14 +91,15 @@ def compare(*, server: Server, report: dict[str, Any], interfaces: list[NetworkI
         findings.append((FindingKind.CPU, f"{cpu.get('cores')} cores per CPU seen; plan {plan.slug} has {plan.cpu_cores}."))
 
     ram = report["ram_gb"]
-    if not isinstance(ram, (int, float)) or ram < plan.ram_gb * RAM_TOLERANCE:
-        findings.append((FindingKind.RAM, f"RAM: {ram} GB seen; plan {plan.slug} needs {plan.ram_gb} GB. Check the DIMMs."))
+    if ram < plan.ram_gb * RAM_TOLERANCE:
+        findings.append((FindingKind.RAM, f"RAM: {ram:g} GB seen; plan {plan.slug} needs {plan.ram_gb} GB. Check the DIMMs."))
 
-    disks = [d for d in report["disks"] if isinstance(d, dict)]
+    disks = report["disks"]
     used: set[int] = set()
     for spec in plan.disks:
-        matching = [i for i, d in enumerate(disks) if i not in used and str(d.get("type", "")).lower() == spec["type"].lower()
-                    and float(d.get("size_gb") or 0) >= spec["size_gb"] * DISK_TOLERANCE]
+        # A disk whose type the image could not tell counts for any type.
+        matching = [i for i, d in enumerate(disks) if i not in used and str(d.get("type") or spec["type"]).lower() == spec["type"].lower()
+                    and d["size_gb"] >= spec["size_gb"] * DISK_TOLERANCE]
         used.update(matching[: spec["count"]])
         if len(matching) < spec["count"]:
             findings.append((FindingKind.DISK, f"Disks: plan {plan.slug} has {spec['count']} × {spec['size_gb']} GB {spec['type']}; "
@@ -101,6 +121,9 @@ def compare(*, server: Server, report: dict[str, Any], interfaces: list[NetworkI
                                               "inventory (or fix the recorded MAC)."))
     if len(seen) < plan.nic_count:
         findings.append((FindingKind.NIC, f"{len(seen)} NIC(s) seen; plan {plan.slug} has {plan.nic_count}."))
+    if not report["has_lldp"] and any(getattr(i, "cable", None) for i in interfaces):
+        findings.append((FindingKind.CABLING, "The report has no LLDP neighbours at all, so the cabling could not be checked; "
+                                              "enable LLDP on the switches (or in the discovery image) and re-commission, or waive this."))
     for interface in interfaces:
         nic = seen.get(interface.mac)
         if nic is None:
@@ -116,6 +139,8 @@ def compare(*, server: Server, report: dict[str, Any], interfaces: list[NetworkI
             continue
         recorded_at = f"{cable.port.switch.hostname}/{cable.port.name}"
         if seen_at is None:
+            if not report["has_lldp"]:
+                continue  # already said once above
             findings.append((FindingKind.CABLING, f"{interface.name} MAC {interface.mac} is cabled to {recorded_at} in the records but "
                                                   "LLDP sees no neighbour; check the cable and the switch port."))
         elif not (_same_switch(cable.port.switch.hostname, str(lldp["switch"])) and cable.port.name == str(lldp["port"])):

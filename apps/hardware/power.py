@@ -96,7 +96,10 @@ def _call(target: BmcTarget, action: str) -> _Outcome:
             if action in (PowerAction.READ, PowerAction.SYNC):
                 observed = driver.power_state()
             elif action in BOOT_ACTIONS:
-                driver.set_boot_device(BOOT_ACTIONS[PowerAction(action)], persistent=False)
+                # Network boot is a one-time override (an install); disk is the steady state and
+                # stays, so a later reboot does not fall back to the firmware's network-first order.
+                device = BOOT_ACTIONS[PowerAction(action)]
+                driver.set_boot_device(device, persistent=device == BootDevice.DISK)
             else:
                 driver.perform(DRIVER_ACTIONS[PowerAction(action)])
         error = None
@@ -224,8 +227,8 @@ class SyncReport:
                 "failed": self.failed, "seconds": round(self.seconds, 3)}
 
 
-def power_state_sync(*, facility_code: str | None = None, concurrency: int | None = None, timeout: float | None = None,
-                     source: str = "sync") -> SyncReport:
+def power_state_sync(*, facility_code: str | None = None, server_ids: list[Any] | None = None, concurrency: int | None = None,
+                     timeout: float | None = None, source: str = "sync") -> SyncReport:
     """Read every BMC's power state (of one facility, or all), at most `concurrency` at a time, each
     read bounded by `timeout` and retried once if it failed retryably: N BMCs take about
     ceil(N / concurrency) reads, and a dead BMC costs two timeouts in one slot. Records drift and
@@ -235,9 +238,12 @@ def power_state_sync(*, facility_code: str | None = None, concurrency: int | Non
     bmcs = BMC.objects.select_related("server").exclude(port=0).order_by("pk")
     if facility_code:
         bmcs = bmcs.filter(server__facility__code=facility_code)
+    if server_ids is not None:
+        bmcs = bmcs.filter(server_id__in=server_ids)
     bmcs = list(bmcs)
     if not bmcs:
         return report
+    read_at = {bmc.pk: bmc.power_state_at for bmc in bmcs}
     targets = [bmc_target(bmc, timeout=timeout) for bmc in bmcs]
     workers = max(1, min(settings.BMC_SYNC_CONCURRENCY if concurrency is None else concurrency, len(bmcs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="power-sync") as pool:
@@ -277,7 +283,12 @@ def power_state_sync(*, facility_code: str | None = None, concurrency: int | Non
         ))
     report.seconds = time.monotonic() - started
     with transaction.atomic():
-        BMC.objects.bulk_update(changed, ["power_state", "power_state_at", "last_error", "cert_fingerprint"], batch_size=500)
+        for bmc in changed:
+            # Only if nothing else (a power action) wrote the row since it was read: never overwrite
+            # a newer state with this older reading.
+            BMC.objects.filter(pk=bmc.pk, power_state_at=read_at[bmc.pk]).update(
+                power_state=bmc.power_state, power_state_at=bmc.power_state_at, last_error=bmc.last_error,
+                cert_fingerprint=bmc.cert_fingerprint)
         PowerEvent.objects.bulk_create(events, batch_size=500)
         audit_record(action="hardware.power.sync", target=None, reason=f"power-state sync of {facility_code or 'all facilities'}",
                      changes={"checked": [None, report.checked], "drift": [None, len(report.drift)], "failed": [None, len(report.failed)]})

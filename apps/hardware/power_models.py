@@ -12,8 +12,8 @@ class PowerAction(models.TextChoices):
     SOFT_OFF = "soft_off", "Soft off (ACPI)"
     CYCLE = "cycle", "Power cycle"
     RESET = "reset", "Reset"
-    BOOT_NETWORK = "boot_network", "Next boot: network (PXE)"
-    BOOT_DISK = "boot_disk", "Next boot: disk"
+    BOOT_NETWORK = "boot_network", "Next boot: network (PXE, once)"
+    BOOT_DISK = "boot_disk", "Boot from disk (persistent)"
     READ = "read", "Read power state"
     SYNC = "sync", "Power-state sync"
 

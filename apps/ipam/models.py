@@ -70,6 +70,9 @@ class Block(models.Model):
     # assignments. Utilisation of a /8 then sums a few thousand counters instead of every assignment.
     child_addresses = AddressIntegerField(default=0, editable=False)
     child_assigned = AddressIntegerField(default=0, editable=False)
+    # PostgreSQL only (the same trigger): every address below this one is taken by active children, so
+    # first fit starts its scan here instead of at the block's first child. Empty: start at `first`.
+    free_from = AddressIntegerField(null=True, blank=True, editable=False)
     assigned_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When this block was created or handed out.")
     released_at = models.DateTimeField(null=True, blank=True, help_text="When it was given back; empty while active.")
 

@@ -170,7 +170,7 @@ def block_create(*, network: Any, kind: str, parent: Block | None = None, public
 
 
 def _allocate_in(parent: Block, *, prefix_length: int, kind: str, **fields: Any) -> Block | None:
-    """First fit under an already locked `parent`, or None when it has no room."""
+    """First fit under an already locked `parent`, or None when it has no room (the portable path)."""
     start = selectors.first_fit(parent, prefix_length)
     if start is None:
         return None
@@ -180,28 +180,75 @@ def _allocate_in(parent: Block, *, prefix_length: int, kind: str, **fields: Any)
     return block
 
 
-def _allocation_fields(parent: Block, kind: str, project: Any) -> Any:
+def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
     if parent.kind == Kind.RESERVATION:
         if project is not None and project.pk != parent.project_id:
             raise BlockConflict({"project": f"{parent.network} is reserved for project {parent.project}, not {project}."})
         return parent.project
+    return project
+
+
+# PostgreSQL: one call of ipam_allocate() (migration 0007) locks the parent, then — a new statement,
+# so a new snapshot that sees every allocation committed while it waited — finds the first fit from
+# the parent's `free_from` and inserts it. One round trip with plans cached per connection, so the
+# parent stays locked only for this call, the audit row and the commit.
+_ALLOCATE_SQL = "SELECT * FROM ipam_allocate(%s, %s, %s, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::text[])"
+
+
+def _allocate_postgres(parent_pk: int, *, prefix_length: int, kind: str, project: Any, server: Any, device_id: Any, device_label: str,
+                       description: str) -> tuple[Block, Block | None]:
+    params = [parent_pk, prefix_length, str(kind), str(project.pk) if project is not None else None,
+              str(server.pk) if server is not None else None, str(device_id) if device_id else None, device_label or "",
+              description or "", sorted(str(k) for k in ALLOWED_PARENTS[kind] if k)]
+    with connection.cursor() as cursor:
+        cursor.execute(_ALLOCATE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Block.DoesNotExist(f"There is no IP block {parent_pk}.")
+    parent = Block(id=row[0], network=row[1], family=row[2], prefix_length=row[3], first=int(row[4]), last=int(row[5]), kind=row[6],
+                   parent_id=row[7], public=row[8], facility_id=row[9], metro_id=row[10], project_id=row[11], released_at=row[12])
+    parent._state.adding = False
+    if row[13] is None:
+        return parent, None
+    model = Assignment if kind == Kind.ASSIGNMENT else Block
+    block = model(id=row[13], network=row[14], family=parent.family, prefix_length=prefix_length, first=int(row[15]), last=int(row[16]),
+                  kind=kind, parent_id=parent.pk, public=parent.public, project_id=row[19], server=server, device_id=device_id,
+                  device_label=device_label or "", gateway=row[17], description=description or "", assigned_at=row[18])
+    block._state.adding = False
+    return parent, block
+
+
+def _allocate_under(parent: Block, *, prefix_length: Any, kind: str, project: Any = None, server: Any = None, device_id: Any = None,
+                    device_label: str = "", description: str = "") -> tuple[Block, Block | None]:
+    """Lock `parent` and carve the first fit out of it: (the locked parent, the new block or None if full).
+    Refusals (wrong kind of parent, released parent, bad size, project) raise; the caller's transaction undoes any insert."""
+    length = parse_prefix_length(prefix_length, family=6)
     if kind == Kind.RESERVATION and project is None:
         raise ValidationError({"project": "A reservation is made for a project; give the project."})
-    return project
+    if connection.vendor == "postgresql":
+        locked, block = _allocate_postgres(parent.pk, prefix_length=length, kind=kind, project=project, server=server, device_id=device_id,
+                                           device_label=device_label, description=description)
+        if block is not None:
+            _allocation_project(locked, kind, project)  # a mismatch raises, rolling the insert back
+            return locked, block
+        parse_prefix_length(length, family=locked.family)
+        _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
+        return locked, None
+    locked = _lock(parent)
+    length = parse_prefix_length(length, family=locked.family)
+    _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
+    return locked, _allocate_in(locked, prefix_length=length, kind=kind, project=_allocation_project(locked, kind, project), server=server,
+                                device_id=device_id, device_label=device_label, description=description)
 
 
 @transaction.atomic
 def block_allocate(*, parent: Block, prefix_length: int, kind: str = Kind.ASSIGNMENT, project: Any = None, server: Any = None,
                    device_id: Any = None, device_label: str = "", description: str = "", actor: Any = None) -> Block:
     """Carve the first free block of `prefix_length`, aligned on its own size, out of `parent`."""
-    parent = _lock(parent)
-    prefix_length = parse_prefix_length(prefix_length, family=parent.family)
-    _check_parent(parent=parent, kind=kind, family=parent.family, prefix_length=prefix_length)
-    project = _allocation_fields(parent, kind, project)
-    block = _allocate_in(parent, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
-                         device_label=device_label, description=description)
+    locked, block = _allocate_under(parent, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
+                                    device_label=device_label, description=description)
     if block is None:
-        raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in {_describe(parent)}; "
+        raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in {_describe(locked)}; "
                                                "add space to it or allocate a smaller block."})
     _audit_create(block, actor)
     return block
@@ -219,11 +266,10 @@ def block_allocate_from_pools(*, family: int, public: bool, prefix_length: int, 
         raise SpaceExhausted({"facility": f"There is no {kind_text} pool for {scope}; create one under a supernet (staff)."})
     prefix_length = parse_prefix_length(prefix_length, family=family)
     for pool in pools:
-        pool = _lock(pool)
-        if not pool.is_active or prefix_length < pool.prefix_length:
+        if prefix_length < pool.prefix_length:
             continue
-        block = _allocate_in(pool, prefix_length=prefix_length, kind=kind, project=_allocation_fields(pool, kind, project),
-                             server=server, device_id=device_id, device_label=device_label, description=description)
+        _, block = _allocate_under(pool, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
+                                   device_label=device_label, description=description)
         if block is not None:
             _audit_create(block, actor)
             return block
@@ -333,6 +379,9 @@ def block_counters_rebuild(*, actor: Any = None) -> int:
             cursor.execute("LOCK TABLE ipam_block IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(RECOUNT_SQL)
             fixed = cursor.rowcount
+            cursor.execute("UPDATE ipam_block p SET free_from = h.tight FROM (SELECT id, ipam_advance(id, first) AS tight FROM ipam_block"
+                           " WHERE kind <> 'assignment') h WHERE p.id = h.id AND p.free_from IS DISTINCT FROM h.tight")
+            fixed += cursor.rowcount
     else:
         totals: dict[int, tuple[int, int]] = {}
         for parent_id, kind, first, last in Block.objects.active().filter(parent__isnull=False).values_list("parent_id", "kind", "first", "last"):

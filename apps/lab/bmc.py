@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -163,8 +164,11 @@ class RedfishLab:
     def add(self, *, name: str, username: str, password: str, server_id: str | None = None, power: str = "off",
             address: str = "127.0.0.1") -> RedfishEmulator:
         workdir = self.workdir / name if self.workdir else None
+        # A stable system id per name: the emulator keeps its systems in its state directory, and a
+        # second system there would make it a multi-system manager.
         emulator = RedfishEmulator(username=username, password=password, name=name, address=address,
-                                   power="On" if power == "on" else "Off", notify_url=self.notify_url, workdir=workdir)
+                                   power="On" if power == "on" else "Off", notify_url=self.notify_url, workdir=workdir,
+                                   system_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"metalyard-lab-bmc:{name}")))
         self._server_ids[emulator.system_uuid] = server_id
         emulator.start()
         self.emulators[emulator.port] = emulator

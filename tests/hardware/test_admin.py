@@ -101,3 +101,16 @@ def test_every_hardware_admin_list_renders(staff):
     BMCFactory()
     for name in ("plan", "server", "networkinterface", "switch", "switchport", "cable", "commissioningfinding"):
         assert staff.get(reverse(f"admin:hardware_{name}_changelist")).status_code == 200, name
+
+
+def test_only_out_of_service_servers_can_be_deleted(staff):
+    busy = ServerFactory(state=ServerState.READY)
+    broken = ServerFactory(state=ServerState.FAILED)
+    assert staff.get(reverse("admin:hardware_server_delete", args=[busy.pk])).status_code == 403
+    url = reverse("admin:hardware_server_changelist")
+    refused = staff.post(url, {"action": "delete_selected", "_selected_action": [busy.pk, broken.pk], "post": "yes"})
+    assert refused.status_code == 403 and Server.objects.count() == 2  # a busy server in the selection refuses the lot
+    page = staff.post(url, {"action": "delete_selected", "_selected_action": [broken.pk], "post": "yes"}, follow=True)
+    assert page.status_code == 200
+    assert list(Server.objects.values_list("pk", flat=True)) == [busy.pk]
+    assert AuditEvent.objects.filter(action="hardware.server.delete", target_id=str(broken.pk)).exists()

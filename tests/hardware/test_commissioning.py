@@ -119,3 +119,23 @@ def test_a_malformed_report_is_refused(server):
     with pytest.raises(InvalidReport, match="lacks ram_gb"):
         commissioning_check(server=server, report={"cpu": {}, "disks": [], "nics": []})
     assert not CommissioningFinding.objects.exists()
+
+
+def test_the_lab_discovery_shape_is_understood(server):
+    # apps/lab/netboot sends bytes and a top-level LLDP list; same meaning, no findings.
+    lab = {"serial": server.serial, "cpu": {"count": 1, "cores": 24, "model": "AMD EPYC 7402P"}, "memory_bytes": 64 * 2**30,
+           "disks": [{"name": "sda", "size_bytes": 480 * 10**9}, {"name": "sdb", "size_bytes": 480 * 10**9, "type": "ssd"}],
+           "nics": [{"name": "eth0", "mac": "0c:c4:7a:10:00:00"}, {"name": "eth1", "mac": "0c:c4:7a:10:00:01"}],
+           "lldp": [{"interface": "eth0", "switch": "sw1", "port": "xe-0/0/3"}, {"interface": "eth1", "switch": "sw2", "port": "xe-0/0/3"}]}
+    assert services.server_commissioning_check(server=server, report=lab) == []
+    lab["lldp"][0]["port"] = "xe-0/0/4"
+    server.refresh_from_db()
+    services.server_transition(server=server, to=ServerState.COMMISSIONING)
+    [finding] = services.server_commissioning_check(server=server, report=lab)
+    assert finding.message == "eth0 MAC 0c:c4:7a:10:00:00 is cabled to sw1/xe-0/0/3 in the records but LLDP sees sw1/xe-0/0/4."
+
+
+def test_a_report_without_any_lldp_gets_one_cabling_finding(server):
+    bare = report(nics=[{"name": "eth0", "mac": "0c:c4:7a:10:00:00"}, {"name": "eth1", "mac": "0c:c4:7a:10:00:01"}])
+    findings = commissioning_check(server=server, report=bare)
+    assert [f.kind for f in findings] == [FindingKind.CABLING] and "no LLDP neighbours at all" in findings[0].message

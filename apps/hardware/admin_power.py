@@ -1,0 +1,103 @@
+"""Staff power controls in the admin: actions on servers (power on/off/cycle, next boot from the
+network, read the power state now), the recent power events of a server, and the event list.
+Actions call apps.hardware.power; device I/O runs on the facility's worker, except "read now"."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.hardware import power
+from apps.hardware.models import BMC, Server
+from apps.hardware.power_models import PowerAction, PowerEvent
+
+READ_NOW_MAX = 50  # servers read synchronously by one click; larger selections wait for the sync
+
+
+def _queue_action(action: str, label: str) -> Any:
+    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        queued, refused = 0, []
+        for server in queryset.select_related("facility"):
+            try:
+                power.server_power_request(server=server, action=action, actor=request.user, source="admin")
+                queued += 1
+            except power.NoUsableBmc as exc:
+                refused.append(str(exc))
+        if queued:
+            modeladmin.message_user(request, f"{label}: queued for {queued} server(s) on their facility workers; "
+                                             "the outcome appears under Power events.", messages.SUCCESS)
+        for why in refused[:10]:
+            modeladmin.message_user(request, why, messages.ERROR)
+
+    run.__name__ = f"power_{action}"
+    return admin.action(description=label, permissions=["change"])(run)
+
+
+@admin.action(description="Read power state now", permissions=["view"])
+def read_power_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+    ids = list(queryset.values_list("pk", flat=True)[: READ_NOW_MAX + 1])
+    if len(ids) > READ_NOW_MAX:
+        modeladmin.message_user(request, f"Select at most {READ_NOW_MAX} servers to read at once; the scheduled "
+                                         "power-state sync reads them all.", messages.WARNING)
+        return
+    report = power.power_state_sync(server_ids=ids, source="admin")
+    by_id = {str(s.pk): s.serial for s in queryset}
+    states = BMC.objects.filter(server_id__in=ids).order_by("server__serial").values_list("server__serial", "power_state")
+    summary = ", ".join(f"{serial}: {state}" for serial, state in states[:20])
+    modeladmin.message_user(request, f"Read {report.checked} BMC(s) in {report.seconds:.1f} s. {summary}".strip(), messages.SUCCESS)
+    for server_id in report.drift:
+        modeladmin.message_user(request, f"{by_id.get(server_id, server_id)}: the BMC disagreed with the platform (see Power events).",
+                                messages.WARNING)
+    for server_id in report.failed:
+        modeladmin.message_user(request, f"{by_id.get(server_id, server_id)}: no usable answer — see its BMC's last error.",
+                                messages.ERROR)
+
+
+POWER_ACTIONS = [
+    _queue_action(PowerAction.ON, "Power on"),
+    _queue_action(PowerAction.OFF, "Power off (hard)"),
+    _queue_action(PowerAction.CYCLE, "Power cycle"),
+    _queue_action(PowerAction.BOOT_NETWORK, "Next boot: network (PXE)"),
+    read_power_now,
+]
+
+
+class PowerEventInline(admin.TabularInline):
+    model = PowerEvent
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("created_at", "action", "outcome", "attempt", "duration_ms", "power_state", "message", "source", "worker")
+    readonly_fields = fields
+    verbose_name_plural = "recent power events"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PowerEvent]:
+        # The last day only: a server collects a sync event every few minutes.
+        since = timezone.now() - timedelta(days=1)
+        return super().get_queryset(request).filter(created_at__gte=since).order_by("-created_at")
+
+
+@admin.register(PowerEvent)
+class PowerEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "server", "action", "outcome", "attempt", "duration_ms", "protocol", "power_state", "source", "worker")
+    list_filter = ("outcome", "action", "protocol", "source", "server__facility")
+    search_fields = ("server__serial", "message", "worker")
+    list_select_related = ("server",)
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in PowerEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def install(server_admin: type[admin.ModelAdmin]) -> None:
+    """Add the power actions and the recent events to the hardware app's ServerAdmin."""
+    server_admin.actions = [*server_admin.actions, *POWER_ACTIONS]
+    server_admin.inlines = [*server_admin.inlines, PowerEventInline]
