@@ -151,7 +151,7 @@ def serve(workers: int, threads: int) -> tuple[ChildProcess, str]:
     port = free_port()
     web = ChildProcess([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                         "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
-                       env={"DATABASE_URL": url}, stdout=None)
+                       env={"DATABASE_URL": url, "LOG_LEVEL": "ERROR"}, stdout=None)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -180,7 +180,6 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def run(count: int, concurrency: int, timeout: float, workers: int, threads: int) -> int:
-    from apps.lab.bmc import IpmiLabProcess
     from django.conf import settings
 
     from apps.accounts.models import Organization, Project
@@ -188,6 +187,7 @@ def run(count: int, concurrency: int, timeout: float, workers: int, threads: int
     from apps.installs.models import Device, Install
     from apps.ipam.models import Assignment
     from apps.lab import machines
+    from apps.lab.bmc import IpmiLabProcess
 
     ipmi = IpmiLabProcess()
     n_switches = (count + PORTS_PER_SWITCH - 1) // PORTS_PER_SWITCH
