@@ -223,6 +223,9 @@ LOGGING["loggers"].update({"ncclient": {"level": "WARNING"}, "paramiko": {"level
 
 
 # ---------------------------------------------------------------- ipam
+# The covering (INCLUDE) indexes of the IP block tree are a PostgreSQL speed-up; SQLite builds them
+# without the extra columns, which is fine, so its warning about that is silenced.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
 
 
 # ---------------------------------------------------------------- installs

@@ -39,7 +39,7 @@ DAEMONS: list[tuple[re.Pattern[str], str]] = [
 ]
 POSTGRES_HINTS = ("postgres://", "createdb", "dropdb", "psql ")
 DAEMON_START_TIMEOUT = 180  # the README promises the admin login within 3 minutes
-STOP_TIMEOUT = 30
+STOP_TIMEOUT = 45  # longer than devserver's own grace for its children
 COMMAND_TIMEOUT = 300
 
 

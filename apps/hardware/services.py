@@ -84,6 +84,13 @@ def servers_transition(*, servers: list[Server], to: str, actor: Any = None, rea
     return moved, refused
 
 
+def server_commissioning_check(*, server: Server, report: dict[str, Any], actor: Any = None) -> list[CommissioningFinding]:
+    """Check a discovery report against the server's plan and cabling (see apps.hardware.commissioning)."""
+    from apps.hardware.commissioning import commissioning_check
+
+    return commissioning_check(server=server, report=report, actor=actor)
+
+
 # ---------------------------------------------------------------------------------------------- servers
 
 
@@ -119,9 +126,13 @@ def server_update(*, server: Server, actor: Any = None, **fields: Any) -> Server
     return server
 
 
+DELETABLE_STATES = frozenset({ServerState.NEW, ServerState.MAINTENANCE, ServerState.FAILED})
+
+
 @transaction.atomic
 def server_delete(*, server: Server, actor: Any = None) -> None:
-    if server.state not in (ServerState.NEW, ServerState.MAINTENANCE, ServerState.FAILED):
+    """Remove a server from the inventory (with its NICs, cables, BMC and rack units)."""
+    if server.state not in DELETABLE_STATES:
         raise ValidationError(f"Server {server.serial} is {server.state}; only new, maintenance or failed servers can be removed. "
                               "Move it to maintenance first.")
     audit_record(action="hardware.server.delete", target=server, changes=diff(snapshot(server), {}), actor=actor)

@@ -291,33 +291,53 @@ def _step_addresses(install: Install) -> None:
 
 
 def _step_port(install: Install) -> None:
-    from apps.network.services import port_configure_for_server
-
-    port_configure_for_server(server=install.server, actor=None, reason=f"{install.kind} {install.pk}")
+    _port_apply(install, reason=f"{install.kind} {install.pk}")
     if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
         install_event_add(install=install, type="provisioning.102")
 
 
-def _power(install: Install, action: str, bootdev: str | None = None) -> None:
-    from apps.hardware import power
+def _port_apply(install: Install, *, reason: str) -> None:
+    """Set the server's port to its desired state (from the server's state and addresses) and wait,
+    bounded, until the switch runs it. Pushes are batched per switch by the network app."""
+    from apps.network.services import port_change_wait, port_configure_for_server
 
-    try:
-        if bootdev:
-            power.server_boot_device_set(server=install.server, device=bootdev, actor=None, reason=f"install {install.pk}")
-        getattr(power, f"server_power_{action}")(server=install.server, actor=None, reason=f"install {install.pk}")
-    except power.PowerRetryable as exc:
-        raise RetryLater(str(exc)) from exc
-    except power.PowerError as exc:
-        raise InstallError(f"BMC refused: {exc}") from exc
+    change = port_configure_for_server(server=install.server, actor=None, reason=reason)
+    outcome = port_change_wait(change, timeout=step_timeout("port"))
+    if outcome.done:
+        return
+    raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+
+
+def _power(install: Install, *actions: str) -> None:
+    """Run BMC actions in order ("boot_network", "boot_disk", "on", "off"); the hardware app retries
+    what may pass and records every call. A BMC that gave up is retried later; a refusal fails."""
+    from apps.hardware.power import NoUsableBmc, server_power
+
+    for action in actions:
+        try:
+            event = server_power(server=install.server, action=action, actor=None, source="install")
+        except NoUsableBmc as exc:
+            raise InstallError(str(exc)) from exc
+        if event.outcome == "gave_up":
+            raise RetryLater(event.message or f"BMC did not answer {action}")
+        if event.outcome == "fatal":
+            raise InstallError(f"BMC refused {action}: {event.message}")
 
 
 def _step_netboot(install: Install) -> None:
     server = install.server
     if install.kind == InstallKind.PROVISION:
         _server_transition(server, "provisioning", f"install {install.pk}")
-    _power(install, "cycle", bootdev="network")
+    # Off then on rather than a cycle: real BMCs refuse a cycle when the server is off.
+    _power(install, "boot_network", "off")
     if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
         install_event_add(install=install, type="provisioning.103")
+    # Wait for the machine before powering it on: a fast machine may ask for its script at once.
+    _move(install, from_step="netboot", to_step="wait_ipxe")
+    try:
+        _power(install, "on")
+    except RetryLater as exc:
+        raise InstallError(f"power on: {exc}") from exc
 
 
 def _step_begin_reinstall(install: Install) -> None:
@@ -333,7 +353,7 @@ def _step_begin_commissioning(install: Install) -> None:
 
 
 def _step_boot_disk(install: Install) -> None:
-    _power(install, "cycle", bootdev="disk")
+    _power(install, "boot_disk", "off", "on")
 
 
 def _step_power_off(install: Install) -> None:
@@ -342,13 +362,12 @@ def _step_power_off(install: Install) -> None:
 
 def _step_release(install: Install) -> None:
     from apps.ipam.services import server_addresses_release
-    from apps.network.services import port_configure_for_server
 
     server = install.server
     _server_transition(server, "cleaning", f"wiped by {install.pk}")
     server_addresses_release(server=server, actor=None, reason=f"device {install.device_id} deleted")
-    # With no addresses and no device, the port's desired state is isolated.
-    port_configure_for_server(server=server, actor=None, reason=f"device {install.device_id} deleted")
+    # With no addresses and the server cleaning, the port's desired state is isolated.
+    _port_apply(install, reason=f"device {install.device_id} deleted: isolate")
 
 
 def _step_done(install: Install) -> None:
@@ -432,9 +451,7 @@ def _cleanup_server(install: Install, server: Any, reason: str) -> list[str]:
     except Exception as exc:
         problems.append(f"addresses: {exc}")
     try:
-        from apps.network.services import port_configure_for_server
-
-        port_configure_for_server(server=server, actor=None, reason=f"install {install.pk} failed: isolate")
+        _port_apply(install, reason=f"install {install.pk} failed: isolate")
     except Exception as exc:
         problems.append(f"switch port: {exc}")
     try:

@@ -65,6 +65,14 @@ class Block(models.Model):
     device_label = models.CharField(max_length=255, blank=True, help_text="The device's hostname when it was assigned.")
     gateway = models.GenericIPAddressField(null=True, blank=True, help_text="Assignments: the switch side (the device's gateway).")
     description = models.CharField(max_length=200, blank=True)
+    # Kept by the database (trigger, migration 0004) on PostgreSQL and by the services on SQLite, under
+    # the parent's row lock: addresses in this block's active direct children, and in those that are
+    # assignments. Utilisation of a /8 then sums a few thousand counters instead of every assignment.
+    child_addresses = AddressIntegerField(default=0, editable=False)
+    child_assigned = AddressIntegerField(default=0, editable=False)
+    # PostgreSQL only (the same trigger): every address below this one is taken by active children, so
+    # first fit starts its scan here instead of at the block's first child. Empty: start at `first`.
+    free_from = AddressIntegerField(null=True, blank=True, editable=False)
     assigned_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When this block was created or handed out.")
     released_at = models.DateTimeField(null=True, blank=True, help_text="When it was given back; empty while active.")
 
@@ -76,8 +84,9 @@ class Block(models.Model):
             # The gap search and free-space listing: a parent's active children in address order.
             models.Index(fields=["parent", "first"], include=["last"], condition=Q(released_at__isnull=True), name="ipam_block_active_children"),
             # Utilisation: active assignments beneath any block, as an index range on (family, first).
-            models.Index(fields=["family", "first"], include=["last"], condition=Q(released_at__isnull=True, kind="assignment"),
-                         name="ipam_block_active_assign"),
+            # Utilisation: the active non-assignment blocks beneath any block, as an index range.
+            models.Index(fields=["family", "first"], include=["last"], condition=Q(released_at__isnull=True) & ~Q(kind="assignment"),
+                         name="ipam_block_active_inner"),
             # Who-held on SQLite (PostgreSQL uses the GiST index on network, migration 0002).
             models.Index(fields=["family", "first", "last"], name="ipam_block_range"),
             models.Index(fields=["kind", "facility"], condition=Q(kind="pool"), name="ipam_block_pools"),

@@ -140,7 +140,6 @@ class Utilisation:
     allocated: int  # addresses in the block's active direct children (sub-blocks, reservations, assignments)
     assigned: int  # addresses in active assignments anywhere beneath it
     children: int
-    assignments: int
 
     @property
     def allocated_percent(self) -> float:
@@ -155,31 +154,32 @@ class Utilisation:
         return self.total - self.allocated
 
 
+_ASSIGNED_BENEATH_SQL = """
+SELECT coalesce(sum(child_assigned), 0) FROM ipam_block
+WHERE family = %s AND first >= %s AND first <= %s AND kind <> 'assignment' AND released_at IS NULL AND last <= %s
+"""
+
+
 def block_utilisation(block: Block) -> Utilisation:
-    """Used / total addresses of `block`, summed in the database from two index-only range scans."""
+    """Used / total addresses of `block`, from the child counters the database keeps.
+
+    `allocated` is the block's own counter; `assigned` sums the assignment counters of the block and
+    of every active supernet, pool and reservation beneath it (one index range), so a /8 holding
+    100,000 assignments in 10,000 reservations reads ~10,000 counters, not 100,000 rows."""
     if block.kind == Kind.ASSIGNMENT:
-        return Utilisation(block.size, block.size if block.is_active else 0, block.size if block.is_active else 0, 0, 1)
+        size = block.size if block.is_active else 0
+        return Utilisation(block.size, size, size, 0)
+    allocated = Block.objects.filter(pk=block.pk).values_list("child_addresses", flat=True).first() or 0
+    children = Block.objects.active().filter(parent=block).count()
     if _postgres():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT coalesce(sum(last - first + 1), 0), count(*) FROM ipam_block WHERE parent_id = %s AND released_at IS NULL",
-                [block.pk])
-            allocated, children = cursor.fetchone()
-            cursor.execute(
-                "SELECT coalesce(sum(last - first + 1), 0), count(*) FROM ipam_block"
-                " WHERE family = %s AND kind = 'assignment' AND released_at IS NULL AND first >= %s AND first <= %s",
-                [block.family, Decimal(block.first), Decimal(block.last)])
-            assigned, assignments = cursor.fetchone()
-        return Utilisation(block.size, int(allocated), int(assigned), int(children), int(assignments))
-    allocated = children = assigned = assignments = 0
-    for first, last in Block.objects.active().filter(parent=block).values_list("first", "last").iterator(chunk_size=5000):
-        allocated += last - first + 1
-        children += 1
-    for first, last in (Assignment.objects.active().filter(family=block.family, first__gte=block.first, first__lte=block.last)
-                        .values_list("first", "last").iterator(chunk_size=5000)):
-        assigned += last - first + 1
-        assignments += 1
-    return Utilisation(block.size, allocated, assigned, children, assignments)
+            cursor.execute(_ASSIGNED_BENEATH_SQL, [block.family, Decimal(block.first), Decimal(block.last), Decimal(block.last)])
+            assigned = int(cursor.fetchone()[0])
+    else:
+        assigned = sum(Block.objects.active().exclude(kind=Kind.ASSIGNMENT)
+                       .filter(family=block.family, first__gte=block.first, first__lte=block.last, last__lte=block.last)
+                       .values_list("child_assigned", flat=True))
+    return Utilisation(block.size, allocated, assigned, children)
 
 
 # ---------------------------------------------------------------------- history and search

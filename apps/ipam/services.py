@@ -96,6 +96,17 @@ def _audit_create(block: Block, actor: Any, reason: str = "") -> None:
                  reason=reason, actor=actor)
 
 
+def _count(block: Block, sign: int) -> None:
+    """Keep the parent's child counters on SQLite (on PostgreSQL the trigger of migration 0004 does it)."""
+    if connection.vendor == "postgresql" or block.parent_id is None:
+        return
+    parent = Block.objects.get(pk=block.parent_id)
+    parent.child_addresses += sign * block.size
+    if block.kind == Kind.ASSIGNMENT:
+        parent.child_assigned += sign * block.size
+    parent.save(update_fields=["child_addresses", "child_assigned"])
+
+
 def _find_parent(network: IPNetwork, kind: str) -> Block | None:
     kinds = [k for k in ALLOWED_PARENTS[kind] if k is not None]
     return selectors.blocks_containing(str(network)).filter(kind__in=kinds).order_by("-prefix_length").first()
@@ -150,6 +161,7 @@ def block_create(*, network: Any, kind: str, parent: Block | None = None, public
     try:
         with transaction.atomic():
             block.save(force_insert=True)
+            _count(block, +1)
     except IntegrityError as exc:
         # Only reachable when another writer raced us past the checks above (roots have no parent row to lock).
         raise BlockConflict({"network": f"{net} overlaps a block created at the same moment; try again. ({exc})"}) from exc
@@ -158,37 +170,85 @@ def block_create(*, network: Any, kind: str, parent: Block | None = None, public
 
 
 def _allocate_in(parent: Block, *, prefix_length: int, kind: str, **fields: Any) -> Block | None:
-    """First fit under an already locked `parent`, or None when it has no room."""
+    """First fit under an already locked `parent`, or None when it has no room (the portable path)."""
     start = selectors.first_fit(parent, prefix_length)
     if start is None:
         return None
     block = _new_block(network=selectors.network_at(parent.family, start, prefix_length), kind=kind, parent=parent, **fields)
     block.save(force_insert=True)
+    _count(block, +1)
     return block
 
 
-def _allocation_fields(parent: Block, kind: str, project: Any) -> Any:
+def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
     if parent.kind == Kind.RESERVATION:
         if project is not None and project.pk != parent.project_id:
             raise BlockConflict({"project": f"{parent.network} is reserved for project {parent.project}, not {project}."})
         return parent.project
+    return project
+
+
+# PostgreSQL: one call of ipam_allocate() (migration 0007) locks the parent, then — a new statement,
+# so a new snapshot that sees every allocation committed while it waited — finds the first fit from
+# the parent's `free_from` and inserts it. One round trip with plans cached per connection, so the
+# parent stays locked only for this call, the audit row and the commit.
+_ALLOCATE_SQL = "SELECT * FROM ipam_allocate(%s, %s, %s, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::text[])"
+
+
+def _allocate_postgres(parent_pk: int, *, prefix_length: int, kind: str, project: Any, server: Any, device_id: Any, device_label: str,
+                       description: str) -> tuple[Block, Block | None]:
+    params = [parent_pk, prefix_length, str(kind), str(project.pk) if project is not None else None,
+              str(server.pk) if server is not None else None, str(device_id) if device_id else None, device_label or "",
+              description or "", sorted(str(k) for k in ALLOWED_PARENTS[kind] if k)]
+    with connection.cursor() as cursor:
+        cursor.execute(_ALLOCATE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Block.DoesNotExist(f"There is no IP block {parent_pk}.")
+    parent = Block(id=row[0], network=row[1], family=row[2], prefix_length=row[3], first=int(row[4]), last=int(row[5]), kind=row[6],
+                   parent_id=row[7], public=row[8], facility_id=row[9], metro_id=row[10], project_id=row[11], released_at=row[12])
+    parent._state.adding = False
+    if row[13] is None:
+        return parent, None
+    model = Assignment if kind == Kind.ASSIGNMENT else Block
+    block = model(id=row[13], network=row[14], family=parent.family, prefix_length=prefix_length, first=int(row[15]), last=int(row[16]),
+                  kind=kind, parent_id=parent.pk, public=parent.public, project_id=row[19], server=server, device_id=device_id,
+                  device_label=device_label or "", gateway=row[17], description=description or "", assigned_at=row[18])
+    block._state.adding = False
+    return parent, block
+
+
+def _allocate_under(parent: Block, *, prefix_length: Any, kind: str, project: Any = None, server: Any = None, device_id: Any = None,
+                    device_label: str = "", description: str = "") -> tuple[Block, Block | None]:
+    """Lock `parent` and carve the first fit out of it: (the locked parent, the new block or None if full).
+    Refusals (wrong kind of parent, released parent, bad size, project) raise; the caller's transaction undoes any insert."""
+    length = parse_prefix_length(prefix_length, family=6)
     if kind == Kind.RESERVATION and project is None:
         raise ValidationError({"project": "A reservation is made for a project; give the project."})
-    return project
+    if connection.vendor == "postgresql":
+        locked, block = _allocate_postgres(parent.pk, prefix_length=length, kind=kind, project=project, server=server, device_id=device_id,
+                                           device_label=device_label, description=description)
+        if block is not None:
+            _allocation_project(locked, kind, project)  # a mismatch raises, rolling the insert back
+            return locked, block
+        parse_prefix_length(length, family=locked.family)
+        _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
+        return locked, None
+    locked = _lock(parent)
+    length = parse_prefix_length(length, family=locked.family)
+    _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
+    return locked, _allocate_in(locked, prefix_length=length, kind=kind, project=_allocation_project(locked, kind, project), server=server,
+                                device_id=device_id, device_label=device_label, description=description)
 
 
 @transaction.atomic
 def block_allocate(*, parent: Block, prefix_length: int, kind: str = Kind.ASSIGNMENT, project: Any = None, server: Any = None,
                    device_id: Any = None, device_label: str = "", description: str = "", actor: Any = None) -> Block:
     """Carve the first free block of `prefix_length`, aligned on its own size, out of `parent`."""
-    parent = _lock(parent)
-    prefix_length = parse_prefix_length(prefix_length, family=parent.family)
-    _check_parent(parent=parent, kind=kind, family=parent.family, prefix_length=prefix_length)
-    project = _allocation_fields(parent, kind, project)
-    block = _allocate_in(parent, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
-                         device_label=device_label, description=description)
+    locked, block = _allocate_under(parent, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
+                                    device_label=device_label, description=description)
     if block is None:
-        raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in {_describe(parent)}; "
+        raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in {_describe(locked)}; "
                                                "add space to it or allocate a smaller block."})
     _audit_create(block, actor)
     return block
@@ -206,11 +266,10 @@ def block_allocate_from_pools(*, family: int, public: bool, prefix_length: int, 
         raise SpaceExhausted({"facility": f"There is no {kind_text} pool for {scope}; create one under a supernet (staff)."})
     prefix_length = parse_prefix_length(prefix_length, family=family)
     for pool in pools:
-        pool = _lock(pool)
-        if not pool.is_active or prefix_length < pool.prefix_length:
+        if prefix_length < pool.prefix_length:
             continue
-        block = _allocate_in(pool, prefix_length=prefix_length, kind=kind, project=_allocation_fields(pool, kind, project),
-                             server=server, device_id=device_id, device_label=device_label, description=description)
+        _, block = _allocate_under(pool, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
+                                   device_label=device_label, description=description)
         if block is not None:
             _audit_create(block, actor)
             return block
@@ -252,6 +311,9 @@ def assignment_create(*, parent: Block, network: Any = None, prefix_length: int 
 @transaction.atomic
 def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block:
     """Give a reservation or assignment back. Its space is free at once; its row stays as history."""
+    if block.parent_id is not None:
+        # Parent first, as every writer under it does: the release changes the parent's counters.
+        Block.objects.select_for_update().filter(pk=block.parent_id).first()
     locked = _lock(block)
     if locked.kind not in RELEASABLE:
         raise ValidationError({"kind": f"{_describe(locked)} is provider space; delete it (when empty) instead of releasing it."})
@@ -263,6 +325,7 @@ def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block
     before = snapshot(locked, ["released_at"])
     locked.released_at = timezone.now()
     locked.save(update_fields=["released_at"])
+    _count(locked, -1)
     audit_record(action=f"ipam.{locked.kind}.release", target=locked, changes=diff(before, snapshot(locked, ["released_at"])),
                  reason=reason, actor=actor)
     block.released_at = locked.released_at
@@ -292,7 +355,49 @@ def block_delete(*, block: Block, actor: Any = None, reason: str = "") -> None:
     if held:
         raise BlockConflict({"network": f"{_describe(locked)} holds {held} block(s), active or historical; it cannot be deleted."})
     audit_record(action=f"ipam.{locked.kind}.delete", target=locked, changes=diff(snapshot(locked), {}), reason=reason, actor=actor)
+    _count(locked, -1)
     locked.delete()
+
+
+RECOUNT_SQL = """
+UPDATE ipam_block p SET child_addresses = coalesce(s.addresses, 0), child_assigned = coalesce(s.assigned, 0)
+FROM ipam_block b LEFT JOIN (
+    SELECT parent_id, sum(last - first + 1) AS addresses,
+           sum(CASE WHEN kind = 'assignment' THEN last - first + 1 ELSE 0 END) AS assigned
+    FROM ipam_block WHERE released_at IS NULL AND parent_id IS NOT NULL GROUP BY parent_id
+) s ON s.parent_id = b.id
+WHERE p.id = b.id AND (p.child_addresses <> coalesce(s.addresses, 0) OR p.child_assigned <> coalesce(s.assigned, 0))
+"""
+
+
+@transaction.atomic
+def block_counters_rebuild(*, actor: Any = None) -> int:
+    """Recompute every block's child counters from the rows; returns how many were wrong (normally 0).
+    For after a bulk load that bypassed the triggers, or as a check."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE ipam_block IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(RECOUNT_SQL)
+            fixed = cursor.rowcount
+            cursor.execute("UPDATE ipam_block p SET free_from = h.tight FROM (SELECT id, ipam_advance(id, first) AS tight FROM ipam_block"
+                           " WHERE kind <> 'assignment') h WHERE p.id = h.id AND p.free_from IS DISTINCT FROM h.tight")
+            fixed += cursor.rowcount
+    else:
+        totals: dict[int, tuple[int, int]] = {}
+        for parent_id, kind, first, last in Block.objects.active().filter(parent__isnull=False).values_list("parent_id", "kind", "first", "last"):
+            addresses, assigned = totals.get(parent_id, (0, 0))
+            size = last - first + 1
+            totals[parent_id] = (addresses + size, assigned + (size if kind == Kind.ASSIGNMENT else 0))
+        fixed = 0
+        for block in Block.objects.all():
+            want = totals.get(block.pk, (0, 0))
+            if (block.child_addresses, block.child_assigned) != want:
+                block.child_addresses, block.child_assigned = want
+                block.save(update_fields=["child_addresses", "child_assigned"])
+                fixed += 1
+    if fixed:
+        audit_record(action="ipam.counters.rebuild", changes={"corrected_blocks": fixed}, actor=actor)
+    return fixed
 
 
 # ---------------------------------------------------------------------- servers (installs and switch engineers)

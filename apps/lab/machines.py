@@ -57,6 +57,7 @@ class QemuSpec:
 _lock = threading.Lock()
 _qemu_specs: dict[str, QemuSpec] = {}
 _qemu_running: dict[str, Any] = {}
+_qemu_last: dict[str, Any] = {}  # the latest QEMU machine of each server, running or not (tests read its console)
 _light_running: dict[str, threading.Event] = {}
 runs: list[MachineRun] = []  # every light machine boot since the process started (bounded below)
 MAX_RUNS_KEPT = 10000
@@ -71,11 +72,13 @@ def qemu_register(server_id: Any, *, workdir: Path, disk: Path | None, base_url:
 def qemu_unregister(server_id: Any) -> None:
     with _lock:
         _qemu_specs.pop(str(server_id), None)
+        _qemu_last.pop(str(server_id), None)
     _stop_qemu(str(server_id))
 
 
 def qemu_machine(server_id: Any) -> Any:
-    return _qemu_running.get(str(server_id))
+    """The latest QEMU machine started for the server (it may have stopped since)."""
+    return _qemu_last.get(str(server_id))
 
 
 def _first_mac(server_id: str) -> str | None:
@@ -141,6 +144,7 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
         machine.start()
         with _lock:
             _qemu_running[server_id] = machine
+            _qemu_last[server_id] = machine
         return
     stop = threading.Event()
     with _lock:

@@ -4,14 +4,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import services
 from apps.accounts.models import APIToken, SSHKey
-from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, visible_projects
-from apps.portal.forms import APITokenForm, SSHKeyForm
+from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, ssh_keys_for_project, visible_projects
+from apps.installs import selectors as install_selectors
+from apps.installs import services as install_services
+from apps.installs.models import Device
+from apps.installs.selectors import visible_devices
+from apps.portal.forms import APITokenForm, DeviceOrderForm, SSHKeyForm
+from project.states import IllegalTransition
 
 
 def _add_errors(form: SSHKeyForm | APITokenForm, exc: ValidationError) -> None:
@@ -50,8 +55,10 @@ def project_detail(request: HttpRequest, pk: str) -> HttpResponse:
             else:
                 messages.success(request, f"Key '{key_form.cleaned_data['label']}' added to {project.name}.")
                 return redirect("portal:project", pk=project.pk)
+    devices = visible_devices(request.user).filter(project=project).order_by("-created_at")
     return render(request, "portal/project.html", {
         "project": project, "role": RANK_ROLE[project.role_rank],
+        "devices": [(d, _percentage(d)) for d in devices], "order_form": DeviceOrderForm(),
         "can_write": can(request.user, project, WRITE), "can_manage": can(request.user, project, MANAGE),
         "members": project.memberships.select_related("user"),
         "org_members": project.organization.memberships.select_related("user"),
@@ -104,3 +111,70 @@ def api_token_revoke(request: HttpRequest, pk: str) -> HttpResponse:
     services.api_token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token {token.key_preview}… revoked.")
     return redirect("portal:dashboard")
+
+
+def _percentage(device: Device) -> int | None:
+    install = install_selectors.device_current_install(device)
+    return install_selectors.install_percentage(install) if install is not None else None
+
+
+@login_required
+@require_POST
+def device_order(request: HttpRequest, pk: str) -> HttpResponse:
+    project = get_object_or_404(visible_projects(request.user), pk=pk)
+    if not can(request.user, project, WRITE):
+        messages.error(request, "Deploying servers needs the collaborator role or higher.")
+        return redirect("portal:project", pk=project.pk)
+    form = DeviceOrderForm(request.POST)
+    if form.is_valid():
+        try:
+            keys = sorted(ssh_keys_for_project(project).values_list("key", flat=True))
+            device = install_services.device_create(project=project, ssh_keys=keys, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{device.hostname} is queued; it will be active in a few minutes.")
+            return redirect("portal:device", pk=device.pk)
+    else:
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect("portal:project", pk=project.pk)
+
+
+@login_required
+def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    device = get_object_or_404(visible_devices(request.user), pk=pk)
+    install = install_selectors.device_current_install(device)
+    timeline = install_selectors.install_timeline(install) if install else []
+    longest = max((entry.took for entry in timeline), default=0) or 1
+    addresses = []
+    if device.server_id:
+        from apps.ipam.selectors import server_addresses
+
+        addresses = server_addresses(device.server)
+    return render(request, "portal/device.html", {
+        "device": device, "install": install, "percentage": _percentage(device), "addresses": addresses,
+        "timeline": [(entry, round(100 * entry.took / longest)) for entry in timeline],
+        "can_write": can(request.user, device.project, WRITE),
+    })
+
+
+@login_required
+@require_POST
+def device_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
+    device = get_object_or_404(visible_devices(request.user), pk=pk)
+    if not can(request.user, device.project, WRITE):
+        messages.error(request, "This needs the collaborator role or higher.")
+        return redirect("portal:device", pk=device.pk)
+    try:
+        if action == "delete":
+            install_services.device_delete(device=device, actor=request.user, reason="deleted in the portal")
+            messages.success(request, f"{device.hostname} is being deleted.")
+            return redirect("portal:project", pk=device.project_id)
+        if action == "reinstall":
+            install_services.device_reinstall(device=device, actor=request.user, reason="reinstall from the portal")
+            messages.success(request, f"{device.hostname} is being reinstalled.")
+        else:
+            raise Http404
+    except (ValidationError, IllegalTransition) as exc:
+        messages.error(request, str(exc) if isinstance(exc, IllegalTransition) else " ".join(exc.messages))
+    return redirect("portal:device", pk=device.pk)

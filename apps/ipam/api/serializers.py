@@ -78,7 +78,7 @@ def staff_block(block: Block) -> dict[str, Any]:
 def utilisation(block: Block, use: Utilisation) -> dict[str, Any]:
     return {"network": block.network, "total": use.total, "allocated": use.allocated, "assigned": use.assigned, "free": use.free,
             "allocated_percent": round(use.allocated_percent, 3), "assigned_percent": round(use.assigned_percent, 3),
-            "children": use.children, "assignments": use.assignments}
+            "children": use.children}
 
 
 class BlockOut(serializers.BaseSerializer):

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-STOP_GRACE_SECONDS = 10
+# A worker finishes the task in hand (a switch commit, a BMC call) before it stops.
+STOP_GRACE_SECONDS = 30
 
 
 class Command(BaseCommand):

@@ -1,0 +1,197 @@
+"""The install workflow end to end on lab hardware (IPMI BMCs, a Junos switch, emulated machines
+calling the live platform), and the failure matrix: every failure ends clean — no addresses held,
+the switch port isolated, the server in maintenance, the device and the run failed with a reason."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from apps.installs import services
+from apps.installs.models import DeviceState, Install, InstallKind, InstallState
+from apps.installs.selectors import install_percentage
+from apps.lab import machines
+from tests.installs.factories import OperatingSystemFactory
+from tests.installs.lab_site import wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+PROVISION_EVENTS = ["provisioning.101", "provisioning.102", "provisioning.103", "provisioning.104.01", "provisioning.104",
+                    "provisioning.105", "provisioning.106", "provisioning.107", "provisioning.108", "provisioning.109",
+                    "provisioning.110"]
+
+
+def order(site, hostname: str = "web1", os_=None):
+    from tests.factories import ProjectFactory
+
+    return services.device_create(project=ProjectFactory(), hostname=hostname, plan=site.plan, facility=site.facility,
+                                  operating_system=os_ or site.os, ssh_keys=["ssh-ed25519 AAAA test"], userdata="#!/bin/sh\necho hi\n")
+
+
+def settled(device, *states: str, timeout: float = 30.0):
+    def check():
+        device.refresh_from_db()
+        return device.state in states
+    assert wait_for(check, timeout=timeout), f"device stayed {device.state}; runs: " + "; ".join(
+        f"{i.kind} {i.state} at {i.step} {i.failure_reason}" for i in device.installs.all())
+    return device
+
+
+def assert_clean(server, *, state: str = "maintenance") -> None:
+    """Nothing leaks: no active addresses, every cabled port isolated, the server where it should be."""
+    from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
+
+    server.refresh_from_db()
+    assert server.state == state
+    assert server_addresses(server) == []
+    configs = list(PortConfig.objects.filter(port__cable__interface__server=server))
+    assert configs and all(c.mode == "isolated" and c.addresses == [] for c in configs)
+    assert all(c.applied_version == c.desired_version for c in configs), "the isolation was not pushed to the switch"
+
+
+def test_an_order_goes_active_through_lab_hardware(lab_site) -> None:
+    from apps.ipam.selectors import server_addresses
+    from apps.network.models import PortConfig
+
+    device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
+    assert device.state == DeviceState.ACTIVE, device.failure_reason
+    install = device.installs.get()
+    assert install.state == InstallState.SUCCEEDED and install.step == "done"
+    assert list(install.events.values_list("type", flat=True)) == PROVISION_EVENTS
+    assert install_percentage(install) == 100
+    server = device.server
+    server.refresh_from_db()
+    assert server.state == "active"
+    addresses = server_addresses(server)
+    assert [(a.family, a.public, a.prefix_length) for a in addresses] == [(4, True, 31), (4, False, 31), (6, True, 127)]
+    assert all(a.device_id == device.pk for a in addresses)
+    config = PortConfig.objects.get(port__cable__interface__server=server)
+    assert config.mode == "provisioned" and config.applied_version == config.desired_version
+    running = "\n".join(lab_site.lab_switch.running_lines())
+    assert f"{addresses[0].gateway}/31" in running
+    # The platform left the server booting from its disk.
+    assert lab_site.ipmi.state(lab_site.bmc_ports[server.pk])["bootdev"] in ("hd", "disk")
+
+
+def test_reinstall_keeps_the_server_and_the_addresses(lab_site) -> None:
+    from apps.ipam.selectors import server_addresses
+
+    device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
+    server, before = device.server, [a.network for a in server_addresses(device.server)]
+    other = OperatingSystemFactory(plans=[lab_site.plan], image_url=lab_site.os.image_url)
+    services.device_reinstall(device=device, operating_system=other, reason="test")
+    device = settled(device, DeviceState.ACTIVE, DeviceState.FAILED)
+    assert device.state == DeviceState.ACTIVE
+    run = device.installs.get(kind=InstallKind.REINSTALL)
+    assert run.state == InstallState.SUCCEEDED and run.server_id == server.pk
+    assert device.server_id == server.pk and device.operating_system_id == other.pk
+    assert [a.network for a in server_addresses(server)] == before
+
+
+def test_delete_wipes_isolates_releases_and_returns_the_server(lab_site) -> None:
+    device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
+    server = device.server
+    services.device_delete(device=device, reason="test")
+    device = settled(device, DeviceState.DELETED, DeviceState.FAILED)
+    assert device.state == DeviceState.DELETED and device.server_id is None
+    wipe = Install.objects.get(device=device, kind=InstallKind.DEPROVISION)
+    assert wipe.state == InstallState.SUCCEEDED
+    assert "provisioning.105" in list(wipe.events.values_list("type", flat=True))
+    assert_clean(server, state="ready")
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+def test_a_server_that_never_fetches_its_script_fails_clean(lab_site) -> None:
+    machines.emulate(False)  # the BMC powers on, but nothing boots
+    device = order(lab_site)
+    install = device.installs.get()
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=2))
+    device.refresh_from_db()
+    install.refresh_from_db()
+    assert device.state == DeviceState.FAILED and device.server_id is None
+    assert install.state == InstallState.FAILED
+    assert install.failure_reason.startswith("the server never fetched its iPXE script within")
+    assert_clean(install.server)
+
+
+def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
+    machines.emulate(False)
+    device = order(lab_site)
+    install = device.installs.get()
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    mac = install.server.interfaces.get().mac
+    # The machine netboots, then dies before it finishes.
+    assert "metalyard.secret" in Client().get(f"/ipxe/mac/{mac}").content.decode()
+    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
+    install.refresh_from_db()
+    assert install.state == InstallState.FAILED
+    assert install.failure_reason.startswith("the server never phoned home within")
+    assert_clean(install.server)
+
+
+def test_a_checksum_mismatch_fails_clean_with_the_installers_reason(lab_site) -> None:
+    bad = OperatingSystemFactory(plans=[lab_site.plan], image_url=lab_site.os.image_url, image_sha256="0" * 64)
+    device = settled(order(lab_site, os_=bad), DeviceState.ACTIVE, DeviceState.FAILED)
+    assert device.state == DeviceState.FAILED
+    install = device.installs.get()
+    assert install.state == InstallState.FAILED
+    assert "checksum mismatch" in install.failure_reason and "checksum mismatch" in device.failure_reason
+    assert_clean(install.server)
+
+
+def test_a_silent_bmc_is_retried_then_fails_clean(lab_site, settings) -> None:
+    settings.INSTALL_STEP_MAX_ATTEMPTS = 2
+    settings.BMC_TIMEOUT = 1.0
+    for server in lab_site.servers:
+        lab_site.ipmi.set_mode(lab_site.bmc_ports[server.pk], "silent")
+    device = order(lab_site)
+    install = device.installs.get()
+    install.refresh_from_db()
+    assert install.state == InstallState.RUNNING and install.step == "netboot" and install.step_attempts == 1
+    services.installs_watchdog(now=timezone.now() + dt.timedelta(minutes=10))  # the second attempt
+    install.refresh_from_db()
+    assert install.state == InstallState.FAILED
+    assert install.failure_reason.startswith("step 'netboot' failed 2 times")
+    assert "clean-up: power off" in install.failure_reason  # said, not hidden; the rest was still cleaned
+    device.refresh_from_db()
+    assert device.state == DeviceState.FAILED
+    assert_clean(install.server)
+
+
+def test_a_worker_killed_mid_step_is_resumed_and_finishes(lab_site) -> None:
+    from apps.ipam.models import Assignment
+    from tests.factories import ProjectFactory
+    from tests.installs.factories import DeviceFactory
+
+    device = DeviceFactory(project=ProjectFactory(), plan=lab_site.plan, facility=lab_site.facility, operating_system=lab_site.os)
+    install = Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=lab_site.os)
+    # A worker ran the first step and the next one, then died inside "port" (it had claimed the attempt).
+    services.install_advance(install_id=install.pk, max_steps=2)
+    install.refresh_from_db()
+    assert install.step == "port"
+    Install.objects.filter(pk=install.pk).update(step_attempts=1, deadline=timezone.now() - dt.timedelta(seconds=1))
+    assert services.installs_watchdog() == {"failed": 0, "resumed": 1}
+    device = settled(device, DeviceState.ACTIVE, DeviceState.FAILED)
+    assert device.state == DeviceState.ACTIVE
+    assert Assignment.objects.filter(server=device.server, released_at__isnull=True).count() == 3
+
+
+def test_a_step_that_keeps_dying_fails_clean_instead_of_sticking(lab_site, settings) -> None:
+    from tests.factories import ProjectFactory
+    from tests.installs.factories import DeviceFactory
+
+    device = DeviceFactory(project=ProjectFactory(), plan=lab_site.plan, facility=lab_site.facility, operating_system=lab_site.os)
+    install = Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=lab_site.os)
+    services.install_advance(install_id=install.pk, max_steps=2)
+    Install.objects.filter(pk=install.pk).update(step_attempts=settings.INSTALL_STEP_MAX_ATTEMPTS,
+                                                 deadline=timezone.now() - dt.timedelta(seconds=1))
+    assert services.installs_watchdog() == {"failed": 1, "resumed": 0}
+    install.refresh_from_db()
+    assert install.state == InstallState.FAILED and "did not finish after" in install.failure_reason
+    assert_clean(install.server)

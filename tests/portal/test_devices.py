@@ -1,0 +1,85 @@
+"""Customer pages for servers: deploy, watch progress, reinstall and delete — within the user's projects."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.accounts import services as accounts
+from apps.accounts.models import Role
+from apps.installs.models import Device, DeviceState, Install, InstallEvent
+from tests.factories import ProjectFactory, UserFactory
+from tests.installs.conftest import pools, rack  # noqa: F401 - fixtures
+from tests.installs.factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def site(rack):  # noqa: F811
+    mine, theirs = ProjectFactory(name="mine"), ProjectFactory(name="theirs")
+    user, reader = UserFactory(username="cust"), UserFactory(username="reader")
+    accounts.membership_set(user=user, project=mine, role=Role.COLLABORATOR)
+    accounts.membership_set(user=reader, project=mine, role=Role.READ_ONLY)
+    client = Client()
+    client.force_login(user)
+    return {"mine": mine, "theirs": theirs, "user": user, "reader": reader, "client": client, **rack}
+
+
+def test_deploy_from_the_project_page(site, monkeypatch):
+    # Keep the order queued: this test is about the page, the workflow has its own tests.
+    monkeypatch.setattr("apps.installs.services._enqueue", lambda install: None)
+    client = site["client"]
+    page = client.get(f"/projects/{site['mine'].pk}/").content.decode()
+    assert "Deploy a server" in page
+    response = client.post(f"/projects/{site['mine'].pk}/devices/", {
+        "hostname": "web1", "plan": site["plan"].slug, "operating_system": site["os"].slug, "metro": site["facility"].metro.code})
+    device = Device.objects.get(hostname="web1")
+    assert response.status_code == 302 and response["Location"] == f"/devices/{device.pk}/"
+    assert device.project == site["mine"] and device.state == DeviceState.QUEUED
+    assert "web1" in client.get(f"/projects/{site['mine'].pk}/").content.decode()
+
+
+def test_bad_order_shows_the_reason(site):
+    response = site["client"].post(f"/projects/{site['mine'].pk}/devices/", {
+        "hostname": "-bad-", "plan": site["plan"].slug, "operating_system": site["os"].slug, "metro": site["facility"].metro.code},
+        follow=True)
+    assert "hostname" in response.content.decode().lower()
+    assert not Device.objects.exists()
+
+
+def test_device_page_shows_progress_and_timeline(site):
+    device = DeviceFactory(project=site["mine"], plan=site["plan"], facility=site["facility"], operating_system=site["os"],
+                           state=DeviceState.PROVISIONING)
+    install = Install.objects.create(kind="provision", device=device, operating_system=site["os"])
+    from django.utils import timezone
+
+    InstallEvent.objects.create(install=install, type="provisioning.101", body="Provisioning started", created_at=timezone.now())
+    InstallEvent.objects.create(install=install, type="provisioning.104", body="Connected to magic install system", created_at=timezone.now())
+    page = site["client"].get(f"/devices/{device.pk}/").content.decode()
+    assert "Connected to magic install system" in page and "30%" in page
+
+
+def test_other_tenants_device_is_404_and_reader_cannot_delete(site):
+    theirs = DeviceFactory(project=site["theirs"], plan=site["plan"], facility=site["facility"], operating_system=site["os"])
+    client = site["client"]
+    assert client.get(f"/devices/{theirs.pk}/").status_code == 404
+    assert client.post(f"/devices/{theirs.pk}/delete/").status_code == 404
+    mine = DeviceFactory(project=site["mine"], plan=site["plan"], facility=site["facility"], operating_system=site["os"],
+                         state=DeviceState.ACTIVE)
+    reader = Client()
+    reader.force_login(site["reader"])
+    assert "Delete" not in reader.get(f"/devices/{mine.pk}/").content.decode()
+    reader.post(f"/devices/{mine.pk}/delete/")
+    mine.refresh_from_db()
+    assert mine.state == DeviceState.ACTIVE
+
+
+def test_delete_moves_the_device_to_deprovisioning(site, monkeypatch):
+    monkeypatch.setattr("apps.installs.services._enqueue", lambda install: None)
+    device = DeviceFactory(project=site["mine"], plan=site["plan"], facility=site["facility"], operating_system=site["os"],
+                           state=DeviceState.ACTIVE, server=site["servers"][0])
+    response = site["client"].post(f"/devices/{device.pk}/delete/")
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.state == DeviceState.DEPROVISIONING
+    assert Install.objects.filter(device=device, kind="deprovision").exists()
