@@ -10,7 +10,6 @@ were wrong; on SQLite the database-wide write lock serialises writers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -189,67 +188,32 @@ def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
     return project
 
 
-# PostgreSQL: lock the parent, then (a new statement, so a new snapshot that sees every allocation
-# committed while we waited for the lock) find the first fit and insert it — one round trip, so the
-# parent stays locked only for this statement, the audit row and the commit. The scan starts at the
-# parent's `free_from` (nothing below it is free), so a densely packed pool is not re-read each time.
-_ALLOCATE_SQL = """
-SELECT id, network::text, family, prefix_length, first, last, kind, parent_id, public, facility_id, metro_id, project_id, released_at
-FROM ipam_block WHERE id = %(parent)s FOR UPDATE;
-INSERT INTO ipam_block (network, family, prefix_length, first, last, kind, parent_id, public, project_id, server_id, device_id,
-                        device_label, gateway, description, assigned_at, child_addresses, child_assigned)
-SELECT set_masklen(ipam_inet(p.family, f.start), %(len)s)::cidr, p.family, %(len)s, f.start, f.start + z.size - 1, %(kind)s, p.id,
-       p.public, CASE WHEN p.kind = 'reservation' THEN p.project_id ELSE %(project)s::uuid END, %(server)s::uuid, %(device)s::uuid,
-       %(label)s,
-       CASE WHEN %(kind)s <> 'assignment' OR z.size = 1 THEN NULL
-            WHEN z.size = 2 THEN ipam_inet(p.family, f.start) ELSE ipam_inet(p.family, f.start + 1) END,
-       %(description)s, now(), 0, 0
-FROM ipam_block p
-CROSS JOIN LATERAL (SELECT CASE WHEN p.family = 4 THEN %(size4)s::numeric ELSE %(size6)s::numeric END AS size,
-                           coalesce(p.free_from, p.first) AS start) z
-CROSS JOIN LATERAL (
-    SELECT gap_start + mod(z.size - mod(gap_start, z.size), z.size) AS start FROM (
-        SELECT gap_start, gap_end FROM (
-            SELECT coalesce(lag(c.last) OVER (ORDER BY c.first) + 1, z.start) AS gap_start, c.first - 1 AS gap_end
-            FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL AND c.first >= z.start
-        ) g WHERE gap_end >= gap_start AND gap_start + mod(z.size - mod(gap_start, z.size), z.size) + z.size - 1 <= gap_end
-        UNION ALL
-        SELECT gap_start, gap_end FROM (
-            SELECT coalesce((SELECT c.last + 1 FROM ipam_block c WHERE c.parent_id = p.id AND c.released_at IS NULL AND c.first >= z.start
-                             ORDER BY c.first DESC LIMIT 1), z.start) AS gap_start, p.last AS gap_end
-        ) t WHERE gap_end >= gap_start AND gap_start + mod(z.size - mod(gap_start, z.size), z.size) + z.size - 1 <= gap_end
-        LIMIT 1
-    ) fit
-) f
-WHERE p.id = %(parent)s AND p.released_at IS NULL AND p.kind = ANY(%(parent_kinds)s) AND z.size IS NOT NULL
-  AND %(len)s >= p.prefix_length
-RETURNING id, network::text, first, last, host(gateway), assigned_at, project_id
-"""
+# PostgreSQL: one call of ipam_allocate() (migration 0007) locks the parent, then — a new statement,
+# so a new snapshot that sees every allocation committed while it waited — finds the first fit from
+# the parent's `free_from` and inserts it. One round trip with plans cached per connection, so the
+# parent stays locked only for this call, the audit row and the commit.
+_ALLOCATE_SQL = "SELECT * FROM ipam_allocate(%s, %s, %s, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::text[])"
 
 
 def _allocate_postgres(parent_pk: int, *, prefix_length: int, kind: str, project: Any, server: Any, device_id: Any, device_label: str,
                        description: str) -> tuple[Block, Block | None]:
-    params = {"parent": parent_pk, "parent_kinds": sorted(str(k) for k in ALLOWED_PARENTS[kind] if k),
-              "size4": Decimal(1 << (32 - prefix_length)) if prefix_length <= 32 else None, "size6": Decimal(1 << (128 - prefix_length)),
-              "len": prefix_length, "kind": str(kind), "project": str(project.pk) if project is not None else None,
-              "server": str(server.pk) if server is not None else None, "device": str(device_id) if device_id else None,
-              "label": device_label or "", "description": description or ""}
+    params = [parent_pk, prefix_length, str(kind), str(project.pk) if project is not None else None,
+              str(server.pk) if server is not None else None, str(device_id) if device_id else None, device_label or "",
+              description or "", sorted(str(k) for k in ALLOWED_PARENTS[kind] if k)]
     with connection.cursor() as cursor:
         cursor.execute(_ALLOCATE_SQL, params)
         row = cursor.fetchone()
-        if row is None:
-            raise Block.DoesNotExist(f"There is no IP block {parent_pk}.")
-        cursor.nextset()
-        made = cursor.fetchone()
+    if row is None:
+        raise Block.DoesNotExist(f"There is no IP block {parent_pk}.")
     parent = Block(id=row[0], network=row[1], family=row[2], prefix_length=row[3], first=int(row[4]), last=int(row[5]), kind=row[6],
                    parent_id=row[7], public=row[8], facility_id=row[9], metro_id=row[10], project_id=row[11], released_at=row[12])
     parent._state.adding = False
-    if made is None:
+    if row[13] is None:
         return parent, None
     model = Assignment if kind == Kind.ASSIGNMENT else Block
-    block = model(id=made[0], network=made[1], family=parent.family, prefix_length=prefix_length, first=int(made[2]), last=int(made[3]),
-                  kind=kind, parent_id=parent.pk, public=parent.public, project_id=made[6], server=server, device_id=device_id,
-                  device_label=device_label or "", gateway=made[4], description=description or "", assigned_at=made[5])
+    block = model(id=row[13], network=row[14], family=parent.family, prefix_length=prefix_length, first=int(row[15]), last=int(row[16]),
+                  kind=kind, parent_id=parent.pk, public=parent.public, project_id=row[19], server=server, device_id=device_id,
+                  device_label=device_label or "", gateway=row[17], description=description or "", assigned_at=row[18])
     block._state.adding = False
     return parent, block
 

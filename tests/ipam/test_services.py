@@ -1,6 +1,8 @@
 """The block tree's writes: refusals with messages, first-fit alignment, IPv6, release and reuse."""
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -90,6 +92,7 @@ def test_public_flag_follows_the_space(supernet4, private_supernet):
 
 def test_first_fit_aligns_each_block_on_its_own_size(pool4):
     a = services.block_allocate(parent=pool4, prefix_length=31)
+    assert selectors.network_at(4, selectors.first_fit(pool4, 29), 29) == ipaddress.ip_network("147.75.0.8/29")  # the preview agrees
     b = services.block_allocate(parent=pool4, prefix_length=29)
     c = services.block_allocate(parent=pool4, prefix_length=31)
     d = services.block_allocate(parent=pool4, prefix_length=28)
