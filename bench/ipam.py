@@ -49,7 +49,7 @@ RESERVATIONS = 10_000
 PROJECTS = 1_000
 RESERVATION_SIZES = (30, 29, 28, 27, 26, 25, 24)  # a customer's elastic /30 … /24
 NETBOX = {  # NetBox 4.7.3 REST API under gunicorn, PostgreSQL 15, the same data (from issue 5)
-    "allocate /31": 99.0, "allocate /29": 102.0, "free space": 1000.0, "utilisation /8": 3300.0,
+    "allocate /31": 99.0, "allocate /29": 102.0, "free space /8": 1000.0, "utilisation /8": 3300.0,
 }
 NETBOX_ALLOCS_PER_S = 9.9
 COLUMNS = ("network", "family", "prefix_length", "first", "last", "kind", "parent_id", "public", "project_id", "device_id",
@@ -287,9 +287,13 @@ def main() -> None:
                 lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=29, device_label="bench"),
                 lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 29}),
                 args.runs),
-            "free space": (
+            "free space /16": (
                 lambda i: selectors.block_free_space(pools[i % POOLS], limit=50),
                 lambda i: live.request(token, "GET", f"/api/ipam/blocks/{pools[i % POOLS].pk}/free?per_page=50"),
+                args.runs),
+            "free space /8": (
+                lambda i: selectors.block_free_space(supernet, limit=50),
+                lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/free?per_page=50"),
                 args.runs),
             "utilisation /8": (
                 lambda i: selectors.block_utilisation(supernet),
