@@ -49,7 +49,7 @@ RESERVATIONS = 10_000
 PROJECTS = 1_000
 RESERVATION_SIZES = (30, 29, 28, 27, 26, 25, 24)  # a customer's elastic /30 … /24
 NETBOX = {  # NetBox 4.7.3 REST API under gunicorn, PostgreSQL 15, the same data (from issue 5)
-    "allocate /31": 99.0, "allocate /29": 102.0, "free space": 1000.0, "utilisation /8": 3300.0,
+    "allocate /31": 99.0, "allocate /29": 102.0, "free space /8": 1000.0, "utilisation /8": 3300.0,
 }
 NETBOX_ALLOCS_PER_S = 9.9
 COLUMNS = ("network", "family", "prefix_length", "first", "last", "kind", "parent_id", "public", "project_id", "device_id",
@@ -208,6 +208,23 @@ def concurrent_rate(pool_ids_per_worker: list[list[int]], seconds: float) -> flo
     return total / elapsed
 
 
+def allocation_cpu(pools: list[Block], runs: int) -> tuple[float, float]:
+    """CPU milliseconds one allocation costs in this process and in its PostgreSQL backend (from
+    /proc, so it holds whatever else the machine is doing): what bounds allocations/s on idle cores."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+
+    def backend_seconds() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    python0, backend0 = time.process_time(), backend_seconds()
+    for i in range(runs):
+        services.block_allocate(parent=Block(pk=pools[i % len(pools)].pk), prefix_length=31, device_label="bench-cpu")
+    return (time.process_time() - python0) * 1000 / runs, (backend_seconds() - backend0) * 1000 / runs
+
+
 def overlaps() -> int:
     with connection.cursor() as cursor:
         cursor.execute("""
@@ -270,9 +287,13 @@ def main() -> None:
                 lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=29, device_label="bench"),
                 lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 29}),
                 args.runs),
-            "free space": (
+            "free space /16": (
                 lambda i: selectors.block_free_space(pools[i % POOLS], limit=50),
                 lambda i: live.request(token, "GET", f"/api/ipam/blocks/{pools[i % POOLS].pk}/free?per_page=50"),
+                args.runs),
+            "free space /8": (
+                lambda i: selectors.block_free_space(supernet, limit=50),
+                lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/free?per_page=50"),
                 args.runs),
             "utilisation /8": (
                 lambda i: selectors.block_utilisation(supernet),
@@ -303,6 +324,9 @@ def main() -> None:
                 f"{(f'{ref:,.0f} ms' if ref else '—'):>10} {ratio:>15}")
 
         log("")
+        python_ms, backend_ms = allocation_cpu(pools, args.runs)
+        log(f"CPU per allocation: {python_ms:.2f} ms in Python + {backend_ms:.2f} ms in PostgreSQL = {python_ms + backend_ms:.2f} ms, "
+            f"so {os.cpu_count()} idle cores could do at most ~{1000 * (os.cpu_count() or 1) / (python_ms + backend_ms):,.0f} allocations/s")
         same = concurrent_rate([[pools[0].pk]] * args.workers, args.seconds)
         log(f"{args.workers} concurrent allocators, one /16 pool:   {same:,.0f} allocations/s "
             f"({same / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S})")

@@ -39,7 +39,7 @@ DAEMONS: list[tuple[re.Pattern[str], str]] = [
 ]
 POSTGRES_HINTS = ("postgres://", "createdb", "dropdb", "psql ")
 DAEMON_START_TIMEOUT = 180  # the README promises the admin login within 3 minutes
-STOP_TIMEOUT = 45  # longer than devserver's own grace for its children
+STOP_TIMEOUT = 75  # longer than devserver's own grace for its children (two rounds of 30 s)
 COMMAND_TIMEOUT = 300
 
 
@@ -140,6 +140,7 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
     if leftovers:
         os.killpg(proc.pid, signal.SIGKILL)
     assert not leftovers, f"`{command}` left processes running after Ctrl-C"
+    assert "did not stop" not in log.read_text(errors="replace"), f"`{command}` had to kill a child that ignored Ctrl-C:\n{log.read_text()[-2000:]}"
     if readiness == "http":
         with socket.socket() as probe:
             probe.settimeout(2)

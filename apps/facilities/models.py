@@ -34,11 +34,19 @@ class Facility(models.Model):
         return self.code
 
 
+class RackManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        # A rack is named "facility/name" everywhere (choices, filters, elevations): fetch the facility along.
+        return super().get_queryset().select_related("facility")
+
+
 class Rack(models.Model):
     facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="racks")
     name = models.CharField(max_length=50)
     height_u = models.PositiveSmallIntegerField(default=42, validators=[MinValueValidator(1), MaxValueValidator(60)])
     power_budget_watts = models.PositiveIntegerField(default=8000)
+
+    objects = RackManager()
 
     class Meta:
         ordering = ["facility__code", "name"]

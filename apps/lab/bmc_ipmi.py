@@ -64,16 +64,56 @@ class LabServerSession(serversession.ServerSession):
             return bytearray([request[0], _NO_MATCHING_CIPHER_SUITE, 0, 0]) + self.clientsessionid
         return super().create_open_session_response(request)
 
+    # The client retransmits a handshake message when the answer is late or lost (UDP). pyghmi's
+    # server would answer a repeated RAKP 1 or 3 with a *new* answer (a new random, or wrapped in
+    # the keys of the step after), which breaks the handshake the client is already in; the lab
+    # answers a repeat with the very packet it sent the first time, as BMCs do. (An open-session
+    # request cannot be told from a new login: pyghmi's client starts every session with the same
+    # tag and console session id.)
+    _rakp1_key: bytes | None = None
+    _rakp2_packet: bytes | None = None
+    _rakp3_key: bytes | None = None
+    _rakp4_packet: bytes | None = None
+
+    def _sent(self) -> bytes | None:
+        packet = getattr(self, "netpacket", None)
+        return bytes(packet) if packet is not None and self.bmc.mode != "silent" else None
+
+    def _repeat(self, packet: bytes | None) -> bool:
+        if packet is None or self.bmc.mode == "silent":
+            return False
+        ipmi_session._io_sendto(self.socket, packet, self.sockaddr)
+        return True
+
     def _got_rmcp_openrequest(self, data: Any) -> None:
-        # A client that logs in again from the same UDP port reaches this same session object;
-        # pyghmi's server would answer with the previous session's keys, which the client cannot read.
+        # A new login from the same client UDP port reaches this same session object; pyghmi's
+        # server would answer with the previous session's keys, which the client cannot read.
         self.integrityalgo = 0
         self.confalgo = 0
         self.sessionid = 0
         self.sequencenumber = 0
         self.lastpayload = None
         self.kg = self.bmc.kg
+        self._rakp1_key = self._rakp2_packet = self._rakp3_key = self._rakp4_packet = None
         super()._got_rmcp_openrequest(data)
+
+    def _got_rakp1(self, data: Any) -> None:
+        key = bytes(data[0:24])
+        if key == self._rakp1_key and self._repeat(self._rakp2_packet):
+            return
+        before = getattr(self, "netpacket", None)
+        super()._got_rakp1(data)
+        if getattr(self, "netpacket", None) is not before:
+            self._rakp1_key, self._rakp2_packet = key, self._sent()
+
+    def _got_rakp3(self, data: Any) -> None:
+        key = bytes(data)
+        if key == self._rakp3_key and self._repeat(self._rakp4_packet):
+            return
+        before = getattr(self, "netpacket", None)
+        super()._got_rakp3(data)
+        if getattr(self, "netpacket", None) is not before:
+            self._rakp3_key, self._rakp4_packet = key, self._sent()
 
     def _handle_ipmi_packet(self, data: bytearray, sockaddr: Any = None, qent: Any = None) -> Any:
         # A new login (an IPMI 1.5 packet with session 0, sequence 0) from a client UDP port that

@@ -31,6 +31,8 @@ from lxml import etree
 from apps.lab.junos_config import VALUE_KEYWORDS, ConfigSyntaxError, ConfigTree, duplicate_addresses
 
 log = logging.getLogger(__name__)
+SSHD_LOGGER = "apps.lab.junos.sshd"
+logging.getLogger(SSHD_LOGGER).setLevel(logging.CRITICAL)
 
 FRAME_END = b"]]>]]>"
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -290,6 +292,8 @@ class JunosLab:
     # ------------------------------------------------------------------ one SSH connection
     def _serve(self, switch: LabSwitch, sock: socket.socket) -> None:
         transport = paramiko.Transport(sock)
+        # A client that hangs up after the key exchange (a host-key check) is routine here, not an error.
+        transport.set_log_channel(SSHD_LOGGER)
         transport.add_server_key(switch.host_key)
         server = _SSHServer(switch)
         with self._lock:

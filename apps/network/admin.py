@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -108,8 +108,10 @@ class ManagedSwitchAdmin(admin.ModelAdmin):
     change_form_template = "admin/network/managedswitch/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ManagedSwitch]:
+        last = ConfigPush.objects.filter(switch=OuterRef("pk")).order_by("-started_at", "-pk")
         return (super().get_queryset(request).select_related("facility", "sync")
-                .annotate(n_managed=Count("port_configs", distinct=True),
+                .annotate(last_push_pk=Subquery(last.values("pk")[:1]), last_push_outcome=Subquery(last.values("outcome")[:1]),
+                          n_managed=Count("port_configs", distinct=True),
                           n_pending=Count("port_configs", filter=Q(port_configs__desired_version__gt=F("port_configs__applied_version")), distinct=True),
                           n_drift=Count("drifts", filter=Q(drifts__resolved_at__isnull=True), distinct=True)))
 
@@ -141,11 +143,11 @@ class ManagedSwitchAdmin(admin.ModelAdmin):
         return format_html('<strong style="color:#ba2121">{}</strong>', obj.n_drift) if obj.n_drift else "0"
 
     @admin.display(description="last push")
-    def last_push(self, obj: ManagedSwitch) -> str:
-        push = ConfigPush.objects.filter(switch_id=obj.pk).order_by("-started_at", "-pk").first()
-        if push is None:
+    def last_push(self, obj: Any) -> str:
+        if obj.last_push_pk is None:
             return "—"
-        return format_html('<a href="{}">#{} {}</a>', reverse("admin:network_configpush_change", args=[push.pk]), push.pk, push.outcome)
+        return format_html('<a href="{}">#{} {}</a>', reverse("admin:network_configpush_change", args=[obj.last_push_pk]), obj.last_push_pk,
+                           obj.last_push_outcome)
 
     @admin.display(description="last drift check")
     def last_drift_check(self, obj: ManagedSwitch) -> str:

@@ -61,6 +61,9 @@ class SwitchSync(models.Model):
     switch = models.OneToOneField("hardware.Switch", on_delete=models.CASCADE, primary_key=True, related_name="sync")
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Set when a push task is queued and cleared when it starts: a change made meanwhile needs no task
+    # of its own (the queued one will see it), so 40 changes do not queue 40 tasks.
+    push_queued_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="The reconcile sweep retries no sooner than this.")
     last_push_at = models.DateTimeField(null=True, blank=True)

@@ -192,7 +192,7 @@ def port_change_wait(change: PortChange, *, timeout: float | None = None) -> Cha
 
 
 @transaction.atomic
-def switch_reapply(*, switch: Switch, actor: Any = None, reason: str = "", ports: Iterable[SwitchPort] | None = None) -> int:
+def switch_reapply(*, switch: Switch, actor: Any = None, reason: str = "", ports: Iterable[SwitchPort] | None = None, schedule: bool = True) -> int:
     """Push the desired state of the switch's managed ports again (after drift or a failure). Returns how many."""
     configs = PortConfig.objects.select_for_update().filter(switch=switch)
     if ports is not None:
@@ -202,7 +202,7 @@ def switch_reapply(*, switch: Switch, actor: Any = None, reason: str = "", ports
     PortConfig.objects.filter(pk__in=ids).update(desired_version=F("desired_version") + 1, changed_by=event.actor_name[:200],
                                                  change_reason=(reason or "re-apply")[:500], changed_at=timezone.now())
     SwitchSync.objects.filter(pk=switch.pk).update(next_attempt_at=None)
-    if ids:
+    if ids and schedule:
         schedule_push(switch.pk)
     return len(ids)
 
@@ -232,12 +232,22 @@ def schedule_push(switch_id: int) -> None:
     transaction.on_commit(_PushAfterCommit(switch_id))
 
 
-def enqueue_push(switch_id: int, *, attempt: int = 1) -> None:
+def enqueue_push(switch_id: int, *, attempt: int = 1) -> bool:
+    """Queue a push task for the switch unless one is queued and not started yet. Returns whether it queued."""
     from django_q.tasks import async_task
 
+    SwitchSync.objects.get_or_create(switch_id=switch_id)
+    now = timezone.now()
+    # A flag older than the lease time means its task was lost (a broker flushed, a worker killed): queue anew.
+    stale = now - dt.timedelta(seconds=settings.SWITCH_PUSH_LEASE_SECONDS)
+    free = Q(push_queued_at__isnull=True) | Q(push_queued_at__lt=stale)
+    claimed = SwitchSync.objects.filter(free, pk=switch_id).update(push_queued_at=now)
+    if not claimed:
+        return False
     code = Switch.objects.filter(pk=switch_id).values_list("facility__code", flat=True).first()
     extra = {"cluster": code} if code and code in settings.Q_CLUSTER.get("ALT_CLUSTERS", {}) else {}
     async_task("apps.network.tasks.push_switch", switch_id, attempt, task_name=f"network.push.{switch_id}", group="network.push", **extra)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- the push
@@ -273,6 +283,8 @@ def switch_push(*, switch_id: int, attempt: int = 1) -> ConfigPush | None:
     push holds the switch — that push picks the pending changes up in its next round."""
     owner = uuid.uuid4().hex
     last: ConfigPush | None = None
+    # From here on a new change queues a task of its own (see enqueue_push).
+    SwitchSync.objects.filter(pk=switch_id).update(push_queued_at=None)
     for _ in range(MAX_PUSH_ROUNDS):
         if not _lease_acquire(switch_id, owner):
             return last

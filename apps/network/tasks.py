@@ -30,10 +30,11 @@ def reconcile() -> str:
     blocked = set(SwitchSync.objects.filter(Q(next_attempt_at__gt=now) | Q(lease_until__gt=now), switch_id__in=pending)
                   .values_list("switch_id", flat=True))
     due = sorted(pending - blocked)
+    queued = 0
     for switch_id in due:
         attempt = (SwitchSync.objects.filter(pk=switch_id).values_list("consecutive_failures", flat=True).first() or 0) + 1
-        services.enqueue_push(switch_id, attempt=attempt)
-    return f"{len(due)} switch(es) with pending ports queued, {len(blocked)} waiting"
+        queued += services.enqueue_push(switch_id, attempt=attempt)
+    return f"{queued} switch(es) with pending ports queued, {len(due) - queued} already queued, {len(blocked)} waiting"
 
 
 def drift_check(switch_id: int) -> str:

@@ -189,3 +189,30 @@ def test_bmc_fingerprint_must_be_sha256_hex():
     with pytest.raises(ValidationError) as exc:
         services.bmc_set(server=ServerFactory(), protocol="redfish", host="h", username="u", password="p", cert_fingerprint="abc")
     assert "64 lower-case hex digits" in messages(exc.value)
+
+
+def test_switches_follow_the_same_rack_rules():
+    rack = RackFactory()
+    services.switch_create(hostname="tor-a", facility=rack.facility, rack=rack, position_u=42, mgmt_host="10.0.0.1", username="u",
+                           password="p", ports=["xe-0/0/0", "xe-0/0/1"])
+    with pytest.raises(ValidationError) as exc:
+        services.switch_create(hostname="tor-b", facility=rack.facility, rack=rack, position_u=42, mgmt_host="10.0.0.2", username="u",
+                               password="p")
+    assert "U42" in messages(exc.value) and "switch tor-a" in messages(exc.value)
+    with pytest.raises(ValidationError) as exc:
+        services.switch_create(hostname="tor-c", facility=FacilityFactory(), rack=rack, position_u=40, mgmt_host="10.0.0.3", username="u",
+                               password="p")
+    assert "pick a rack of the same facility" in messages(exc.value)
+    with pytest.raises(ValidationError) as exc:
+        services.switch_create(hostname="tor-d", facility=rack.facility, mgmt_host="10.0.0.4", username="u", password="p",
+                               ports=["xe-0/0/0", "xe-0/0/0"])
+    assert "appears twice" in messages(exc.value)
+
+
+def test_plan_disks_are_validated():
+    from apps.hardware.models import Plan
+
+    plan = Plan(slug="x1.small.x86", name="x", cpu_model="c", ram_gb=8, disks=[{"count": 2, "size_gb": 480}])
+    with pytest.raises(ValidationError) as exc:
+        plan.full_clean()
+    assert "exactly the keys count, size_gb and type" in messages(exc.value)

@@ -136,6 +136,16 @@ def test_ipv6_56_out_of_a_32(supernet6, facility):
     assert again.network == "2604:1380:2000:200::/56"
 
 
+def test_ipv6_56_straight_out_of_a_32_pool(facility):
+    root = services.block_create(network="2a00::/24", kind=Kind.SUPERNET)
+    pool = services.block_create(network="2a00:10::/32", kind=Kind.POOL, parent=root, facility=facility)
+    project = ProjectFactory()
+    first = services.reservation_create(project=project, pool=pool, family=6, prefix_length=56)
+    second = services.reservation_create(project=project, pool=pool, family=6, prefix_length=56)
+    assert (first.network, second.network) == ("2a00:10::/56", "2a00:10:0:100::/56")
+    assert selectors.block_utilisation(pool).allocated == 2 * 2**72
+
+
 def test_choosing_among_pools_of_a_facility_then_its_metro(supernet4, facility, metro):
     small = services.block_create(network="147.75.10.0/31", kind=Kind.POOL, parent=supernet4, facility=facility)
     second = services.block_create(network="147.75.11.0/30", kind=Kind.POOL, parent=supernet4, facility=facility)

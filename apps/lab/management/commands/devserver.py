@@ -53,16 +53,24 @@ class Command(BaseCommand):
                     break
             time.sleep(0.2)
         self.stdout.write("stopping …")
-        for child in children.values():
+        # Web and worker first, the lab last: a worker finishing a switch commit or a BMC call
+        # needs its device to still be there.
+        for group in (["web", "worker"], ["lab"]):
+            self._stop([(name, children[name]) for name in group if name in children])
+        self.stdout.write("stopped.")
+        sys.exit(exit_code)
+
+    def _stop(self, children: list[tuple[str, subprocess.Popen]]) -> None:
+        for _, child in children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                # The leader only: django-q's cluster stops its own workers in order, and loses
+                # them (then hangs) when every process of the group gets the signal at once.
+                child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for name, child in children.items():
+        for name, child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"{name} did not stop in {STOP_GRACE_SECONDS} s; killing it.")
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-        self.stdout.write("stopped.")
-        sys.exit(exit_code)
