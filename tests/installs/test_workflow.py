@@ -16,7 +16,9 @@ from apps.lab import machines
 from tests.installs.factories import OperatingSystemFactory
 from tests.installs.lab_site import wait_for
 
-pytestmark = pytest.mark.timeout(180)
+# The emulated machines call a live server from other threads; Django's SQLite test database is one
+# in-memory connection shared by those threads, which cannot carry concurrent writers.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.postgres]
 
 PROVISION_EVENTS = ["provisioning.101", "provisioning.102", "provisioning.103", "provisioning.104.01", "provisioning.104",
                     "provisioning.105", "provisioning.106", "provisioning.107", "provisioning.108", "provisioning.109",
