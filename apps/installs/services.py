@@ -297,15 +297,23 @@ def _step_port(install: Install) -> None:
 
 
 def _port_apply(install: Install, *, reason: str) -> None:
-    """Set the server's port to its desired state (from the server's state and addresses) and wait,
-    bounded, until the switch runs it. Pushes are batched per switch by the network app."""
-    from apps.network.services import port_change_wait, port_configure_for_server
+    """Set the server's port to its desired state (from the server's state and addresses) and see it
+    applied, bounded by the port step's time limit. Pushes batch every pending port of a switch in
+    one commit; asking for a push again is harmless (nothing pending: nothing done), and covers a
+    change that arrived just as another worker's push finished its last round."""
+    from apps.network.services import port_change_wait, port_configure_for_server, switch_push
 
-    change = port_configure_for_server(server=install.server, actor=None, reason=reason)
-    outcome = port_change_wait(change, timeout=step_timeout("port"))
-    if outcome.done:
-        return
-    raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+    change = port_configure_for_server(server=install.server, actor=None, reason=reason, schedule=False)
+    deadline = time.monotonic() + step_timeout("port")
+    for _ in range(1000):
+        for switch_id in change.switch_ids:
+            switch_push(switch_id=switch_id)
+        outcome = port_change_wait(change, timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+        if outcome.done:
+            return
+        if outcome.failed or time.monotonic() >= deadline:
+            raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+    raise RetryLater("the switch did not apply the port configuration")
 
 
 def _power(install: Install, *actions: str) -> None:
@@ -411,7 +419,7 @@ def install_fail(*, install: Install, reason: str, actor: Any = None, cleanup: b
     """End a run in `failed` with `reason`, leaving nothing behind: the server goes to maintenance
     with its addresses released and its port isolated, the device to `failed`. Safe to call twice."""
     with transaction.atomic():
-        install = Install.objects.select_for_update(of=("self",)).select_related("device", "server").get(pk=install.pk)
+        install = Install.objects.select_for_update().get(pk=install.pk)
         if install.state not in Install.OPEN:
             return install
         transition(install, InstallState.FAILED, actor=actor, reason=reason,
@@ -550,14 +558,17 @@ def install_machine_failure(*, install: Install, reason: str) -> Install:
 
 
 def install_inventory(*, install: Install, inventory: dict[str, Any]) -> Install:
-    """The discovery image's report on a server being commissioned: the hardware app checks it."""
-    from apps.hardware.services import server_commissioning_check
+    """The discovery image's report on a server being commissioning: the hardware app checks it against
+    the plan and the cabling (a match makes the server `ready`; differences become findings for staff)."""
+    from apps.hardware.commissioning import commissioning_check
 
     with transaction.atomic():
         if not _move(install, from_step="wait_inventory", to_step="done"):
             raise MachineCallRejected(f"install {install.pk} is not waiting for an inventory (step {install.step})")
-        server_commissioning_check(server=install.server, report=inventory, actor=None)
-        transition(install, InstallState.SUCCEEDED, reason="inventory posted",
+        findings = commissioning_check(server=install.server, report=inventory, actor=None)
+        note = "matches the records" if not findings else f"{len(findings)} finding(s) for staff"
+        install_event_add(install=install, type="commissioning.inventory", body=f"Inventory posted: {note}", source=EventSource.MACHINE)
+        transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
                    extra={"finished_at": timezone.now(), "deadline": None})
     return install
 

@@ -140,7 +140,12 @@ def failure(request: HttpRequest, install: Install, payload: dict[str, Any]) -> 
 @require_POST
 @machine_call
 def inventory(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
-    services.install_inventory(install=install, inventory=payload)
+    from apps.hardware.commissioning import InvalidReport
+
+    try:
+        services.install_inventory(install=install, inventory=payload)
+    except InvalidReport as exc:
+        return _error(400, str(exc))
     return JsonResponse({"status": "ok"})
 
 

@@ -82,9 +82,16 @@ def qemu_machine(server_id: Any) -> Any:
 
 
 def _first_mac(server_id: str) -> str | None:
+    from django.db import connection
+
     from apps.hardware.models import NetworkInterface
 
-    return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+    try:
+        return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+    finally:
+        # Handlers run on the BMC lab's event thread: leave no connection open there.
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()
 
 
 PowerOnHandler = Callable[[str | None, str], None]
@@ -261,23 +268,26 @@ class LightMachine:
 
 
 def _inventory(server_id: str, mac: str) -> dict[str, Any]:
-    """What a discovery image on this server would find: the hardware of its record and plan."""
+    """What a discovery image on this server would find: the hardware of its record and plan, and the
+    switch ports its NICs see over LLDP (the commissioning report's shape, apps.hardware.commissioning)."""
     from apps.hardware.models import Server
 
     server = Server.objects.select_related("plan").get(pk=server_id)
     plan = server.plan
     disks = []
     for group in plan.disks or []:
-        disks += [{"name": f"sd{chr(97 + len(disks))}", "size_bytes": group["size_gb"] * 10**9, "type": group["type"]}
-                  for _ in range(group["count"])]
-    nics, lldp = [], []
+        for _ in range(group["count"]):
+            disks.append({"name": f"sd{chr(97 + len(disks))}", "size_gb": group["size_gb"], "type": group["type"],
+                          "serial": f"{server.serial}-D{len(disks)}"})
+    nics = []
     for nic in server.interfaces.select_related("cable__port__switch").order_by("name"):
-        nics.append({"name": nic.name, "mac": nic.mac, "speed_mbps": nic.speed_mbps})
+        entry: dict[str, Any] = {"name": nic.name, "mac": nic.mac}
         cable = getattr(nic, "cable", None)
         if cable is not None:
-            lldp.append({"interface": nic.name, "switch": cable.port.switch.hostname, "port": cable.port.name})
-    return {"serial": server.serial, "cpu": {"count": plan.cpu_count, "cores": plan.cpu_cores, "model": plan.cpu_model},
-            "memory_bytes": plan.ram_gb * 2**30, "disks": disks, "nics": nics, "lldp": lldp}
+            entry["lldp"] = {"switch": cable.port.switch.hostname, "port": cable.port.name}
+        nics.append(entry)
+    return {"cpu": {"model": plan.cpu_model, "count": plan.cpu_count, "cores": plan.cpu_cores}, "ram_gb": plan.ram_gb,
+            "disks": disks, "nics": nics}
 
 
 def _light_boot(server_id: str, mac: str, bootdev: str, stop: threading.Event) -> None:

@@ -91,7 +91,7 @@ def lab_site(transactional_db, live_server, settings, tmp_path) -> Iterator[Site
                                           ("2604:1380:1000::/48", "2604:1380::/32", True)):
             parent = ipam.block_create(network=supernet, kind=Kind.SUPERNET)
             ipam.block_create(network=network, kind=Kind.POOL, parent=parent, facility=facility, public=public)
-        plan = PlanFactory()
+        plan = PlanFactory(nic_count=1)  # the lab servers have one NIC, cabled
         switch = SwitchFactory(facility=facility, hostname="lab-sw1", mgmt_host="127.0.0.1", mgmt_port=lab_switch.port,
                                username=SWITCH_USER, password=SWITCH_PASSWORD, host_key_fingerprint=lab_switch.fingerprint)
         site = Site(facility=facility, plan=plan, os=OperatingSystemFactory(plans=[plan]), switch=switch, lab_switch=lab_switch, ipmi=ipmi)

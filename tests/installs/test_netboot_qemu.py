@@ -21,6 +21,7 @@ TARGET_SECONDS = 60
 
 pytestmark = [
     pytest.mark.timeout(300),
+    pytest.mark.postgres,  # a live server answering the machine from other threads (see test_workflow.py)
     pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None or shutil.which("cpio") is None,
                        reason="needs qemu-system-x86, ipxe-qemu, busybox-static and cpio (see docs/installs.md)"),
 ]

@@ -16,7 +16,9 @@ from apps.lab import machines
 from tests.installs.factories import OperatingSystemFactory
 from tests.installs.lab_site import wait_for
 
-pytestmark = pytest.mark.timeout(180)
+# The emulated machines call a live server from other threads; Django's SQLite test database is one
+# in-memory connection shared by those threads, which cannot carry concurrent writers.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.postgres]
 
 PROVISION_EVENTS = ["provisioning.101", "provisioning.102", "provisioning.103", "provisioning.104.01", "provisioning.104",
                     "provisioning.105", "provisioning.106", "provisioning.107", "provisioning.108", "provisioning.109",
@@ -30,7 +32,7 @@ def order(site, hostname: str = "web1", os_=None):
                                   operating_system=os_ or site.os, ssh_keys=["ssh-ed25519 AAAA test"], userdata="#!/bin/sh\necho hi\n")
 
 
-def settled(device, *states: str, timeout: float = 30.0):
+def settled(device, *states: str, timeout: float = 90.0):
     def check():
         device.refresh_from_db()
         return device.state in states
@@ -72,8 +74,10 @@ def test_an_order_goes_active_through_lab_hardware(lab_site) -> None:
     assert config.mode == "provisioned" and config.applied_version == config.desired_version
     running = "\n".join(lab_site.lab_switch.running_lines())
     assert f"{addresses[0].gateway}/31" in running
-    # The platform left the server booting from its disk.
-    assert lab_site.ipmi.state(lab_site.bmc_ports[server.pk])["bootdev"] in ("hd", "disk")
+    # Netboot, then after phone-home: next boot from disk and a power cycle, every call answered.
+    calls = list(server.power_events.order_by("pk").values_list("action", "outcome"))
+    assert [a for a, _ in calls] == ["boot_network", "off", "on", "boot_disk", "off", "on"]
+    assert {o for _, o in calls} == {"ok"}
 
 
 def test_reinstall_keeps_the_server_and_the_addresses(lab_site) -> None:
@@ -110,7 +114,7 @@ def test_a_server_that_never_fetches_its_script_fails_clean(lab_site) -> None:
     machines.emulate(False)  # the BMC powers on, but nothing boots
     device = order(lab_site)
     install = device.installs.get()
-    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=2))
     device.refresh_from_db()
     install.refresh_from_db()
@@ -124,7 +128,7 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     machines.emulate(False)
     device = order(lab_site)
     install = device.installs.get()
-    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=20)
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
     assert "metalyard.secret" in Client().get(f"/ipxe/mac/{mac}").content.decode()
@@ -195,3 +199,37 @@ def test_a_step_that_keeps_dying_fails_clean_instead_of_sticking(lab_site, setti
     install.refresh_from_db()
     assert install.state == InstallState.FAILED and "did not finish after" in install.failure_reason
     assert_clean(install.server)
+
+
+def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
+    from apps.hardware.models import CommissioningReport, Server
+
+    server = lab_site.add_server(7)
+    Server.objects.filter(pk=server.pk).update(state="new")
+    run = services.server_commission(server=server)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=60)
+    run.refresh_from_db()
+    server.refresh_from_db()
+    assert run.state == InstallState.SUCCEEDED, run.failure_reason
+    assert server.state == "ready", list(server.findings.values_list("message", flat=True))  # matched plan and cabling
+    report = CommissioningReport.objects.get(server=server)
+    assert report.data["nics"][0]["lldp"] == {"switch": "lab-sw1", "port": "xe-0/0/7"}
+    assert list(run.events.values_list("type", flat=True)) == ["commissioning.inventory"]
+
+
+def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
+    from apps.hardware.models import CommissioningReport, Server
+
+    machines.emulate(False)
+    server = lab_site.add_server(8)
+    Server.objects.filter(pk=server.pk).update(state="new")
+    run = services.server_commission(server=server)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
+    client = Client()
+    assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
+    answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
+                         HTTP_X_METALYARD_SECRET=run.secret)
+    assert answer.status_code == 400
+    run.refresh_from_db()
+    assert run.step == "wait_inventory" and run.state == InstallState.RUNNING
+    assert not CommissioningReport.objects.filter(server=server).exists()

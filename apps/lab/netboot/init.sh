@@ -52,14 +52,14 @@ if [ "$MODE" = discover ]; then
   disks=""
   for d in /sys/block/vd* /sys/block/sd* /sys/block/nvme*; do
     [ -e "$d/size" ] || continue
-    disks="$disks{\"name\": \"${d##*/}\", \"size_bytes\": $(( $(cat "$d/size") * 512 ))},"
+    disks="$disks{\"name\": \"${d##*/}\", \"size_gb\": $(( $(cat "$d/size") * 512 / 1000000000 )), \"type\": \"ssd\"},"
   done
   nics=""
   for n in /sys/class/net/*; do
     [ "${n##*/}" = lo ] && continue
     nics="$nics{\"name\": \"${n##*/}\", \"mac\": \"$(cat "$n/address")\"},"
   done
-  body="{\"cpu\": {\"count\": $cpus, \"model\": \"$(json_escape "$model")\"}, \"memory_bytes\": $((mem_kb * 1024)), \"disks\": [${disks%,}], \"nics\": [${nics%,}], \"lldp\": []}"
+  body="{\"cpu\": {\"count\": 1, \"threads\": $cpus, \"model\": \"$(json_escape "$model")\"}, \"ram_gb\": $(( (mem_kb + 524288) / 1048576 )), \"disks\": [${disks%,}], \"nics\": [${nics%,}]}"
   call inventory "$body" >/dev/null || say "could not post the inventory"
   halt
 fi

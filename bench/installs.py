@@ -1,0 +1,311 @@
+"""Benchmark: N simultaneous orders installed end to end in the lab, with zero machine delays.
+
+Everything real but the machines' hardware: lab IPMI BMCs (pyghmi's server, one process), lab Junos
+switches (NETCONF over SSH), IPAM on PostgreSQL, the platform's HTTP endpoints (a threaded WSGI
+server on 127.0.0.1) and light emulated machines that fetch their iPXE script, metadata and image,
+post events and phone home as soon as they can. Runs in a throw-away test database:
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/installs.py --orders 500
+Prints wall time, orders per minute and the platform overhead per install: the time the platform
+spent handling the install (its order and every call its machine made, as the machine measured them)
+minus the time it waited on BMCs and switches. Target: p99 ≤ 1 s, zero failures, zero servers or
+addresses given twice.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("METALYARD_DEV_KEYS", "1")
+# Workers are the ordering threads and the web threads here: tasks run where they are queued.
+os.environ["METALYARD_TASKS_SYNC"] = "1"
+os.environ["METALYARD_LAB_MACHINE_DELAY_SCALE"] = "0"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("METALYARD_NETBOOT_ASSETS", str(REPO / "var" / "bench-netboot"))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+PORTS_PER_SWITCH = 48
+# The lab switches run in a child process of their own (as real switches would be elsewhere): it
+# prints each switch's port and host key fingerprint as JSON, and stops at the end of its input.
+JUNOS_CHILD = """
+import json, sys
+from apps.lab.junos import JunosLab
+lab = JunosLab().start()
+out = [{"port": s.port, "fingerprint": s.fingerprint} for s in
+       (lab.add_switch(hostname=f"bx1-sw{n}", username=sys.argv[2], password=sys.argv[3]) for n in range(int(sys.argv[1])))]
+print(json.dumps(out), flush=True)
+sys.stdin.read()
+lab.stop()
+"""
+BMC_USER, BMC_PASSWORD = "admin", "bench-secret"
+SW_USER, SW_PASSWORD = "metalyard", "bench-secret"
+
+# Device I/O per install (seconds), measured around the workflow's two device calls.
+io_seconds: dict[str, float] = defaultdict(float)
+io_lock = threading.Lock()
+
+
+def instrument() -> None:
+    from apps.installs import services
+
+    def timed(func):
+        def wrapper(install, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return func(install, *args, **kwargs)
+            finally:
+                with io_lock:
+                    io_seconds[str(install.pk)] += time.perf_counter() - started
+        return wrapper
+
+    services._power = timed(services._power)
+    services._port_apply = timed(services._port_apply)
+
+
+class ChildProcess:
+    """A helper process started here and stopped here, by its pid."""
+
+    def __init__(self, args: list[str], *, env: dict | None = None, stdout=subprocess.PIPE) -> None:
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=stdout, text=True, cwd=REPO,
+                                        env={**os.environ, **(env or {})}, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+                self.process.terminate()
+                self.process.wait(timeout=15)
+            except (subprocess.TimeoutExpired, OSError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+
+
+def build_site(count: int, ipmi, switches_lab: list[dict]) -> dict:
+    from django.conf import settings
+
+    from apps.facilities.models import Facility, Metro
+    from apps.hardware.models import BMC, Cable, NetworkInterface, Plan, Server, SwitchPort
+    from apps.hardware.models import Switch as SwitchModel
+    from apps.installs.demo import lab_image
+    from apps.installs.models import OperatingSystem
+    from apps.ipam import services as ipam
+    from apps.ipam.models import Kind
+
+    metro = Metro.objects.create(code="bx", name="Bench", country="US")
+    facility = Facility.objects.create(code="bx1", metro=metro, name="Bench 1")
+    plan = Plan.objects.create(slug="c3.small.x86", name="c3.small.x86", cpu_model="AMD EPYC 7402P", cpu_cores=24, ram_gb=64)
+    url, digest, size = lab_image("bench_os", Path(settings.NETBOOT_ASSETS_DIR))
+    os_ = OperatingSystem.objects.create(slug="bench_os", name="Bench OS", distro="bench", version="1", image_url=url,
+                                         image_sha256=digest, image_size=size)
+    os_.plans.add(plan)
+    for network, supernet, public in (("147.75.0.0/20", "147.75.0.0/16", True), ("10.11.0.0/20", "10.0.0.0/8", False),
+                                      ("2604:1380:1000::/48", "2604:1380::/32", True)):
+        parent = ipam.block_create(network=supernet, kind=Kind.SUPERNET)
+        ipam.block_create(network=network, kind=Kind.POOL, parent=parent, facility=facility, public=public)
+    switches = []
+    for n, lab in enumerate(switches_lab):
+        switches.append(SwitchModel.objects.create(hostname=f"bx1-sw{n}", facility=facility, mgmt_host="127.0.0.1", mgmt_port=lab["port"],
+                                                   username=SW_USER, password=SW_PASSWORD, host_key_fingerprint=lab["fingerprint"],
+                                                   model="qfx5120-48y"))
+    for i in range(count):
+        server = Server.objects.create(serial=f"BX{i:06d}", plan=plan, facility=facility, state="ready")
+        nic = NetworkInterface.objects.create(server=server, name="eth0", mac=f"0c:c4:7a:{i >> 16:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}")
+        port = SwitchPort.objects.create(switch=switches[i // PORTS_PER_SWITCH], name=f"xe-0/0/{i % PORTS_PER_SWITCH}")
+        Cable.objects.create(interface=nic, port=port)
+        bmc_port = ipmi.add(name=f"bmc-{i}", username=BMC_USER, password=BMC_PASSWORD, server_id=str(server.pk), power="off")
+        BMC.objects.create(server=server, protocol="ipmi", host="127.0.0.1", port=bmc_port, username=BMC_USER, password=BMC_PASSWORD)
+    return {"facility": facility, "plan": plan, "os": os_}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(workers: int, threads: int) -> tuple[ChildProcess, str]:
+    """The platform's web tier as in production: gunicorn on 127.0.0.1, on the benchmark's database."""
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    port = free_port()
+    web = ChildProcess([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                        "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
+                       env={"DATABASE_URL": url, "LOG_LEVEL": "ERROR"}, stdout=None)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        web.stop()
+        raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+    # Warm every worker up (URL tree, views, database connection), as a running site is.
+    def warm(_: int) -> None:
+        for path in ("/ipxe/boot.ipxe", "/machine/00000000-0000-0000-0000-000000000000/metadata"):
+            with contextlib.suppress(OSError):  # the second answers 403, as it should
+                urllib.request.urlopen(f"{base}{path}", timeout=10).read()  # noqa: S310 - loopback
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(warm, range(workers * threads * 2)))
+    return web, base
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def run(count: int, concurrency: int, timeout: float, workers: int, threads: int) -> int:
+    from django.conf import settings
+
+    from apps.accounts.models import Organization, Project
+    from apps.installs import services
+    from apps.installs.models import Device, Install
+    from apps.ipam.models import Assignment
+    from apps.lab import machines
+    from apps.lab.bmc import IpmiLabProcess
+
+    ipmi = IpmiLabProcess()
+    n_switches = (count + PORTS_PER_SWITCH - 1) // PORTS_PER_SWITCH
+    junos = ChildProcess([sys.executable, "-c", JUNOS_CHILD, str(n_switches), SW_USER, SW_PASSWORD])
+    web = None
+    try:
+        started_build = time.perf_counter()
+        switches_lab = json.loads(junos.process.stdout.readline())
+        site = build_site(count, ipmi, switches_lab)
+        web, base = serve(workers, threads)
+        settings.LAB_PLATFORM_URL = base
+        settings.LAB_MACHINE_DELAY_SCALE = 0.0
+        machines.emulate(True)
+        instrument()
+        org = Organization.objects.create(name="Bench", slug="bench")
+        project = Project.objects.create(organization=org, name="bench")
+        print(f"database: {connection.vendor}; site: {count} servers, {(count + PORTS_PER_SWITCH - 1) // PORTS_PER_SWITCH} lab switches, "
+              f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} ordering threads; "
+              f"web: gunicorn {workers}×{threads}")
+
+        order_wall: dict[str, float] = {}
+        ordered_at: dict[str, float] = {}
+        errors: list[str] = []
+
+        def place(i: int) -> None:
+            try:
+                t0 = time.perf_counter()
+                device = services.device_create(project=project, hostname=f"bench{i}", plan=site["plan"], facility=site["facility"],
+                                                operating_system=site["os"])
+                order_wall[str(device.pk)] = time.perf_counter() - t0
+                ordered_at[str(device.pk)] = t0
+            except Exception as exc:  # a refused order is a failure of the benchmark, reported below
+                errors.append(f"order {i}: {type(exc).__name__}: {exc}")
+            finally:
+                connection.close()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(place, range(count)))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_runs = Install.objects.filter(state__in=["queued", "running"]).count()
+            if open_runs == 0:
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+
+        devices = list(Device.objects.all())
+        active = [d for d in devices if d.state == "active"]
+        failed = [d for d in devices if d.state != "active"]
+        servers = [d.server_id for d in active]
+        assignments = list(Assignment.objects.filter(released_at__isnull=True).values_list("network", flat=True))
+        runs = {str(r.device_id): r for r in Install.objects.filter(kind="provision")}
+        install_of_server = {str(r.server_id): str(r.pk) for r in runs.values() if r.server_id}
+        machine_calls: dict[str, float] = defaultdict(float)
+        for machine_run in machines.runs:
+            key = install_of_server.get(machine_run.server_id)
+            if key:
+                machine_calls[key] += sum(seconds for _, seconds, _ in machine_run.calls)
+        overhead, e2e = [], []
+        for device in active:
+            run_ = runs[str(device.pk)]
+            key = str(run_.pk)
+            overhead.append(order_wall[str(device.pk)] + machine_calls[key] - io_seconds[key])
+            e2e.append((run_.finished_at - device.created_at).total_seconds())
+        io = [io_seconds[str(runs[str(d.pk)].pk)] for d in active]
+        print(f"orders: {count}; active: {len(active)}; failed or stuck: {len(failed) + len(errors)}")
+        for d in failed[:5]:
+            print(f"  {d.hostname}: {d.state} {d.failure_reason[:200]}")
+        for e in errors[:5]:
+            print(f"  {e}")
+        print(f"double-allocated servers: {len(servers) - len(set(servers))}; "
+              f"double-allocated address blocks: {len(assignments) - len(set(assignments))} (of {len(assignments)} active)")
+        print(f"total wall time: {wall:.1f} s; {count / wall * 60:.0f} orders per minute")
+        if active:
+            print(f"order → active per install: p50 {percentile(e2e, 50):.2f} s, p99 {percentile(e2e, 99):.2f} s")
+            print(f"device I/O per install (BMC calls and switch pushes, waited for): p50 {percentile(io, 50):.2f} s, "
+                  f"p99 {percentile(io, 99):.2f} s")
+            print(f"platform overhead per install: p50 {percentile(overhead, 50):.3f} s, p99 {percentile(overhead, 99):.3f} s, "
+                  f"mean {statistics.mean(overhead):.3f} s")
+        by_call: dict[str, list[float]] = defaultdict(list)
+        for machine_run in machines.runs:
+            for what, seconds, _ in machine_run.calls:
+                by_call[what].append(seconds)
+        if active:
+            orders_only = [order_wall[str(d.pk)] for d in active]
+            print("order call (device_create and the steps up to the wait, I/O included): "
+                  f"p50 {percentile(orders_only, 50):.3f} s, p99 {percentile(orders_only, 99):.3f} s")
+            print("machine calls as the machines timed them (p50/p99 ms): " + "; ".join(
+                f"{what} {percentile(v, 50) * 1000:.0f}/{percentile(v, 99) * 1000:.0f}" for what, v in sorted(by_call.items())))
+        return 0 if not failed and not errors and len(servers) == len(set(servers)) and len(assignments) == len(set(assignments)) else 1
+    finally:
+        machines.emulate(False)
+        machines.stop_all()
+        if web is not None:
+            web.stop()
+        ipmi.stop()
+        junos.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=50, help="ordering threads (the API requests in flight)")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=16, help="threads per gunicorn worker")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        print("note: SKIP LOCKED picking is proven on PostgreSQL; set DATABASE_URL=postgres://… for the real figures")
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        code = run(args.orders, args.concurrency, args.timeout, args.web_workers, args.web_threads)
+    finally:
+        connection.close()
+        teardown_databases(old, verbosity=0)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
