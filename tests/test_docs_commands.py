@@ -31,15 +31,16 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SELF = {"make test"}
 # Long-running commands: (pattern, what says it is up).
 DAEMONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(^|\s)make run(\s|$)"), "http"),
-    (re.compile(r"manage\.py devserver"), "http"),
+    # make run is up when the admin answers and the lab's emulated hardware is running.
+    (re.compile(r"(^|\s)make run(\s|$)"), "http+output:emulator group(s) running"),
+    (re.compile(r"manage\.py devserver"), "http+output:emulator group(s) running"),
     (re.compile(r"(^|\s)gunicorn\s"), "http"),
     (re.compile(r"manage\.py qcluster"), "output:running"),
     (re.compile(r"manage\.py lab(\s|$)"), "output:lab:"),
 ]
 POSTGRES_HINTS = ("postgres://", "createdb", "dropdb", "psql ")
 DAEMON_START_TIMEOUT = 180  # the README promises the admin login within 3 minutes
-STOP_TIMEOUT = 75  # longer than devserver's own grace for its children (two rounds of 30 s)
+STOP_TIMEOUT = 150  # longer than devserver's own grace for its children (two rounds of 60 s)
 COMMAND_TIMEOUT = 300
 
 
@@ -107,7 +108,7 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
         deadline = time.monotonic() + DAEMON_START_TIMEOUT
         ready = False
         while time.monotonic() < deadline and proc.poll() is None:
-            if readiness == "http":
+            if readiness.startswith("http"):
                 try:
                     path = "/admin/login/"
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
@@ -115,6 +116,8 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
                         ready = response.status == 200 and "csrfmiddlewaretoken" in body
                 except OSError:
                     ready = False
+                if ready and "+output:" in readiness:
+                    ready = readiness.split("+output:", 1)[1] in log.read_text(errors="replace")
             else:
                 ready = readiness.split(":", 1)[1] in log.read_text(errors="replace")
             if ready:
@@ -141,7 +144,7 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
         os.killpg(proc.pid, signal.SIGKILL)
     assert not leftovers, f"`{command}` left processes running after Ctrl-C"
     assert "did not stop" not in log.read_text(errors="replace"), f"`{command}` had to kill a child that ignored Ctrl-C:\n{log.read_text()[-2000:]}"
-    if readiness == "http":
+    if readiness.startswith("http"):
         with socket.socket() as probe:
             probe.settimeout(2)
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"`{command}` still serves on port {port} after Ctrl-C"

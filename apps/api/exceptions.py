@@ -42,7 +42,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    elif isinstance(exc, IllegalTransition):
+    elif isinstance(exc, IllegalTransition) or getattr(exc, "api_status", None) == 409:
         exc = Conflict(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -11,3 +11,14 @@ def install_advance(install_id: str) -> str:
 
 def installs_watchdog() -> dict[str, int]:
     return services.installs_watchdog()
+
+
+def device_power_apply(device_id: str, action: str, actor_id: int | None = None) -> str:
+    from django.contrib.auth import get_user_model
+
+    from apps.audit.context import acting_as
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    with acting_as(actor):
+        device = services.device_power_apply(device_id=device_id, action=action, actor=actor)
+    return f"{action} {device_id}: {device.state}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -27,10 +28,14 @@ def discover() -> list[Group]:
     return found
 
 
-def start_all(*, out: Any) -> list[tuple[Group, Any]]:
+def start_all(*, out: Any, stop_requested: Callable[[], bool] = lambda: False) -> list[tuple[Group, Any]]:
+    """Start every group; if a stop is requested meanwhile, start no further group."""
     running: list[tuple[Group, Any]] = []
     try:
         for group in discover():
+            if stop_requested():
+                out.write(f"lab: stop requested; not starting {group.name}")
+                break
             running.append((group, group.module.start(out)))
             out.write(f"lab: {group.name} up")
     except BaseException:

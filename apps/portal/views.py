@@ -173,8 +173,11 @@ def device_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
         if action == "reinstall":
             install_services.device_reinstall(device=device, actor=request.user, reason="reinstall from the portal")
             messages.success(request, f"{device.hostname} is being reinstalled.")
+        elif action in install_services.DEVICE_POWER_ACTIONS:
+            install_services.device_power(device=device, action=action, actor=request.user)
+            messages.success(request, f"{action.replace('_', ' ').capitalize()} requested for {device.hostname}.")
         else:
             raise Http404
-    except (ValidationError, IllegalTransition) as exc:
-        messages.error(request, str(exc) if isinstance(exc, IllegalTransition) else " ".join(exc.messages))
+    except (ValidationError, IllegalTransition, install_services.DeviceStateConflict) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     return redirect("portal:device", pk=device.pk)

@@ -82,5 +82,5 @@ class DeviceIn(serializers.Serializer):
 
 
 class DeviceActionIn(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["reinstall"])
+    type = serializers.ChoiceField(choices=["reinstall", "power_on", "power_off", "reboot"])
     operating_system = serializers.CharField(required=False)

@@ -76,6 +76,9 @@ class DeviceActionView(GenericAPIView):
         require(request, device.project, WRITE)
         data = s.DeviceActionIn(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["type"] != "reinstall":
+            services.device_power(device=device, action=data.validated_data["type"], actor=actor_of(request))
+            return Response(status=status.HTTP_202_ACCEPTED)
         os_ = None
         if data.validated_data.get("operating_system"):
             os_ = OperatingSystem.objects.filter(slug=data.validated_data["operating_system"]).first()

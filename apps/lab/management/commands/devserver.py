@@ -11,8 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-# A worker finishes the task in hand (a switch commit, a BMC call) before it stops.
-STOP_GRACE_SECONDS = 30
+# A worker finishes the task in hand (a switch commit, a BMC call) before it stops; the lab
+# may be half-way through starting dozens of emulators on a busy machine.
+STOP_GRACE_SECONDS = 60
 
 
 class Command(BaseCommand):

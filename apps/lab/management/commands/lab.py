@@ -18,7 +18,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        running = registry.start_all(out=self.stdout)
+        running = registry.start_all(out=self.stdout, stop_requested=stop.is_set)
         self.stdout.write(self.style.SUCCESS(f"lab: {len(running)} emulator group(s) running on loopback"))
         stop.wait()
         registry.stop_all(running, out=self.stdout)
