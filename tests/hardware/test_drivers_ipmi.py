@@ -19,7 +19,7 @@ from apps.hardware.drivers import (
     driver_for,
 )
 from apps.hardware.drivers.deadline import abandoned_calls
-from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab, ipmi_target  # noqa: F401 - fixture
+from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab, ipmi_target, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,6 +46,8 @@ def test_every_operation_over_ipmi(ipmi_lab):  # noqa: F811
         assert driver.power_state() == PowerState.ON
         # The one-time override was used by that boot; the lab BMC saw a network boot.
         assert driver.boot_device().device == BootDevice.DEFAULT
+        # Events arrive on the lab's reader thread: wait for them, bounded.
+        assert wait_for(lambda: any(e.get("name") == "ops" for e in ipmi_lab.events), timeout=5)
         assert ipmi_lab.events[-1] == {"event": "power_on", "port": port, "name": "ops", "server_id": "srv-ops",
                                        "bootdev": "network", "protocol": "ipmi"}
 
@@ -54,6 +56,7 @@ def test_every_operation_over_ipmi(ipmi_lab):  # noqa: F811
         events_before = len(ipmi_lab.events)
         driver.power_cycle()
         driver.reset()
+        assert wait_for(lambda: len(ipmi_lab.events) >= events_before + 3, timeout=5)
         assert [(e["event"], e.get("bootdev")) for e in ipmi_lab.events[events_before:]] == [
             ("power_off", None), ("power_on", "disk"), ("power_on", "disk")]
         assert driver.power_state() == PowerState.ON
