@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from apps.hardware.drivers.base import BootDevice, BootSetting, PowerDriver, PowerState
+from apps.hardware.drivers.base import BootDevice, BootSetting, PowerDriver
 from apps.hardware.drivers.errors import BmcAuthError, BmcError, BmcTimeout, BmcUnreachable, BmcUnsupported
+from apps.hardware.drivers.pyghmi_calls import PyghmiPowerCalls
 
 # One pyghmi conversation per BMC at a time in this process. pyghmi hands a second login with the
 # same credentials the *same* session object while the first is still logging in and re-runs its
@@ -50,7 +51,7 @@ def translate(exc: BaseException, *, label: str) -> BmcError:
     return BmcUnreachable(f"{label}: unexpected {exc.__class__.__name__}: {text}", hint="retried with backoff")
 
 
-class IpmiDriver(PowerDriver):
+class IpmiDriver(PyghmiPowerCalls, PowerDriver):
     protocol = "ipmi"
 
     def __init__(self, target: Any) -> None:
@@ -89,18 +90,6 @@ class IpmiDriver(PowerDriver):
         finally:
             lock.release()
 
-    def _do_power_state(self) -> PowerState:
-        return PowerState(self._call(lambda c: c.get_power()["powerstate"]))
-
-    def _do_power_on(self) -> None:
-        self._call(lambda c: c.set_power("on"))
-
-    def _do_power_off(self) -> None:
-        self._call(lambda c: c.set_power("off"))
-
-    def _do_soft_off(self) -> None:
-        self._call(lambda c: c.set_power("shutdown"))
-
     def _do_power_cycle(self) -> None:
         def cycle(c: Any) -> None:
             if c.get_power()["powerstate"] == "off":
@@ -114,9 +103,6 @@ class IpmiDriver(PowerDriver):
                 raise pyghmi_exc.IpmiException(response["error"])
 
         self._call(cycle)
-
-    def _do_reset(self) -> None:
-        self._call(lambda c: c.set_power("reset"))
 
     def _do_set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         self._call(lambda c: c.set_bootdev(_BOOT_TO_PYGHMI[device], persist=persistent))

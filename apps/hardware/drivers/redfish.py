@@ -7,7 +7,7 @@ import hashlib
 import re
 from typing import Any
 
-from apps.hardware.drivers.base import BootDevice, BootSetting, PowerDriver, PowerState
+from apps.hardware.drivers.base import BootDevice, BootSetting, PowerDriver
 from apps.hardware.drivers.errors import (
     BmcAuthError,
     BmcCertificateMismatch,
@@ -15,6 +15,7 @@ from apps.hardware.drivers.errors import (
     BmcUnreachable,
     BmcUnsupported,
 )
+from apps.hardware.drivers.pyghmi_calls import PyghmiPowerCalls
 
 _BOOT_TO_PYGHMI = {BootDevice.NETWORK: "network", BootDevice.DISK: "hd", BootDevice.DEFAULT: "default"}
 _BOOT_FROM_PYGHMI = {"network": BootDevice.NETWORK, "hd": BootDevice.DISK, "default": BootDevice.DEFAULT}
@@ -57,7 +58,7 @@ def translate(exc: BaseException, *, label: str) -> BmcError:
     return BmcUnreachable(f"{label}: {exc.__class__.__name__}: {text}", hint="no usable answer; retried with backoff")
 
 
-class RedfishDriver(PowerDriver):
+class RedfishDriver(PyghmiPowerCalls, PowerDriver):
     protocol = "redfish"
 
     def __init__(self, target: Any) -> None:
@@ -105,24 +106,9 @@ class RedfishDriver(PowerDriver):
             self._command = None
             raise translate(exc, label=self.target.label) from exc
 
-    def _do_power_state(self) -> PowerState:
-        return PowerState(self._call(lambda c: c.get_power()["powerstate"]))
-
-    def _do_power_on(self) -> None:
-        self._call(lambda c: c.set_power("on"))
-
-    def _do_power_off(self) -> None:
-        self._call(lambda c: c.set_power("off"))
-
-    def _do_soft_off(self) -> None:
-        self._call(lambda c: c.set_power("shutdown"))
-
     def _do_power_cycle(self) -> None:
         # pyghmi's "boot": On when off, ForceRestart when on — Redfish's power cycle.
         self._call(lambda c: c.set_power("boot"))
-
-    def _do_reset(self) -> None:
-        self._call(lambda c: c.set_power("reset"))
 
     def _do_set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         self._call(lambda c: c.set_bootdev(_BOOT_TO_PYGHMI[device], persist=persistent))

@@ -1,0 +1,28 @@
+"""The power calls that pyghmi's IPMI and Redfish clients spell the same way (`get_power`,
+`set_power`): shared by both adapters, each of which supplies `_call(fn)` with its own session
+handling, deadline and error translation."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apps.hardware.drivers.base import PowerState
+
+
+class PyghmiPowerCalls:
+    _call: Callable[[Callable[[Any], Any]], Any]
+
+    def _do_power_state(self) -> PowerState:
+        return PowerState(self._call(lambda c: c.get_power()["powerstate"]))
+
+    def _do_power_on(self) -> None:
+        self._call(lambda c: c.set_power("on"))
+
+    def _do_power_off(self) -> None:
+        self._call(lambda c: c.set_power("off"))
+
+    def _do_soft_off(self) -> None:
+        self._call(lambda c: c.set_power("shutdown"))
+
+    def _do_reset(self) -> None:
+        self._call(lambda c: c.set_power("reset"))
