@@ -1,14 +1,19 @@
 """Benchmark: N simultaneous orders installed end to end in the lab, with zero machine delays.
 
-Everything real but the machines' hardware: lab IPMI BMCs (pyghmi's server, one process), lab Junos
-switches (NETCONF over SSH), IPAM on PostgreSQL, the platform's HTTP endpoints (a threaded WSGI
-server on 127.0.0.1) and light emulated machines that fetch their iPXE script, metadata and image,
-post events and phone home as soon as they can. Runs in a throw-away test database:
+Everything real but the machines' hardware: the customer API and the machine endpoints under gunicorn on
+127.0.0.1 (install steps run in the web workers, as METALYARD_TASKS_SYNC does), lab IPMI BMCs (pyghmi's
+server, one process), lab Junos switches (NETCONF over SSH), IPAM on PostgreSQL, and light emulated
+machines in a process of their own that fetch their iPXE script, metadata and image, post events and
+phone home as soon as they can. Orders are placed by customers' threads through `POST
+/metal/v1/projects/{id}/devices`. Runs in a throw-away test database:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/installs.py --orders 500
-Prints wall time, orders per minute and the platform overhead per install: the time the platform
-spent handling the install (its order and every call its machine made, as the machine measured them)
-minus the time it waited on BMCs and switches. Target: p99 ≤ 1 s, zero failures, zero servers or
-addresses given twice.
+The emulated BMCs and switches run at a lower CPU priority (nice 10): in a data centre they are other
+computers, and here they would otherwise take the platform's turn on the two cores.
+
+Prints wall time, orders per minute and the platform overhead per install: the time the platform spent
+on the install's critical path (its order call and every call its machine made, as the customer and the
+machine timed them) minus the time it waited on BMCs and switches (Install.device_seconds). Target:
+p99 ≤ 1 s, zero failures, zero servers or addresses given twice.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -61,34 +67,35 @@ lab.stop()
 BMC_USER, BMC_PASSWORD = "admin", "bench-secret"
 SW_USER, SW_PASSWORD = "metalyard", "bench-secret"
 
-# Device I/O per install (seconds), measured around the workflow's two device calls.
-io_seconds: dict[str, float] = defaultdict(float)
-io_lock = threading.Lock()
-
-
-def instrument() -> None:
-    from apps.installs import services
-
-    def timed(func):
-        def wrapper(install, *args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return func(install, *args, **kwargs)
-            finally:
-                with io_lock:
-                    io_seconds[str(install.pk)] += time.perf_counter() - started
-        return wrapper
-
-    services._power = timed(services._power)
-    services._port_apply = timed(services._port_apply)
+LAB_NICE = 10
+# The light machines run in a process of their own (real machines are other computers): they get the
+# lab's power-on events on stdin, and print what every boot did as JSON at the end of their input.
+MACHINES_CHILD = """
+import json, os, sys, threading, time
+import django
+django.setup()
+from django.conf import settings
+from apps.lab import machines
+from apps.lab.bmc import deliver_to_machines
+settings.LAB_PLATFORM_URL, settings.LAB_MACHINE_DELAY_SCALE = sys.argv[1], 0.0
+machines.emulate(True)
+for line in sys.stdin:
+    deliver_to_machines(json.loads(line))
+deadline = time.monotonic() + 30
+while machines._light_running and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(json.dumps([{"server_id": r.server_id, "calls": r.calls, "error": r.error} for r in machines.runs]), flush=True)
+"""
 
 
 class ChildProcess:
     """A helper process started here and stopped here, by its pid."""
 
-    def __init__(self, args: list[str], *, env: dict | None = None, stdout=subprocess.PIPE) -> None:
+    def __init__(self, args: list[str], *, env: dict | None = None, stdout=subprocess.PIPE, nice: int = 0) -> None:
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=stdout, text=True, cwd=REPO,
                                         env={**os.environ, **(env or {})}, start_new_session=True)
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, nice)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -179,61 +186,85 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def run(count: int, concurrency: int, timeout: float, workers: int, threads: int) -> int:
-    from django.conf import settings
+def db_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
-    from apps.accounts.models import Organization, Project
-    from apps.installs import services
+
+def api_post(url: str, token: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310 - loopback
+                                     headers={"X-Auth-Token": token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - loopback
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def run(count: int, concurrency: int, timeout: float, workers: int, threads: int) -> int:
+    from apps.accounts import services as accounts
     from apps.installs.models import Device, Install
     from apps.ipam.models import Assignment
-    from apps.lab import machines
     from apps.lab.bmc import IpmiLabProcess
 
-    ipmi = IpmiLabProcess()
     n_switches = (count + PORTS_PER_SWITCH - 1) // PORTS_PER_SWITCH
-    junos = ChildProcess([sys.executable, "-c", JUNOS_CHILD, str(n_switches), SW_USER, SW_PASSWORD])
+    junos = ChildProcess([sys.executable, "-c", JUNOS_CHILD, str(n_switches), SW_USER, SW_PASSWORD], nice=LAB_NICE)
+    machine_box: list[ChildProcess] = []
+    forward_lock = threading.Lock()
+
+    def forward(event: dict) -> None:  # the lab's power events, to the machines' process
+        with forward_lock:
+            if machine_box and machine_box[0].process.poll() is None:
+                machine_box[0].process.stdin.write(json.dumps(event) + "\n")
+                machine_box[0].process.stdin.flush()
+
+    ipmi = IpmiLabProcess(on_event=forward)
+    os.setpriority(os.PRIO_PROCESS, ipmi.process.pid, LAB_NICE)
     web = None
     try:
         started_build = time.perf_counter()
         switches_lab = json.loads(junos.process.stdout.readline())
         site = build_site(count, ipmi, switches_lab)
+        user = accounts.user_create(username="bench")
+        org = accounts.organization_create(name="Bench", slug="bench", owner=user)
+        project = accounts.project_create(organization=org, name="bench")
+        _, token = accounts.api_token_create(user=user, description="bench")
         web, base = serve(workers, threads)
-        settings.LAB_PLATFORM_URL = base
-        settings.LAB_MACHINE_DELAY_SCALE = 0.0
-        machines.emulate(True)
-        instrument()
-        org = Organization.objects.create(name="Bench", slug="bench")
-        project = Project.objects.create(organization=org, name="bench")
-        print(f"database: {connection.vendor}; site: {count} servers, {(count + PORTS_PER_SWITCH - 1) // PORTS_PER_SWITCH} lab switches, "
-              f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} ordering threads; "
-              f"web: gunicorn {workers}×{threads}")
+        machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, base], env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}))
+        print(f"database: {connection.vendor}; site: {count} servers, {n_switches} lab switches, "
+              f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} customer threads; "
+              f"web: gunicorn {workers}×{threads}", flush=True)
 
         order_wall: dict[str, float] = {}
-        ordered_at: dict[str, float] = {}
         errors: list[str] = []
+        orders_url = f"{base}/metal/v1/projects/{project.pk}/devices"
 
         def place(i: int) -> None:
+            body = {"hostname": f"bench{i}", "plan": site["plan"].slug, "facility": site["facility"].code,
+                    "operating_system": site["os"].slug}
+            t0 = time.perf_counter()
             try:
-                t0 = time.perf_counter()
-                device = services.device_create(project=project, hostname=f"bench{i}", plan=site["plan"], facility=site["facility"],
-                                                operating_system=site["os"])
-                order_wall[str(device.pk)] = time.perf_counter() - t0
-                ordered_at[str(device.pk)] = t0
-            except Exception as exc:  # a refused order is a failure of the benchmark, reported below
-                errors.append(f"order {i}: {type(exc).__name__}: {exc}")
-            finally:
-                connection.close()
+                status, answer = api_post(orders_url, token, body)
+            except OSError as exc:
+                errors.append(f"order {i}: {exc}")
+                return
+            if status != 201:
+                errors.append(f"order {i}: HTTP {status} {answer}")
+                return
+            order_wall[answer["id"]] = time.perf_counter() - t0
 
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(place, range(count)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            open_runs = Install.objects.filter(state__in=["queued", "running"]).count()
-            if open_runs == 0:
+            if not Install.objects.filter(state__in=["queued", "running"]).exists():
                 break
             time.sleep(0.2)
         wall = time.perf_counter() - started
+        machine = machine_box[0].process
+        machine.stdin.close()
+        machine_runs = json.loads(machine.stdout.readline() or "[]")
 
         devices = list(Device.objects.all())
         active = [d for d in devices if d.state == "active"]
@@ -243,17 +274,21 @@ def run(count: int, concurrency: int, timeout: float, workers: int, threads: int
         runs = {str(r.device_id): r for r in Install.objects.filter(kind="provision")}
         install_of_server = {str(r.server_id): str(r.pk) for r in runs.values() if r.server_id}
         machine_calls: dict[str, float] = defaultdict(float)
-        for machine_run in machines.runs:
-            key = install_of_server.get(machine_run.server_id)
-            if key:
-                machine_calls[key] += sum(seconds for _, seconds, _ in machine_run.calls)
-        overhead, e2e = [], []
+        by_call: dict[str, list[float]] = defaultdict(list)
+        for machine_run in machine_runs:
+            key = install_of_server.get(machine_run["server_id"])
+            for what, seconds, _ in machine_run["calls"]:
+                by_call[what].append(seconds)
+                if key:
+                    machine_calls[key] += seconds
+        overhead, e2e, io, orders_only = [], [], [], []
         for device in active:
             run_ = runs[str(device.pk)]
             key = str(run_.pk)
-            overhead.append(order_wall[str(device.pk)] + machine_calls[key] - io_seconds[key])
+            overhead.append(order_wall.get(str(device.pk), 0.0) + machine_calls[key] - run_.device_seconds)
             e2e.append((run_.finished_at - device.created_at).total_seconds())
-        io = [io_seconds[str(runs[str(d.pk)].pk)] for d in active]
+            io.append(run_.device_seconds)
+            orders_only.append(order_wall.get(str(device.pk), 0.0))
         print(f"orders: {count}; active: {len(active)}; failed or stuck: {len(failed) + len(errors)}")
         for d in failed[:5]:
             print(f"  {d.hostname}: {d.state} {d.failure_reason[:200]}")
@@ -264,24 +299,18 @@ def run(count: int, concurrency: int, timeout: float, workers: int, threads: int
         print(f"total wall time: {wall:.1f} s; {count / wall * 60:.0f} orders per minute")
         if active:
             print(f"order → active per install: p50 {percentile(e2e, 50):.2f} s, p99 {percentile(e2e, 99):.2f} s")
-            print(f"device I/O per install (BMC calls and switch pushes, waited for): p50 {percentile(io, 50):.2f} s, "
+            print(f"device I/O per install (BMC calls and switch commits, waited for): p50 {percentile(io, 50):.2f} s, "
                   f"p99 {percentile(io, 99):.2f} s")
             print(f"platform overhead per install: p50 {percentile(overhead, 50):.3f} s, p99 {percentile(overhead, 99):.3f} s, "
                   f"mean {statistics.mean(overhead):.3f} s")
-        by_call: dict[str, list[float]] = defaultdict(list)
-        for machine_run in machines.runs:
-            for what, seconds, _ in machine_run.calls:
-                by_call[what].append(seconds)
-        if active:
-            orders_only = [order_wall[str(d.pk)] for d in active]
-            print("order call (device_create and the steps up to the wait, I/O included): "
+            print("order call (POST …/devices: the steps up to power-on, device I/O included): "
                   f"p50 {percentile(orders_only, 50):.3f} s, p99 {percentile(orders_only, 99):.3f} s")
             print("machine calls as the machines timed them (p50/p99 ms): " + "; ".join(
                 f"{what} {percentile(v, 50) * 1000:.0f}/{percentile(v, 99) * 1000:.0f}" for what, v in sorted(by_call.items())))
         return 0 if not failed and not errors and len(servers) == len(set(servers)) and len(assignments) == len(set(assignments)) else 1
     finally:
-        machines.emulate(False)
-        machines.stop_all()
+        for child in machine_box:
+            child.stop()
         if web is not None:
             web.stop()
         ipmi.stop()
@@ -291,7 +320,7 @@ def run(count: int, concurrency: int, timeout: float, workers: int, threads: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=50, help="ordering threads (the API requests in flight)")
+    parser.add_argument("--concurrency", type=int, default=50, help="customer threads placing orders (API requests in flight)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=16, help="threads per gunicorn worker")

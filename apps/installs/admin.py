@@ -65,7 +65,7 @@ class InstallAdmin(admin.ModelAdmin):
     list_filter = ("kind", "state", "step")
     search_fields = ("id", "device__hostname", "server__serial")
     readonly_fields = ("kind", "device", "server", "operating_system", "state", "step", "step_attempts", "deadline", "failure_reason",
-                       "created_at", "started_at", "finished_at", "timeline")
+                       "created_at", "admitted_at", "started_at", "finished_at", "device_seconds", "timeline")
     exclude = ("secret",)
     inlines = [InstallEventInline]
     list_select_related = ("device", "server")

@@ -165,6 +165,14 @@ class Install(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Seconds this run waited on its devices (BMC calls, switch commits): the hardware's share of the
+    # platform's steps, so that the platform's own share of an install can be told apart from it.
+    device_seconds = models.FloatField(default=0.0, editable=False)
+    # Admitted and in its first platform steps (until it first waits for its machine): at most
+    # INSTALL_MAX_STARTING runs are, so that a burst of orders never buries the next step of runs
+    # already under way at the back of the task queue. Queued runs wait here, in the database.
+    starting = models.BooleanField(default=False, editable=False, db_index=True)
+    admitted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.audit.services import audit_record, snapshot
@@ -88,6 +90,37 @@ def _enqueue(install: Install) -> None:
     transaction.on_commit(send)
 
 
+def _admission_lock() -> None:
+    """Serialise admissions (PostgreSQL; SQLite serialises every write anyway)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('metalyard.installs.admission'))")
+
+
+def installs_admit() -> int:
+    """Start queued runs, oldest first, while fewer than INSTALL_MAX_STARTING are in their first
+    steps. Called after every order and whenever a run leaves its first steps; returns how many."""
+    with transaction.atomic():
+        _admission_lock()
+        free = settings.INSTALL_MAX_STARTING - Install.objects.filter(starting=True).count()
+        if free <= 0:
+            return 0
+        admitted = list(Install.objects.select_related("server__facility")
+                        .filter(state=InstallState.QUEUED, starting=False).order_by("created_at")[:free])
+        Install.objects.filter(pk__in=[install.pk for install in admitted]).update(starting=True, admitted_at=timezone.now())
+        for install in admitted:
+            _enqueue(install)
+    return len(admitted)
+
+
+def _start_phase_over(install: Install) -> None:
+    """The run waits for its machine or has ended: its admission slot goes to the next queued run."""
+    if Install.objects.filter(pk=install.pk, starting=True).update(starting=False):
+        installs_admit()
+
+
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
                   metro: Any = None, ssh_keys: list[str] | None = None, userdata: str = "", tags: list[str] | None = None,
                   description: str = "", public_ipv4_subnet_size: int = 31, actor: Any = None) -> Device:
@@ -117,9 +150,9 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
         device.full_clean(exclude=["server", "created_by"])
         device.save()
-        install = Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)
+        Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)
         audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)
-        _enqueue(install)
+        transaction.on_commit(installs_admit)
     return device
 
 
@@ -138,7 +171,7 @@ def device_reinstall(*, device: Device, operating_system: OperatingSystem | None
             Device.objects.filter(pk=device.pk).update(operating_system=os_)
             device.operating_system = os_
         install = Install.objects.create(kind=InstallKind.REINSTALL, device=device, server=device.server, operating_system=os_)
-        _enqueue(install)
+        transaction.on_commit(installs_admit)
     return install
 
 
@@ -155,7 +188,7 @@ def device_delete(*, device: Device, actor: Any = None, reason: str = "") -> Ins
             transition(device, DeviceState.DELETED, actor=actor, reason="no server was held")
             return None
         install = Install.objects.create(kind=InstallKind.DEPROVISION, device=device, server=device.server)
-        _enqueue(install)
+        transaction.on_commit(installs_admit)
     return install
 
 
@@ -163,7 +196,7 @@ def server_commission(*, server: Any, actor: Any = None) -> Install:
     """Netboot a `new` server into the discovery image; its inventory goes to the hardware commissioning check."""
     with transaction.atomic():
         install = Install.objects.create(kind=InstallKind.COMMISSIONING, server=server)
-        _enqueue(install)
+        transaction.on_commit(installs_admit)
     return install
 
 
@@ -197,6 +230,13 @@ def _move(install: Install, *, from_step: str, to_step: str, **fields: Any) -> b
 
 def install_advance(*, install_id: Any, max_steps: int = 20) -> Install:
     """Run platform steps until the run waits for its machine, finishes or fails (what the task calls)."""
+    install = _advance(install_id, max_steps)
+    if install.state != InstallState.RUNNING or install.step in WAITS:
+        _start_phase_over(install)
+    return install
+
+
+def _advance(install_id: Any, max_steps: int) -> Install:
     install = Install.objects.select_related("device", "server").get(pk=install_id)
     for _ in range(max_steps):
         if install.state == InstallState.QUEUED:
@@ -296,7 +336,22 @@ def _step_port(install: Install) -> None:
         install_event_add(install=install, type="provisioning.102")
 
 
+@contextmanager
+def _device_wait(install: Install) -> Iterator[None]:
+    """Add the time spent inside to the run's device_seconds (one UPDATE, outside any lock)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        Install.objects.filter(pk=install.pk).update(device_seconds=F("device_seconds") + (time.perf_counter() - started))
+
+
 def _port_apply(install: Install, *, reason: str) -> None:
+    with _device_wait(install):
+        _port_apply_waited(install, reason=reason)
+
+
+def _port_apply_waited(install: Install, *, reason: str) -> None:
     """Set the server's port to its desired state (from the server's state and addresses) and see it
     applied, bounded by the port step's time limit. Pushes batch every pending port of a switch in
     one commit; asking for a push again is harmless (nothing pending: nothing done), and covers a
@@ -319,6 +374,11 @@ def _port_apply(install: Install, *, reason: str) -> None:
 def _power(install: Install, *actions: str) -> None:
     """Run BMC actions in order ("boot_network", "boot_disk", "on", "off"); the hardware app retries
     what may pass and records every call. A BMC that gave up is retried later; a refusal fails."""
+    with _device_wait(install):
+        _power_waited(install, *actions)
+
+
+def _power_waited(install: Install, *actions: str) -> None:
     from apps.hardware.power import NoUsableBmc, server_power
 
     for action in actions:
@@ -425,6 +485,7 @@ def install_fail(*, install: Install, reason: str, actor: Any = None, cleanup: b
         transition(install, InstallState.FAILED, actor=actor, reason=reason,
                    extra={"failure_reason": reason[:2000], "finished_at": timezone.now(), "deadline": None})
         install_event_add(install=install, type="provisioning.failed", body=reason[:500])
+    _start_phase_over(install)
     if not cleanup:
         return install
     device, server = install.device, install.server
@@ -490,11 +551,16 @@ def installs_watchdog(*, now: dt.datetime | None = None, limit: int = 500) -> di
         else:
             _enqueue(install)
             resumed += 1
-    stuck_queued = Install.objects.filter(state=InstallState.QUEUED,
+    # Admitted long ago but never picked up: the task was lost (a broker restart); send it again.
+    stuck_queued = Install.objects.filter(state=InstallState.QUEUED, starting=True,
                                           created_at__lt=now - dt.timedelta(seconds=step_timeout("queued")))[:limit]
     for install in stuck_queued:
         _enqueue(install)
         resumed += 1
+    # A slot held by a run that is past its first steps (its worker died at the wrong moment) is freed.
+    Install.objects.filter(starting=True).exclude(state__in=Install.OPEN).update(starting=False)
+    Install.objects.filter(starting=True, state=InstallState.RUNNING, step__in=WAITS).update(starting=False)
+    installs_admit()
     return {"failed": failed, "resumed": resumed}
 
 

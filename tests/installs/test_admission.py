@@ -1,0 +1,66 @@
+"""Admission: a burst of orders is started a few at a time (INSTALL_MAX_STARTING), oldest first, so
+that the tasks of runs already under way never wait behind a queue of new starts. Tasks go to the
+real ORM broker here (not run), so what was sent to the workers can be counted."""
+from __future__ import annotations
+
+import pytest
+from django_q.conf import Conf
+from django_q.models import OrmQ
+
+from apps.installs import services
+from apps.installs.models import Install, InstallState
+from tests.factories import ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    OrmQ.objects.all().delete()
+    return lambda: OrmQ.objects.filter(key=Conf.PREFIX).count()
+
+
+def order(rack, n: int) -> list[Install]:
+    project = ProjectFactory()
+    devices = [services.device_create(project=project, hostname=f"burst{i}", plan=rack["plan"], facility=rack["facility"],
+                                      operating_system=rack["os"]) for i in range(n)]
+    return [device.installs.get() for device in devices]
+
+
+def starting() -> set:
+    return set(Install.objects.filter(starting=True).values_list("pk", flat=True))
+
+
+def test_a_burst_is_admitted_a_few_at_a_time_oldest_first(rack, settings, queued_tasks, django_capture_on_commit_callbacks) -> None:
+    settings.INSTALL_MAX_STARTING = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = order(rack, 3)
+    assert starting() == {runs[0].pk, runs[1].pk}
+    assert queued_tasks() == 2
+    assert all(Install.objects.get(pk=r.pk).state == InstallState.QUEUED for r in runs)
+
+    # The first run leaves its first steps (here it fails): its slot goes to the oldest waiting run.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.install_fail(install=runs[0], reason="test: ended early", cleanup=False)
+    assert starting() == {runs[1].pk, runs[2].pk}
+    assert queued_tasks() == 3
+
+    # Admitting again with no free slot sends nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.installs_admit() == 0
+    assert queued_tasks() == 3
+
+
+def test_the_watchdog_frees_a_slot_held_by_a_run_already_waiting_for_its_machine(rack, settings, queued_tasks,
+                                                                                 django_capture_on_commit_callbacks) -> None:
+    settings.INSTALL_MAX_STARTING = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = order(rack, 2)
+    assert starting() == {first.pk}
+    # Its worker moved it to the wait and died before handing the slot on.
+    Install.objects.filter(pk=first.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.installs_watchdog()
+    assert starting() == {second.pk}
+    assert queued_tasks() == 2
