@@ -386,6 +386,8 @@ def main() -> None:
     parser.add_argument("--max-starting", type=int, default=None,
                         help="runs in their first steps at once (INSTALL_MAX_STARTING; default: the setting)")
     args = parser.parse_args()
+    # Stopped from outside (SIGTERM): unwind, so that the web tier, the workers and the lab stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.max_starting is not None:
         from django.conf import settings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,25 +87,29 @@ def bmc_target(bmc: BMC, *, timeout: float | None = None) -> BmcTarget:
     )
 
 
-def _call(target: BmcTarget, action: str) -> _Outcome:
+def _call(driver: Any, action: str) -> _Outcome:
+    """One action on an open driver (its session is reused by the next action; a failed call drops it)."""
     started = time.monotonic()
-    driver = driver_for(target)
     observed = None
     try:
-        with driver:
-            if action in (PowerAction.READ, PowerAction.SYNC):
-                observed = driver.power_state()
-            elif action in BOOT_ACTIONS:
-                # Network boot is a one-time override (an install); disk is the steady state and
-                # stays, so a later reboot does not fall back to the firmware's network-first order.
-                device = BOOT_ACTIONS[PowerAction(action)]
-                driver.set_boot_device(device, persistent=device == BootDevice.DISK)
-            else:
-                driver.perform(DRIVER_ACTIONS[PowerAction(action)])
+        if action in (PowerAction.READ, PowerAction.SYNC):
+            observed = driver.power_state()
+        elif action in BOOT_ACTIONS:
+            # Network boot is a one-time override (an install); disk is the steady state and
+            # stays, so a later reboot does not fall back to the firmware's network-first order.
+            device = BOOT_ACTIONS[PowerAction(action)]
+            driver.set_boot_device(device, persistent=device == BootDevice.DISK)
+        else:
+            driver.perform(DRIVER_ACTIONS[PowerAction(action)])
         error = None
     except BmcError as exc:
         error = exc
     return _Outcome(error, int((time.monotonic() - started) * 1000), observed, driver.learned_fingerprint)
+
+
+def _call_once(target: BmcTarget, action: str) -> _Outcome:
+    with driver_for(target) as driver:
+        return _call(driver, action)
 
 
 def _give_up_text(action: str, attempts: int, error: BmcError) -> str:
@@ -163,13 +167,45 @@ def server_power(
     """Run one power action (or boot-device change, or read) on the server's BMC now, retrying
     retryable failures with exponential backoff. Returns the last attempt's event; on giving up
     the reason is on the BMC record (`last_error`) for staff to see."""
-    action = PowerAction(action)
+    return server_power_many(server=server, actions=[action], actor=actor, source=source, attempts=attempts, backoff=backoff,
+                             timeout=timeout, sleep=sleep)[0]
+
+
+def server_power_many(
+    *,
+    server: Server,
+    actions: Sequence[str],
+    actor: Any = None,
+    source: str = "task",
+    attempts: int | None = None,
+    backoff: float | None = None,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[PowerEvent]:
+    """Several actions in order over one BMC session — one login instead of one per action, which
+    is most of what a BMC call costs both ends (the install workflow's "boot from network, power
+    off" and "boot from disk, off, on"). Each action is retried and recorded exactly as
+    server_power does; the sequence stops after an action that gave up or was refused, and the
+    events of the actions that ran are returned in order."""
+    actions = [PowerAction(action) for action in actions]
     bmc = bmc_of(server)
     attempts = max(1, settings.BMC_ATTEMPTS if attempts is None else attempts)
     backoff = settings.BMC_BACKOFF if backoff is None else backoff
-    target = bmc_target(bmc, timeout=timeout)
+    events: list[PowerEvent] = []
+    with driver_for(bmc_target(bmc, timeout=timeout)) as driver:
+        for action in actions:
+            event = _attempt(driver, bmc=bmc, server=server, action=action, actor=actor, source=source, attempts=attempts,
+                             backoff=backoff, sleep=sleep)
+            events.append(event)
+            if event.outcome != PowerOutcome.OK:
+                break
+    return events
+
+
+def _attempt(driver: Any, *, bmc: BMC, server: Server, action: str, actor: Any, source: str, attempts: int, backoff: float,
+             sleep: Callable[[float], None]) -> PowerEvent:
     for attempt in range(1, attempts + 1):
-        outcome = _call(target, action)
+        outcome = _call(driver, action)
         error = outcome.error
         if error is None:
             result, message = PowerOutcome.OK, ""
@@ -247,11 +283,11 @@ def power_state_sync(*, facility_code: str | None = None, server_ids: list[Any] 
     targets = [bmc_target(bmc, timeout=timeout) for bmc in bmcs]
     workers = max(1, min(settings.BMC_SYNC_CONCURRENCY if concurrency is None else concurrency, len(bmcs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="power-sync") as pool:
-        outcomes = list(pool.map(lambda target: _call(target, PowerAction.SYNC), targets))
+        outcomes = list(pool.map(lambda target: _call_once(target, PowerAction.SYNC), targets))
         # IPMI is UDP and BMCs drop packets when busy: ask the ones that failed retryably once more
         # before flagging them. A dead BMC costs two timeouts in one slot, never more.
         again = [i for i, outcome in enumerate(outcomes) if outcome.error is not None and outcome.error.retryable]
-        for i, outcome in zip(again, pool.map(lambda i: _call(targets[i], PowerAction.SYNC), again), strict=True):
+        for i, outcome in zip(again, pool.map(lambda i: _call_once(targets[i], PowerAction.SYNC), again), strict=True):
             outcome.duration_ms += outcomes[i].duration_ms
             outcomes[i] = outcome
     now, label = timezone.now(), worker_label()

@@ -382,13 +382,13 @@ def _power(install: Install, *actions: str) -> None:
 
 
 def _power_waited(install: Install, *actions: str) -> None:
-    from apps.hardware.power import NoUsableBmc, server_power
+    from apps.hardware.power import NoUsableBmc, server_power_many
 
-    for action in actions:
-        try:
-            event = server_power(server=install.server, action=action, actor=None, source="install")
-        except NoUsableBmc as exc:
-            raise InstallError(str(exc)) from exc
+    try:
+        events = server_power_many(server=install.server, actions=actions, actor=None, source="install")
+    except NoUsableBmc as exc:
+        raise InstallError(str(exc)) from exc
+    for action, event in zip(actions, events, strict=False):
         if event.outcome == "gave_up":
             raise RetryLater(event.message or f"BMC did not answer {action}")
         if event.outcome == "fatal":

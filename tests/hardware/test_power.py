@@ -146,3 +146,25 @@ def test_redfish_certificate_learned_then_pinned_on_the_record(redfish_lab):  # 
     assert (event.outcome, event.attempt, event.error_code) == (PowerOutcome.FATAL, 1, "bmc_certificate")
     bmc.refresh_from_db()
     assert "certificate changed" in bmc.last_error
+
+
+def test_several_actions_run_in_order_over_one_session_and_stop_at_a_refusal(ipmi_lab):  # noqa: F811
+    port = ipmi_lab.add(name="svc-many", username=USERNAME, password=PASSWORD, power="on")
+    bmc = make_bmc(port)
+    events = power.server_power_many(server=bmc.server, actions=["boot_network", "off", "on"], source="install")
+    assert [(e.action, e.outcome) for e in events] == [("boot_network", "ok"), ("off", "ok"), ("on", "ok")]
+    assert ipmi_lab.state(port)["power"] == "on"
+    # The machine powered on from the network: the one-time override was in place when it booted.
+    # (The lab's events arrive on a reader thread, so wait for them, bounded.)
+    def last_two() -> list:
+        return [(e["event"], e.get("bootdev")) for e in ipmi_lab.events if e.get("port") == port][-2:]
+
+    deadline = time.monotonic() + 5
+    while last_two() != [("power_off", None), ("power_on", "network")] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert last_two() == [("power_off", None), ("power_on", "network")]
+
+    refused = make_bmc(port, password="not-the-password")
+    events = power.server_power_many(server=refused.server, actions=["off", "on"], source="install")
+    assert [(e.action, e.outcome) for e in events] == [("off", "fatal")]  # "on" never ran
+    assert ipmi_lab.state(port)["power"] == "on"
