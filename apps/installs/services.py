@@ -214,6 +214,21 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Steps that talk to the server's BMC or switch: they run on the facility's own cluster, if it has one.
+DEVICE_STEPS = frozenset({"port", "netboot", "boot_disk", "power_off", "release"})
+
+
+def _belongs_to_another_cluster(install: Install) -> bool:
+    from django_q.conf import Conf
+
+    from apps.hardware.tasks import facility_cluster
+
+    if Conf.SYNC or install.server is None:
+        return False  # tasks run inline (tests, a single-process setup): there is nowhere to hand over to
+    cluster = facility_cluster(install.server.facility.code)
+    return cluster is not None and cluster != Conf.CLUSTER_NAME
+
+
 def _next_step(install: Install) -> str:
     steps = WORKFLOWS[install.kind]
     return steps[steps.index(install.step) + 1]
@@ -254,6 +269,11 @@ def _advance(install_id: Any, max_steps: int) -> Install:
         if install.state != InstallState.RUNNING or install.step in WAITS:
             return install
         step = install.step
+        if step in DEVICE_STEPS and _belongs_to_another_cluster(install):
+            # The facility's BMCs and switches are reachable only from its own workers (the run
+            # started on the default cluster before it knew its server): hand the rest over.
+            _enqueue(install)
+            return install
         # Claim this attempt: a second worker that resumes it later sees the attempt count.
         attempts = install.step_attempts + 1
         Install.objects.filter(pk=install.pk, step=step).update(

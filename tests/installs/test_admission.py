@@ -64,3 +64,25 @@ def test_the_watchdog_frees_a_slot_held_by_a_run_already_waiting_for_its_machine
         services.installs_watchdog()
     assert starting() == {second.pk}
     assert queued_tasks() == 2
+
+
+def test_a_run_started_on_the_default_cluster_hands_its_device_steps_to_the_facilitys_cluster(
+        rack, settings, queued_tasks, django_capture_on_commit_callbacks) -> None:
+    from apps.hardware.power_models import PowerEvent
+    from apps.ipam.models import Assignment
+    from apps.network.models import ConfigPush
+
+    code = rack["facility"].code
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ALT_CLUSTERS": {code: {}}}
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = order(rack, 1)
+    assert OrmQ.objects.filter(key=Conf.CLUSTER_NAME).count() == 1  # the start: no server known yet
+
+    # The default cluster's worker picks the server and its addresses (database only), then stops.
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.install_advance(install_id=run.pk)
+    assert (run.state, run.step) == (InstallState.RUNNING, "port")
+    assert Assignment.objects.filter(server=run.server, released_at__isnull=True).count() == 3
+    assert not ConfigPush.objects.exists() and not PowerEvent.objects.exists()  # no device was touched
+    assert OrmQ.objects.filter(key=code).count() == 1  # the rest waits for the facility's workers
+    assert Install.objects.get(pk=run.pk).starting  # and it keeps its admission slot meanwhile
