@@ -1,13 +1,16 @@
 """Every write to organizations, projects, memberships, API tokens and SSH keys."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -119,14 +122,59 @@ def api_token_revoke(*, token: APIToken, actor: Any = None) -> APIToken:
     return token
 
 
+@functools.cache
+def _token_lookup(vendor: str) -> tuple[str, list[tuple[type[Model], list[str], list[list[tuple[Any, Col]]]]]]:
+    """The SQL of `api_token_authenticate()`'s one query and, per model it loads (the token, its user,
+    its project), the attribute names and value converters of its columns. It is the query
+    `APIToken.objects.select_related("user", "project").filter(key_hash=…, revoked_at=None,
+    user__is_active=True)` compiles to, written once: compiling that on every API request cost
+    ~0.8 ms of CPU, four times the query itself."""
+    qn = connection.ops.quote_name
+    columns: list[str] = []
+    models = []
+    for alias, model in (("t", APIToken), ("u", User), ("p", Project)):
+        fields = model._meta.concrete_fields
+        columns += [f"{alias}.{qn(f.column)}" for f in fields]
+        # The converters the ORM would apply (SQLite returns datetimes, UUIDs and booleans as text/ints).
+        converters = []
+        for field in fields:
+            col = field.get_col(alias)  # a foreign key converts as its target (a UUID from SQLite text)
+            converters.append([(convert, col) for convert in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]])
+        models.append((model, [f.attname for f in fields], converters))
+    token_col = {name: f"t.{qn(APIToken._meta.get_field(name).column)}" for name in ("user", "project", "key_hash", "revoked_at")}
+    tables = (f"{qn(APIToken._meta.db_table)} t JOIN {qn(User._meta.db_table)} u ON u.{qn(User._meta.pk.column)} = {token_col['user']}"
+              f" LEFT JOIN {qn(Project._meta.db_table)} p ON p.{qn(Project._meta.pk.column)} = {token_col['project']}")
+    where = (f"{token_col['key_hash']} = %s AND {token_col['revoked_at']} IS NULL"
+             f" AND u.{qn(User._meta.get_field('is_active').column)} = %s")
+    # Quoted identifiers from the models' metadata only; the token's hash is a parameter.
+    sql = f"SELECT {', '.join(columns)} FROM {tables} WHERE {where}"  # noqa: S608
+    return sql, models
+
+
 def api_token_authenticate(*, plaintext: str) -> APIToken | None:
-    """The active token with this plaintext (its user active too), or None."""
+    """The active token with this plaintext (its user active too), or None. One indexed query, on
+    every API request: revocation and deactivation take effect on the next request."""
     if not plaintext:
         return None
-    token = (APIToken.objects.select_related("user", "project")
-             .filter(key_hash=hash_token(plaintext), revoked_at__isnull=True, user__is_active=True).first())
-    if token is None:
+    sql, models = _token_lookup(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hash_token(plaintext), True])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    loaded: list[Model | None] = []
+    at = 0
+    for model, names, converters in models:
+        values = list(row[at:at + len(names)])
+        at += len(names)
+        for i, (field_converters, value) in enumerate(zip(converters, values, strict=True)):
+            for convert, col in field_converters:
+                value = convert(value, col, connection)
+            values[i] = value
+        loaded.append(model.from_db(connection.alias, names, values) if values[0] is not None else None)
+    token, user, project = cast(APIToken, loaded[0]), loaded[1], loaded[2]
+    token.user = user
+    token.project = project
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOKEN_TOUCH_INTERVAL_SECONDS:
         APIToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -1,4 +1,5 @@
-"""The one way every write in the project records itself: `audit_record()`."""
+"""The one way every write in the project records itself: `audit_record()` (or, for a write that
+inserts its event in its own SQL statement, the same columns from `audit_who()`)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -67,6 +68,18 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)}
 
 
+def audit_who(actor: Any = None) -> dict[str, Any]:
+    """Who acts, for which request and from where: an event's actor_type, actor_id, actor_name,
+    request_id and source_ip, as `audit_record()` fills them. For a write that inserts its audit row
+    in the same SQL statement as the change (IPAM's one-statement allocation)."""
+    ctx = context.current()
+    if actor is None and ctx is not None:
+        actor = ctx.actor
+    actor_type, actor_id, actor_name = _actor_fields(actor)
+    return {"actor_type": actor_type, "actor_id": actor_id, "actor_name": actor_name[:200],
+            "request_id": ctx.request_id if ctx else "", "source_ip": ctx.source_ip if ctx else None}
+
+
 def audit_record(
     *,
     action: str,
@@ -76,20 +89,7 @@ def audit_record(
     actor: Any = None,
 ) -> AuditEvent:
     """Append one audit event. With no `actor`, the request's or task's actor is used."""
-    ctx = context.current()
-    if actor is None and ctx is not None:
-        actor = ctx.actor
-    actor_type, actor_id, actor_name = _actor_fields(actor)
-    event = AuditEvent(
-        actor_type=actor_type,
-        actor_id=actor_id,
-        actor_name=actor_name[:200],
-        action=action,
-        changes=_jsonable(changes or {}),
-        reason=reason,
-        request_id=ctx.request_id if ctx else "",
-        source_ip=ctx.source_ip if ctx else None,
-    )
+    event = AuditEvent(action=action, changes=_jsonable(changes or {}), reason=reason, **audit_who(actor))
     if target is not None:
         event.target_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
         event.target_id = str(target.pk)

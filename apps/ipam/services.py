@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.audit.services import audit_record, diff, snapshot
+from apps.audit.services import audit_record, audit_who, diff, snapshot
 from apps.ipam import selectors
 from apps.ipam.models import ALLOWED_PARENTS, RELEASABLE, Assignment, Block, Kind
 from apps.ipam.parsing import IPNetwork, parse_network, parse_prefix_length, prefix_length_for_quantity
@@ -188,69 +189,84 @@ def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
     return project
 
 
-# PostgreSQL: one call of ipam_allocate() (migration 0007) locks the parent, then — a new statement,
-# so a new snapshot that sees every allocation committed while it waited — finds the first fit from
-# the parent's `free_from` and inserts it. One round trip with plans cached per connection, so the
-# parent stays locked only for this call, the audit row and the commit.
-_ALLOCATE_SQL = "SELECT * FROM ipam_allocate(%s, %s, %s, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::text[])"
+# PostgreSQL: one call of ipam_allocate() (migrations 0007, 0008) locks the parent, then — a new
+# statement, so a new snapshot that sees every allocation committed while it waited — finds the first
+# fit from the parent's `free_from`, inserts it and its audit event. Plans are cached per connection.
+# Outside a transaction the call is its own transaction, so the parent stays locked for this one
+# statement and its commit, with no round trip to the client in between.
+_ALLOCATE_SQL = ("SELECT * FROM ipam_allocate(%s, %s, %s, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::text[], "
+                 "%s, %s, %s, %s, %s, %s::inet, %s)")
+_PARENT_KINDS = {kind: sorted(str(k) for k in parents if k) for kind, parents in ALLOWED_PARENTS.items()}
 
 
 def _allocate_postgres(parent_pk: int, *, prefix_length: int, kind: str, project: Any, server: Any, device_id: Any, device_label: str,
-                       description: str) -> tuple[Block, Block | None]:
+                       description: str, actor: Any) -> tuple[Block | None, Block | None]:
+    """(None, the new block) — allocated and audited — or (the parent, None) when it refuses or is full."""
+    model = Assignment if kind == Kind.ASSIGNMENT else Block
+    who = audit_who(actor)
     params = [parent_pk, prefix_length, str(kind), str(project.pk) if project is not None else None,
               str(server.pk) if server is not None else None, str(device_id) if device_id else None, device_label or "",
-              description or "", sorted(str(k) for k in ALLOWED_PARENTS[kind] if k)]
+              description or "", _PARENT_KINDS[kind], who["actor_type"], who["actor_id"], who["actor_name"], "", who["request_id"],
+              who["source_ip"], ContentType.objects.get_for_model(model, for_concrete_model=False).pk]
     with connection.cursor() as cursor:
         cursor.execute(_ALLOCATE_SQL, params)
         row = cursor.fetchone()
     if row is None:
         raise Block.DoesNotExist(f"There is no IP block {parent_pk}.")
+    if row[13] is not None:
+        block = model(id=row[13], network=row[14], family=row[2], prefix_length=prefix_length, first=int(row[15]), last=int(row[16]),
+                      kind=kind, parent_id=row[0], public=row[8], project_id=row[19], server=server, device_id=device_id,
+                      device_label=device_label or "", gateway=row[17], description=description or "", assigned_at=row[18])
+        block._state.adding = False
+        return None, block
     parent = Block(id=row[0], network=row[1], family=row[2], prefix_length=row[3], first=int(row[4]), last=int(row[5]), kind=row[6],
                    parent_id=row[7], public=row[8], facility_id=row[9], metro_id=row[10], project_id=row[11], released_at=row[12])
     parent._state.adding = False
-    if row[13] is None:
-        return parent, None
-    model = Assignment if kind == Kind.ASSIGNMENT else Block
-    block = model(id=row[13], network=row[14], family=parent.family, prefix_length=prefix_length, first=int(row[15]), last=int(row[16]),
-                  kind=kind, parent_id=parent.pk, public=parent.public, project_id=row[19], server=server, device_id=device_id,
-                  device_label=device_label or "", gateway=row[17], description=description or "", assigned_at=row[18])
-    block._state.adding = False
-    return parent, block
+    return parent, None
 
 
 def _allocate_under(parent: Block, *, prefix_length: Any, kind: str, project: Any = None, server: Any = None, device_id: Any = None,
-                    device_label: str = "", description: str = "") -> tuple[Block, Block | None]:
-    """Lock `parent` and carve the first fit out of it: (the locked parent, the new block or None if full).
-    Refusals (wrong kind of parent, released parent, bad size, project) raise; the caller's transaction undoes any insert."""
+                    device_label: str = "", description: str = "", actor: Any = None) -> tuple[Block | None, Block | None]:
+    """Lock `parent` and carve the first fit out of it, audited: (None, the new block), or (the locked
+    parent, None) if it is full. Refusals (wrong kind of parent, released parent, bad size, project) raise."""
     length = parse_prefix_length(prefix_length, family=6)
     if kind == Kind.RESERVATION and project is None:
         raise ValidationError({"project": "A reservation is made for a project; give the project."})
     if connection.vendor == "postgresql":
         locked, block = _allocate_postgres(parent.pk, prefix_length=length, kind=kind, project=project, server=server, device_id=device_id,
-                                           device_label=device_label, description=description)
+                                           device_label=device_label, description=description, actor=actor)
         if block is not None:
-            _allocation_project(locked, kind, project)  # a mismatch raises, rolling the insert back
-            return locked, block
+            return None, block
+        # Nothing was written; say why, from the parent's columns as the function saw them under the lock.
         parse_prefix_length(length, family=locked.family)
         _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
+        _allocation_project(locked, kind, project)
         return locked, None
     locked = _lock(parent)
     length = parse_prefix_length(length, family=locked.family)
     _check_parent(parent=locked, kind=kind, family=locked.family, prefix_length=length)
-    return locked, _allocate_in(locked, prefix_length=length, kind=kind, project=_allocation_project(locked, kind, project), server=server,
-                                device_id=device_id, device_label=device_label, description=description)
+    block = _allocate_in(locked, prefix_length=length, kind=kind, project=_allocation_project(locked, kind, project), server=server,
+                         device_id=device_id, device_label=device_label, description=description)
+    if block is None:
+        return locked, None
+    _audit_create(block, actor)
+    return None, block
 
 
-@transaction.atomic
 def block_allocate(*, parent: Block, prefix_length: int, kind: str = Kind.ASSIGNMENT, project: Any = None, server: Any = None,
                    device_id: Any = None, device_label: str = "", description: str = "", actor: Any = None) -> Block:
     """Carve the first free block of `prefix_length`, aligned on its own size, out of `parent`."""
-    locked, block = _allocate_under(parent, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
-                                    device_label=device_label, description=description)
+    fields = {"prefix_length": prefix_length, "kind": kind, "project": project, "server": server, "device_id": device_id,
+              "device_label": device_label, "description": description, "actor": actor}
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One statement that writes everything or nothing: no transaction of our own to wrap it in.
+        locked, block = _allocate_under(parent, **fields)
+    else:
+        with transaction.atomic():
+            locked, block = _allocate_under(parent, **fields)
     if block is None:
         raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in {_describe(locked)}; "
                                                "add space to it or allocate a smaller block."})
-    _audit_create(block, actor)
     return block
 
 
@@ -269,9 +285,8 @@ def block_allocate_from_pools(*, family: int, public: bool, prefix_length: int, 
         if prefix_length < pool.prefix_length:
             continue
         _, block = _allocate_under(pool, prefix_length=prefix_length, kind=kind, project=project, server=server, device_id=device_id,
-                                   device_label=device_label, description=description)
+                                   device_label=device_label, description=description, actor=actor)
         if block is not None:
-            _audit_create(block, actor)
             return block
     tried = ", ".join(p.network for p in pools)
     raise SpaceExhausted({"prefix_length": f"No free /{prefix_length} is left in the {kind_text} pools of {scope} ({tried}); add a pool."})

@@ -6,6 +6,7 @@ import hashlib
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import path
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 from apps.accounts import services
 from apps.accounts.models import APIToken
 from apps.audit.models import AuditEvent
+from tests.factories import ProjectFactory
 
 
 class WhoAmI(APIView):
@@ -88,3 +90,27 @@ def test_revoke_is_idempotent_and_audited(user):
     services.api_token_revoke(token=token, actor=user)
     assert APIToken.objects.get(pk=token.pk).revoked_at == first
     assert AuditEvent.objects.filter(action="accounts.api_token.revoke", target_id=str(token.pk)).count() == 1
+
+
+@pytest.mark.django_db
+def test_authentication_loads_what_the_orm_loads_in_one_query(user):
+    # api_token_authenticate() writes its query by hand (speed); it must load the same objects.
+    project = ProjectFactory()
+    token, plaintext = services.api_token_create(user=user, project=project, read_only=True, description="scoped")
+    with CaptureQueriesContext(connection) as first:
+        loaded = services.api_token_authenticate(plaintext=plaintext)
+    assert len(first) == 2  # the lookup, and last_used_at written on first use
+    expected = APIToken.objects.select_related("user", "project").get(pk=token.pk)
+    for got, want in ((loaded, expected), (loaded.user, expected.user), (loaded.project, expected.project)):
+        assert type(got) is type(want)
+        assert {f.attname: getattr(got, f.attname) for f in want._meta.concrete_fields} == \
+            {f.attname: getattr(want, f.attname) for f in want._meta.concrete_fields}
+        assert not got._state.adding
+    assert loaded.read_only and loaded.project_id == project.pk
+    with CaptureQueriesContext(connection) as again:
+        assert services.api_token_authenticate(plaintext=plaintext).pk == token.pk
+        assert services.api_token_authenticate(plaintext=plaintext).user.username == user.username
+    assert len(again) == 2  # the lookup only: last_used_at is refreshed at most once a minute
+    _, plain2 = services.api_token_create(user=user)
+    assert services.api_token_authenticate(plaintext=plain2).project is None
+    assert services.api_token_authenticate(plaintext=plain2 + "x") is None

@@ -7,9 +7,11 @@ from rest_framework.test import APIClient
 
 from apps.accounts import services as accounts
 from apps.accounts.models import Role
+from apps.installs.models import DeviceState
 from apps.ipam import selectors, services
 from apps.ipam.models import Block, Kind
 from tests.factories import ProjectFactory, UserFactory
+from tests.installs.factories import DeviceFactory
 
 
 def client_for(user, **token_kwargs) -> APIClient:  # noqa: ANN001
@@ -78,8 +80,9 @@ def test_read_only_staff_token_cannot_allocate(staff_user, pool4):
 # ---------------------------------------------------------------------- customers
 
 
-def test_customer_reserves_assigns_and_releases(tenants):
+def test_customer_reserves_assigns_and_releases(tenants, facility):
     api, project = client_for(tenants["alice"]), tenants["a"]
+    device = DeviceFactory(project=project, facility=facility, hostname="web-1")
     made = api.post(f"/metal/v1/projects/{project.pk}/ips", {"type": "public_ipv4", "quantity": 8, "facility": "da11"}, format="json")
     assert made.status_code == 201, made.json()
     body = made.json()
@@ -88,10 +91,10 @@ def test_customer_reserves_assigns_and_releases(tenants):
     assert available[0] == "147.75.0.8/32" and len(available) == 8
 
     assigned = api.post(f"/metal/v1/ips/{body['id']}/assignments",
-                        {"address": "147.75.0.9/32", "device_id": "6f1d0c52-35a3-4c1b-8a7f-6c3f4c0b6a01", "device_label": "web-1"},
-                        format="json")
+                        {"address": "147.75.0.9/32", "device_id": str(device.pk)}, format="json")
     assert assigned.status_code == 201, assigned.json()
-    assert assigned.json()["assigned_to"]["hostname"] == "web-1" and assigned.json()["address"] == "147.75.0.9"
+    assert assigned.json()["assigned_to"] == {"id": str(device.pk), "hostname": "web-1", "href": f"/metal/v1/devices/{device.pk}"}
+    assert assigned.json()["address"] == "147.75.0.9"
     v6 = api.post(f"/metal/v1/projects/{project.pk}/ips", {"type": "public_ipv6", "cidr": 56, "metro": "da"}, format="json")
     assert v6.status_code == 201 and v6.json()["cidr"] == 56
 
@@ -118,6 +121,22 @@ def test_customers_never_see_another_tenants_blocks(tenants):
     assert list(selectors.blocks_visible_to(tenants["alice"])) == []
     assert [b.pk for b in selectors.blocks_visible_to(tenants["mallory"])] == [theirs.pk]
     assert not selectors.blocks_visible_to(tenants["mallory"]).filter(kind__in=[Kind.POOL, Kind.SUPERNET]).exists()
+
+
+def test_customers_assign_only_to_their_projects_live_devices(tenants, pool4, facility):
+    mine = services.reservation_create(project=tenants["a"], pool=pool4, quantity=4)
+    theirs = DeviceFactory(project=tenants["b"], facility=facility)
+    gone = DeviceFactory(project=tenants["a"], facility=facility, state=DeviceState.DELETED)
+    api = client_for(tenants["alice"])
+    for device in (theirs, gone):
+        refused = api.post(f"/metal/v1/ips/{mine.pk}/assignments", {"cidr": 32, "device_id": str(device.pk)}, format="json")
+        assert refused.status_code == 422
+        assert refused.json()["fields"]["device_id"] == f"There is no device {device.pk} in project a1."
+    assert not Block.objects.filter(parent=mine).exists()
+    # The same request with the caller's own live device goes through.
+    own = DeviceFactory(project=tenants["a"], facility=facility)
+    made = api.post(f"/metal/v1/ips/{mine.pk}/assignments", {"cidr": 32, "device_id": str(own.pk)}, format="json")
+    assert made.status_code == 201 and made.json()["assigned_to"]["hostname"] == own.hostname
 
 
 def test_read_only_members_see_but_cannot_reserve(tenants, pool4):

@@ -11,6 +11,7 @@ import time
 import pytest
 from django.db import IntegrityError, OperationalError, connections, transaction
 
+from apps.audit.models import AuditEvent
 from apps.facilities.models import Facility, Metro
 from apps.ipam import services
 from apps.ipam.models import Block, Kind
@@ -86,6 +87,10 @@ def test_64_concurrent_allocators_never_overlap():
         assert int(before.broadcast_address) < int(after.network_address), f"{before} overlaps {after}"
     # First fit stays dense: 128 /31s and 64 /29s need exactly 768 addresses, so nothing lies beyond them.
     assert int(nets[-1].broadcast_address) - int(pool_net.network_address) + 1 == WORKERS * (2 + 2 + 8)
+    # Every allocation wrote its audit event (in the same statement, so in the same transaction).
+    events = AuditEvent.objects.filter(action="ipam.assignment.create", target_id__in=[str(pk) for pk in Block.objects.filter(
+        parent=pool).values_list("pk", flat=True)])
+    assert events.count() == WORKERS * PER_WORKER
 
 
 def test_concurrent_supernet_creation_never_overlaps():

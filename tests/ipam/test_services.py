@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
+from apps.audit.context import acting_as
 from apps.audit.models import AuditEvent
+from apps.audit.services import diff, snapshot
 from apps.ipam import selectors, services
 from apps.ipam.models import Assignment, Block, Kind
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, UserFactory
 
 
 def _message(exc: pytest.ExceptionInfo) -> str:
@@ -218,6 +222,37 @@ def test_every_write_is_audited(pool4):
     block = services.block_allocate(parent=pool4, prefix_length=31, device_label="x")
     event = AuditEvent.objects.get(action="ipam.assignment.create", target_id=str(block.pk))
     assert event.changes["network"] == [None, "147.75.0.0/31"]
+
+
+def test_an_allocation_is_audited_as_audit_record_would(pool4):
+    # On PostgreSQL the allocation's statement writes its own event; it must say the same as audit_record().
+    user = UserFactory()
+    project = ProjectFactory()
+    with acting_as(user, request_id="req-ipam-1", source_ip="192.0.2.7"):
+        block = services.block_allocate(parent=pool4, prefix_length=29, kind=Kind.RESERVATION, project=project, description="why")
+        device = uuid.uuid4()
+        assignment = services.assignment_create(parent=block, prefix_length=31, device_id=device, device_label="web-1")
+    for made, model in ((block, Block), (assignment, Assignment)):
+        event = AuditEvent.objects.get(action=f"ipam.{made.kind}.create", target_id=str(made.pk))
+        assert (event.actor_type, event.actor_id, event.actor_name) == ("user", str(user.pk), user.get_username())
+        assert (event.request_id, event.source_ip, event.target_repr) == ("req-ipam-1", "192.0.2.7", made.network)
+        assert event.target_type == ContentType.objects.get_for_model(model, for_concrete_model=False)
+        fields = ["network", "kind", "parent", "project", "facility", "metro", "device_id", "device_label"]
+        assert event.changes == diff({}, snapshot(Block.objects.get(pk=made.pk), fields))
+    assert event.changes["device_id"] == [None, str(device)] and event.changes["project"] == [None, str(project.pk)]
+
+
+def test_a_refused_allocation_writes_nothing(pool4):
+    reservation = services.reservation_create(project=ProjectFactory(), pool=pool4, quantity=8)
+    services.assignment_create(parent=reservation, prefix_length=30)
+    before = (Block.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(services.BlockConflict, match="is reserved for project"):
+        services.assignment_create(parent=reservation, project=ProjectFactory())
+    with pytest.raises(services.SpaceExhausted, match="No free /29 is left"):
+        services.block_allocate(parent=reservation, prefix_length=29)
+    with pytest.raises(services.BlockConflict, match="larger than its parent"):
+        services.block_allocate(parent=reservation, prefix_length=28)
+    assert (Block.objects.count(), AuditEvent.objects.count()) == before
 
 
 def test_free_space_of_an_empty_pool_after_release(pool4):

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -210,6 +211,19 @@ class AddressHistoryView(StaffView):
 # ---------------------------------------------------------------------- customers (Equinix Metal shapes)
 
 
+def _project_device_hostname(device_id: Any, project: Project) -> str:
+    """The hostname of the live device `device_id` of `project`; any other device — another tenant's,
+    a deleted one, none — is the same field error, so nothing is learnt about other projects.
+    Devices are the installs app's, which depends on ipam: the model is found by name so that
+    imports stay one-way (installs → ipam)."""
+    device_model = django_apps.get_model("installs", "Device")
+    hostname = (device_model.objects.filter(pk=device_id, project=project).exclude(state="deleted")
+                .values_list("hostname", flat=True).first())
+    if hostname is None:
+        raise ValidationError({"device_id": f"There is no device {device_id} in project {project.name}."})
+    return hostname
+
+
 def _visible(request: Request) -> QuerySet[Block]:
     return selectors.blocks_visible_to(request.user, request_token(request))
 
@@ -304,7 +318,10 @@ class IPAssignmentListView(GenericAPIView):
         data = _validated(s.AssignIn, request.data)
         if not data.get("address") and data.get("cidr") is None:
             raise ValidationError({"address": "Give the address to assign, or cidr for the first free block of that size."})
+        label = data["device_label"]
+        if data.get("device_id"):
+            label = label or _project_device_hostname(data["device_id"], reservation.project)
         block = services.assignment_create(parent=reservation, network=data.get("address") or None, prefix_length=data.get("cidr"),
-                                           device_id=data.get("device_id"), device_label=data["device_label"], actor=actor_of(request))
+                                           device_id=data.get("device_id"), device_label=label, actor=actor_of(request))
         return Response(s.customer_ip(block), status=status.HTTP_201_CREATED)
 
