@@ -327,12 +327,15 @@ def main() -> None:
         python_ms, backend_ms = allocation_cpu(pools, args.runs)
         log(f"CPU per allocation: {python_ms:.2f} ms in Python + {backend_ms:.2f} ms in PostgreSQL = {python_ms + backend_ms:.2f} ms, "
             f"so {os.cpu_count()} idle cores could do at most ~{1000 * (os.cpu_count() or 1) / (python_ms + backend_ms):,.0f} allocations/s")
+        # The load average before each run: these figures move most with what else shares the cores.
+        load = os.getloadavg()[0]
         same = concurrent_rate([[pools[0].pk]] * args.workers, args.seconds)
         log(f"{args.workers} concurrent allocators, one /16 pool:   {same:,.0f} allocations/s "
-            f"({same / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S})")
+            f"({same / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S}; load average {load:.1f} before)")
+        load = os.getloadavg()[0]
         spread = concurrent_rate([[p.pk for p in pools[w::args.workers]] for w in range(args.workers)], args.seconds)
         log(f"{args.workers} concurrent allocators, 64 pools:       {spread:,.0f} allocations/s "
-            f"({spread / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S})")
+            f"({spread / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S}; load average {load:.1f} before)")
         log(f"overlapping active siblings or blocks outside their parent, over all {Block.objects.count():,} rows: {overlaps()}")
     finally:
         if live is not None:

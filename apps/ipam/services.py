@@ -189,7 +189,7 @@ def _allocation_project(parent: Block, kind: str, project: Any) -> Any:
     return project
 
 
-# PostgreSQL: one call of ipam_allocate() (migrations 0007, 0008) locks the parent, then — a new
+# PostgreSQL: one call of ipam_allocate() (migrations 0007–0009) locks the parent, then — a new
 # statement, so a new snapshot that sees every allocation committed while it waited — finds the first
 # fit from the parent's `free_from`, inserts it and its audit event. Plans are cached per connection.
 # Outside a transaction the call is its own transaction, so the parent stays locked for this one

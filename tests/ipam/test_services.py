@@ -259,3 +259,13 @@ def test_free_space_of_an_empty_pool_after_release(pool4):
     block = services.block_allocate(parent=pool4, prefix_length=31)
     services.block_release(block=block)
     assert [str(n) for n in selectors.block_free_space(pool4).blocks] == ["147.75.0.0/24"]
+
+
+def test_first_fit_after_release_on_one_connection(pool4):
+    # More than five allocations on one connection: PostgreSQL's PL/pgSQL then plans once for all values.
+    blocks = [services.block_allocate(parent=pool4, prefix_length=31) for _ in range(8)]
+    services.block_release(block=blocks[2])  # frees 147.75.0.4/31, below everything else
+    assert services.block_allocate(parent=pool4, prefix_length=30).network == "147.75.0.16/30"
+    assert services.block_allocate(parent=pool4, prefix_length=31).network == "147.75.0.4/31"
+    assert services.block_allocate(parent=pool4, prefix_length=31).network == "147.75.0.20/31"
+
