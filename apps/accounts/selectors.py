@@ -45,7 +45,10 @@ def visible_projects(user: Any, token: APIToken | None = None) -> QuerySet[Proje
     rank = Greatest(Coalesce(org_rank, Value(0)), Coalesce(project_rank, Value(0)))
     if token is not None and token.read_only:
         rank = Least(rank, Value(ROLE_RANK[Role.READ_ONLY]))
-    qs = Project.objects.select_related("organization").annotate(role_rank=rank).filter(role_rank__gt=0)
+    # role_for_* say whom role_rank was computed for, so project_role() can trust it without asking again.
+    qs = (Project.objects.select_related("organization")
+          .annotate(role_rank=rank, role_for_user=Value(user.pk), role_for_token=Value(token.pk if token is not None else 0))
+          .filter(role_rank__gt=0))
     if token is not None and token.project_id:
         qs = qs.filter(pk=token.project_id)
     return qs
@@ -53,7 +56,11 @@ def visible_projects(user: Any, token: APIToken | None = None) -> QuerySet[Proje
 
 def project_role(user: Any, project: Project, token: APIToken | None = None) -> str | None:
     """The role `user` holds in `project`, or None if the project is not visible to them."""
-    rank = visible_projects(user, token).filter(pk=project.pk).values_list("role_rank", flat=True).first()
+    token_key = token.pk if token is not None else 0
+    if user.pk is not None and getattr(project, "role_for_user", None) == user.pk and getattr(project, "role_for_token", None) == token_key:
+        rank = project.role_rank  # fetched through visible_projects() for this very caller
+    else:
+        rank = visible_projects(user, token).filter(pk=project.pk).values_list("role_rank", flat=True).first()
     return RANK_ROLE.get(rank) if rank else None
 
 

@@ -93,3 +93,19 @@ def test_last_owner_cannot_be_removed():
         services.membership_remove(membership=membership)
     services.membership_set(user=UserFactory(), organization=org, role=Role.OWNER)
     services.membership_remove(membership=membership)
+
+
+@pytest.mark.django_db
+def test_a_role_read_with_the_project_is_trusted_only_for_the_same_caller():
+    project = ProjectFactory()
+    owner, reader = UserFactory(), UserFactory()
+    MembershipFactory(user=owner, organization=project.organization, role=Role.OWNER)
+    MembershipFactory(user=reader, organization=project.organization, role=Role.READ_ONLY)
+    seen_by_owner = visible_projects(owner).get(pk=project.pk)
+    assert can(owner, seen_by_owner, OWN)
+    # The same instance handed to a check for someone else, or for the owner's read-only token,
+    # is judged afresh, not by the rank that came with it.
+    assert project_role(reader, seen_by_owner) == Role.READ_ONLY and not can(reader, seen_by_owner, WRITE)
+    token, _ = services.api_token_create(user=owner, read_only=True)
+    assert project_role(owner, seen_by_owner, token) == Role.READ_ONLY
+    assert project_role(UserFactory(), seen_by_owner) is None
