@@ -99,8 +99,8 @@ def test_last_owner_cannot_be_removed():
 def test_a_role_read_with_the_project_is_trusted_only_for_the_same_caller():
     project = ProjectFactory()
     owner, reader = UserFactory(), UserFactory()
-    MembershipFactory(user=owner, organization=project.organization, role=Role.OWNER)
-    MembershipFactory(user=reader, organization=project.organization, role=Role.READ_ONLY)
+    services.membership_set(user=owner, organization=project.organization, role=Role.OWNER)
+    services.membership_set(user=reader, organization=project.organization, role=Role.READ_ONLY)
     seen_by_owner = visible_projects(owner).get(pk=project.pk)
     assert can(owner, seen_by_owner, OWN)
     # The same instance handed to a check for someone else, or for the owner's read-only token,
