@@ -3,7 +3,8 @@ certificate made here, password-protected, state kept in its own TMPDIR. Its fak
 power change 1–11 s after the request (by design); callers wait for the state, bounded.
 
 Misbehaving: `silent` stops the process (SIGSTOP: connections are accepted by the kernel and never
-answered, like a hung BMC), `reject_password` replaces the password it accepts."""
+answered, like a hung BMC), `reject_password` replaces the password it accepts, `slow` answers every
+request after a delay (apps.lab.redfish_emulator, which runs sushy-tools' emulator)."""
 from __future__ import annotations
 
 import datetime
@@ -28,9 +29,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from apps.lab import redfish_emulator
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
-MODES = ("ok", "silent", "reject_password")
+MODES = ("ok", "silent", "reject_password", "slow")
+DEFAULT_SLOW_DELAY = 3.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_self_signed(directory: Path, *, common_name: str = "metalyard-lab-bmc") -> tuple[Path, Path, str]:
@@ -85,6 +90,7 @@ class RedfishEmulator:
     fingerprint: str = ""
     system_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     mode: str = "ok"
+    delay: float = 0.0
     process: subprocess.Popen | None = None
     _own_workdir: bool = False
 
@@ -108,17 +114,18 @@ class RedfishEmulator:
             f"SUSHY_EMULATOR_FAKE_SYSTEMS = {[system]!r}\n"
             + (f"EXTERNAL_NOTIFICATION_URL = {self.notify_url!r}\n" if self.notify_url else "")
         )
-        env = {**os.environ, "TMPDIR": str(self.workdir), "PYTHONUNBUFFERED": "1"}
+        self._write_delay(0.0)
+        env = {**os.environ, "TMPDIR": str(self.workdir), "PYTHONUNBUFFERED": "1",
+               redfish_emulator.DELAY_FILE_ENV: str(self._delay_file), redfish_emulator.PARENT_ENV: str(os.getpid())}
         env.pop("SUSHY_EMULATOR_CONFIG", None)
-        emulator = Path(sys.executable).with_name("sushy-emulator")
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probing and binding
             self.port = self.port or _free_port(self.address)
             log = (self.workdir / "emulator.log").open("ab")
             self.process = subprocess.Popen(
-                [str(emulator), "--fake", "--config", str(config), "-i", self.address, "-p", str(self.port),
+                [sys.executable, "-m", "apps.lab.redfish_emulator", "--fake", "--config", str(config), "-i", self.address, "-p", str(self.port),
                  "--ssl-certificate", str(cert), "--ssl-key", str(key)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
             log.close()
             try:
@@ -154,10 +161,24 @@ class RedfishEmulator:
         digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
         (self.workdir / "htpasswd").write_text(f"{self.username}:{digest}\n")
 
-    def set_mode(self, mode: str) -> None:
+    @property
+    def _delay_file(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "delay"
+
+    def _write_delay(self, seconds: float) -> None:
+        # Written whole then renamed: the emulator reads it on every request.
+        partial = self._delay_file.with_suffix(".new")
+        partial.write_text(f"{seconds}\n")
+        partial.replace(self._delay_file)
+
+    def set_mode(self, mode: str, *, delay: float | None = None) -> None:
+        """`slow` answers every request `delay` seconds late (default 3 s); other modes answer at once."""
         if mode not in MODES:
             raise ValueError(f"a Redfish lab BMC can be {', '.join(MODES)}")
         assert self.process is not None
+        self.delay = (DEFAULT_SLOW_DELAY if delay is None else delay) if mode == "slow" else 0.0
+        self._write_delay(self.delay)
         if self.mode == "silent" and mode != "silent":
             os.kill(self.process.pid, signal.SIGCONT)
         if mode == "silent":

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -17,6 +18,7 @@ from apps.hardware.drivers import (
     PowerState,
     RetryableBmcError,
     driver_for,
+    pyghmi_fixes,
 )
 from apps.hardware.drivers.deadline import abandoned_calls
 from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab, ipmi_target, wait_for  # noqa: F401 - fixture
@@ -149,3 +151,38 @@ def test_unknown_user_is_bounded_too(ipmi_lab):  # noqa: F811
     with pytest.raises(BmcTimeout), driver_for(ipmi_target(port, username="nobody", timeout=1.0)) as driver:
         driver.power_state()
     assert time.monotonic() - started < 3.5
+
+
+def test_parallel_calls_beside_silent_bmcs_do_not_deadlock(ipmi_lab, monkeypatch):  # noqa: F811
+    # pyghmi retransmits to a silent BMC holding one of its locks and needing the other, while a
+    # thread sending to a healthy BMC holds them in the opposite order (pyghmi_fixes merges them).
+    # Slow sends widen the window: with pyghmi's two locks every healthy call here hung.
+    from pyghmi.ipmi.private import session
+
+    pyghmi_fixes.apply()
+    send = session._io_sendto
+
+    def slow_send(sock: object, packet: bytes, sockaddr: tuple) -> None:
+        time.sleep(0.01)
+        send(sock, packet, sockaddr)
+
+    monkeypatch.setattr(session, "_io_sendto", slow_send)
+    healthy = [ipmi_lab.add(name=f"par-{n}", username=USERNAME, password=PASSWORD, power="on") for n in range(12)]
+    silent = [ipmi_lab.add(name=f"par-silent-{n}", username=USERNAME, password=PASSWORD) for n in range(4)]
+    for port in silent:
+        ipmi_lab.set_mode(port, "silent")
+
+    def read(port: int) -> PowerState | RetryableBmcError:
+        try:
+            with driver_for(ipmi_target(port, timeout=6.0)) as driver:
+                return driver.power_state()
+        except RetryableBmcError as exc:
+            return exc
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(healthy) + len(silent)) as pool:
+        answers = dict(zip(healthy + silent, pool.map(read, healthy + silent), strict=True))
+    elapsed = time.monotonic() - started
+    assert [answers[port] for port in healthy] == [PowerState.ON] * len(healthy), answers
+    assert all(isinstance(answers[port], RetryableBmcError) for port in silent), answers
+    assert elapsed < 6.0 + 2.0 + 1.0  # one deadline and one bounded close, all in parallel

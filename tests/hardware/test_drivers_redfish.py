@@ -101,6 +101,28 @@ def test_misbehaving_redfish_bmc(redfish_lab):  # noqa: F811
     assert wait_for(lambda: read_power(target) == PowerState.OFF, timeout=10)
 
 
+def test_slow_redfish_bmc_answers_late_but_right_and_a_deadline_cuts_a_slower_one(redfish_lab):  # noqa: F811
+    emulator = redfish_lab.add(name="rf-slow", username=USERNAME, password=PASSWORD, power="on")
+    target = redfish_target(emulator.port, fingerprint=emulator.fingerprint, timeout=10.0)
+    emulator.set_mode("slow", delay=0.4)
+    started = time.monotonic()
+    with driver_for(target) as driver:
+        assert driver.power_state() == PowerState.ON
+    # pyghmi reads the service root and the system at least: two late answers, within the deadline.
+    assert 0.8 <= time.monotonic() - started < 10.0
+
+    emulator.set_mode("slow", delay=6.0)
+    started = time.monotonic()
+    with pytest.raises(BmcTimeout) as caught, driver_for(redfish_target(emulator.port, fingerprint=emulator.fingerprint, timeout=2.0)) as driver:
+        driver.power_state()
+    assert caught.value.retryable
+    assert 1.9 < time.monotonic() - started < 3.0  # the deadline, not the BMC, ended it
+
+    emulator.set_mode("ok")  # answers at once again, while the emulator still finishes the late ones
+    started = time.monotonic()
+    assert read_power(target) == PowerState.ON and time.monotonic() - started < 5.0
+
+
 def test_refused_connection_is_retryable():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

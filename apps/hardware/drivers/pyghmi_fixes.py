@@ -9,7 +9,15 @@ stay non-blocking and a send waits (bounded) for room instead.
 
 pyghmi marks a failed login broken before it stores the reason, and the thread waiting for the
 login may look in between (AttributeError 'errormsg', and a wrong password looked retryable):
-the reason is stored first here."""
+the reason is stored first here.
+
+pyghmi guards its session tables with two locks and takes them in opposite orders: a send holds
+KEEPALIVE_SESSIONS while `_xmit_packet` takes WAITING_SESSIONS, and a retransmission on timeout
+holds WAITING_SESSIONS (in `awaitresponse` and `wait_for_rsp`) while `_timedout` → `send_payload`
+takes KEEPALIVE_SESSIONS. When one thread retransmits (a silent BMC, a lost packet) while another
+sends, both wait for ever, and every later call in the process queues behind them: the power-state
+sync then flagged healthy BMCs as silent. Here both names refer to one re-entrant lock, so there is
+no order to get wrong; each critical section is as short as before."""
 from __future__ import annotations
 
 import contextlib
@@ -41,6 +49,8 @@ def apply() -> None:
         return
     from pyghmi.ipmi.private import session
 
+    # pyghmi looks both names up at each use; apply() runs before the first session exists.
+    session.WAITING_SESSIONS = session.KEEPALIVE_SESSIONS
     session._io_sendto = _io_sendto
     original_assign = session.Session._assignsocket.__func__
 
