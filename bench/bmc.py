@@ -79,7 +79,8 @@ def main() -> None:
                 port=lab.add(name=server.serial, username="admin", password="bench-secret", server_id=str(server.pk), power="on"))
             for server in servers
         ])
-        print(f"setup: {args.servers} lab IPMI BMCs + records in {time.monotonic() - started:.1f} s")
+        print(f"setup: {args.servers} lab IPMI BMCs + records in {time.monotonic() - started:.1f} s; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         db = connection.settings_dict
         env = {k: v for k, v in os.environ.items() if k not in ("METALYARD_TASKS_SYNC", "Q_CLUSTER_NAME")}
@@ -120,6 +121,7 @@ def main() -> None:
         print(f"\npower-state sync of {report.checked} BMCs (concurrency {min(report.checked, 32)}): "
               f"{time.monotonic() - t0:.2f} s, ok {report.ok}, drift {len(report.drift)}, failed {len(report.failed)}")
         print(line("BMC read (login+status+logout)", [e.duration_ms for e in sync_events]))
+        print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if cluster is not None and cluster.poll() is None:
             os.killpg(cluster.pid, signal.SIGTERM)
