@@ -162,21 +162,20 @@ def start_cluster(workers: int) -> ChildProcess:
 
     cluster = ChildProcess([sys.executable, "manage.py", "qcluster"], stdout=None,
                            env={"DATABASE_URL": db_url(), "Q_WORKERS": str(workers), "LOG_LEVEL": "ERROR"})
-    task_id = async_task("math.floor", 2.5)
-    if result(task_id, wait=60_000) != 2:
+    # Warm the workers, as a running site's are: each loads the workflow's code and drivers once.
+    task_ids = [async_task("apps.installs.tasks.warm_up") for _ in range(workers * 2)]
+    if not all(result(task_id, wait=60_000) for task_id in task_ids):
         cluster.stop()
-        raise RuntimeError("the django-q2 cluster did not run a task within 60 s")
+        raise RuntimeError("the django-q2 cluster did not run its warm-up tasks within 60 s")
     return cluster
 
 
-def serve(workers: int, threads: int) -> tuple[ChildProcess, str]:
+def serve(workers: int, threads: int, *, nice: int = 0) -> tuple[ChildProcess, str]:
     """The platform's web tier as in production: gunicorn on 127.0.0.1, on the benchmark's database."""
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     port = free_port()
-    web = ChildProcess([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                        "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
-                       env={"DATABASE_URL": url, "LOG_LEVEL": "ERROR"}, stdout=None)
+    web = ChildProcess(["nice", "-n", str(nice), sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}",
+                        "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
+                       env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}, stdout=None)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -241,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
     ipmi = IpmiLabProcess(on_event=forward)
     os.setpriority(os.PRIO_PROCESS, ipmi.process.pid, LAB_NICE)
-    web = cluster = None
+    web = cluster = machine_web = None
     try:
         started_build = time.perf_counter()
         switches_lab = json.loads(junos.process.stdout.readline())
@@ -250,12 +249,20 @@ def run(args: argparse.Namespace) -> int:
         org = accounts.organization_create(name="Bench", slug="bench", owner=user)
         project = accounts.project_create(organization=org, name="bench")
         _, token = accounts.api_token_create(user=user, description="bench")
-        web, base = serve(args.web_workers, args.web_threads)
+        web, base = serve(args.web_workers, args.web_threads, nice=args.api_nice)
+        if args.machine_web_workers:
+            # The endpoints machines call on web workers of their own, as a provisioning service
+            # beside the customer API: a burst of orders then never queues a machine's call.
+            machine_web, machine_base = serve(args.machine_web_workers, args.web_threads)
+        else:
+            machine_web, machine_base = None, base
         cluster = start_cluster(args.workers)
-        machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, base], env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}))
+        machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, machine_base], env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}))
         print(f"database: {connection.vendor}; site: {count} servers, {n_switches} lab switches, "
               f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} customer threads; "
-              f"web: gunicorn {args.web_workers}×{args.web_threads}; workers: qcluster ×{args.workers} "
+              f"web: gunicorn {args.web_workers}×{args.web_threads} (nice {args.api_nice})"
+              f"{f', machines: gunicorn {args.machine_web_workers}×{args.web_threads}' if args.machine_web_workers else ''}; "
+              f"workers: qcluster ×{args.workers} "
               f"({'Redis' if settings.REDIS_URL else 'ORM'} broker); at most {settings.INSTALL_MAX_STARTING} runs starting at once",
               flush=True)
 
@@ -368,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for child in machine_box:
             child.stop()
-        for child in (cluster, web):
+        for child in (cluster, machine_web, web):
             if child is not None:
                 child.stop()
         ipmi.stop()
@@ -382,6 +389,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=16, help="threads per gunicorn worker")
+    parser.add_argument("--machine-web-workers", type=int, default=0,
+                        help="gunicorn workers of their own for the endpoints machines call (0: the customer API's)")
+    parser.add_argument("--api-nice", type=int, default=0, help="CPU niceness of the customer API's web workers")
     parser.add_argument("--workers", type=int, default=24, help="django-q2 worker processes (the install workflow's)")
     parser.add_argument("--max-starting", type=int, default=None,
                         help="runs in their first steps at once (INSTALL_MAX_STARTING; default: the setting)")

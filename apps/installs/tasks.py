@@ -9,6 +9,24 @@ def install_advance(install_id: str) -> str:
     return f"{install.kind} {install.pk}: {install.state} at {install.step}"
 
 
+def warm_up() -> str:
+    """Load the workflow's code and device drivers and open the database connection in this worker,
+    so that the first installs after a deploy do not pay for it in the middle of their steps
+    (pyghmi and junos-eznc take most of a second to import). Safe to run any number of times."""
+    import os
+
+    from pyghmi.ipmi import command as _ipmi  # noqa: F401
+    from pyghmi.redfish import command as _redfish  # noqa: F401
+
+    from apps.hardware.drivers import pyghmi_fixes
+    from apps.installs.models import Install
+    from apps.network.drivers import junos  # noqa: F401
+
+    pyghmi_fixes.apply()
+    Install.objects.exists()
+    return f"worker {os.getpid()} warm"
+
+
 def installs_watchdog() -> dict[str, int]:
     return services.installs_watchdog()
 
