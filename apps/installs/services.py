@@ -575,8 +575,9 @@ def installs_watchdog(*, now: dt.datetime | None = None, limit: int = 500) -> di
             _enqueue(install)
             resumed += 1
     # Admitted long ago but never picked up: the task was lost (a broker restart); send it again.
+    # (Counted from the admission, not the order: a run may wait long for its slot.)
     stuck_queued = Install.objects.filter(state=InstallState.QUEUED, starting=True,
-                                          created_at__lt=now - dt.timedelta(seconds=step_timeout("queued")))[:limit]
+                                          admitted_at__lt=now - dt.timedelta(seconds=step_timeout("queued")))[:limit]
     for install in stuck_queued:
         _enqueue(install)
         resumed += 1

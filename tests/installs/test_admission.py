@@ -86,3 +86,22 @@ def test_a_run_started_on_the_default_cluster_hands_its_device_steps_to_the_faci
     assert not ConfigPush.objects.exists() and not PowerEvent.objects.exists()  # no device was touched
     assert OrmQ.objects.filter(key=code).count() == 1  # the rest waits for the facility's workers
     assert Install.objects.get(pk=run.pk).starting  # and it keeps its admission slot meanwhile
+
+
+def test_the_watchdog_resends_a_start_lost_after_admission_but_not_one_just_admitted(rack, settings, queued_tasks,
+                                                                                    django_capture_on_commit_callbacks) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.INSTALL_MAX_STARTING = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        lost, fresh = order(rack, 2)
+    assert queued_tasks() == 2
+    hours_ago = timezone.now() - dt.timedelta(hours=1)
+    # Both were ordered an hour ago; one was admitted then and its task vanished, one a moment ago.
+    Install.objects.filter(pk__in=[lost.pk, fresh.pk]).update(created_at=hours_ago)
+    Install.objects.filter(pk=lost.pk).update(admitted_at=hours_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.installs_watchdog() == {"failed": 0, "resumed": 1}
+    assert queued_tasks() == 3
