@@ -72,22 +72,15 @@ def install_event_add(*, install: Install, type: str, body: str = "", source: st
 
 
 def _enqueue(install: Install) -> None:
-    """Run the install's next platform steps on a worker, after the caller's transaction commits."""
-    from django_q.tasks import async_task
+    """Run the install's next platform steps on a worker (its facility's, once the server is known),
+    after the caller's transaction commits."""
+    from apps.hardware.tasks import enqueue_for_facility
 
-    cluster = None
-    server = install.server
-    if server is not None and server.facility.code in settings.Q_CLUSTER.get("ALT_CLUSTERS", {}):
-        cluster = server.facility.code
     install_id = str(install.pk)
-
-    def send() -> None:
-        kwargs: dict[str, Any] = {"task_name": f"install-{install_id}-{time.monotonic_ns()}", "group": "installs"}
-        if cluster:
-            kwargs["cluster"] = cluster
-        async_task("apps.installs.tasks.install_advance", install_id, **kwargs)
-
-    transaction.on_commit(send)
+    facility_code = install.server.facility.code if install.server is not None else None
+    transaction.on_commit(lambda: enqueue_for_facility(
+        "apps.installs.tasks.install_advance", install_id, facility_code=facility_code,
+        task_name=f"install-{install_id}-{time.monotonic_ns()}", group="installs"))
 
 
 def _admission_lock() -> None:
