@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from apps.accounts.models import APIToken, Project
@@ -23,6 +24,26 @@ def require(request: Request, project: Project, action: str) -> None:
         token = request_token(request)
         hint = " (this API token is read-only)" if token is not None and token.read_only else ""
         raise PermissionDenied(f"This needs the '{needed}' role or higher in project {project.name}{hint}.")
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class StaffAPIPermission(BasePermission):
+    """Staff APIs: staff read everything; a write also needs a read-write token and the Django
+    permission that `write_permission()` names for the request."""
+
+    def write_permission(self, request: Request, view: Any) -> str:
+        raise NotImplementedError
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_staff):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        token = request_token(request)
+        return not (token is not None and token.read_only) and user.has_perm(self.write_permission(request, view))
 
 
 def require_write_token(request: Request) -> None:

@@ -11,12 +11,11 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.exceptions import Conflict
-from apps.api.permissions import actor_of, request_token
+from apps.api.permissions import StaffAPIPermission, actor_of
 from apps.facilities.models import Rack
 from apps.hardware import services
 from apps.hardware.api import serializers as s
@@ -26,20 +25,12 @@ from apps.hardware.fields import normalize_mac
 from apps.hardware.models import NetworkInterface, Server
 from apps.hardware.onboarding import ImportRejected, rack_import
 
-SAFE = ("GET", "HEAD", "OPTIONS")
 
-
-class IsHardwareStaff(BasePermission):
+class IsHardwareStaff(StaffAPIPermission):
     message = "This is the staff hardware API; it needs a staff account (and the hardware permission to change anything)."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and user.is_staff):
-            return False
-        if request.method in SAFE:
-            return True
-        token = request_token(request)
-        return not (token is not None and token.read_only) and user.has_perm(getattr(view, "write_permission", "hardware.change_server"))
+    def write_permission(self, request: Request, view: Any) -> str:
+        return getattr(view, "write_permission", "hardware.change_server")
 
 
 class StaffView(GenericAPIView):

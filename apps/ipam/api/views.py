@@ -16,36 +16,28 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import Project
 from apps.accounts.selectors import READ, WRITE, visible_projects
-from apps.api.permissions import actor_of, request_token, require, require_write_token
+from apps.api.permissions import StaffAPIPermission, actor_of, request_token, require, require_write_token
 from apps.facilities.models import Facility, Metro
 from apps.ipam import selectors, services
 from apps.ipam.api import serializers as s
 from apps.ipam.models import Block, Kind
 
 TYPES = {"public_ipv4": (4, True), "private_ipv4": (4, False), "public_ipv6": (6, True), "private_ipv6": (6, False)}
-SAFE = ("GET", "HEAD", "OPTIONS")
 WRITE_PERMS = {"POST": "ipam.add_block", "PATCH": "ipam.change_block", "PUT": "ipam.change_block", "DELETE": "ipam.delete_block"}
 
 
-class IsIPAMStaff(BasePermission):
+class IsIPAMStaff(StaffAPIPermission):
     """Staff read the whole tree; writes also need the Django permission (and a read-write token)."""
 
     message = "This is the staff IPAM API; it needs a staff account (and the ipam block permission to change anything)."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and user.is_staff):
-            return False
-        if request.method in SAFE:
-            return True
-        token = request_token(request)
-        return not (token is not None and token.read_only) and user.has_perm(WRITE_PERMS.get(request.method, "ipam.change_block"))
+    def write_permission(self, request: Request, view: Any) -> str:
+        return WRITE_PERMS.get(request.method, "ipam.change_block")
 
 
 def _validated(serializer_class: Any, data: Any) -> dict[str, Any]:
