@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
@@ -123,12 +123,8 @@ def main() -> None:
         print(line("BMC read (login+status+logout)", [e.duration_ms for e in sync_events]))
         print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        if cluster is not None and cluster.poll() is None:
-            os.killpg(cluster.pid, signal.SIGTERM)
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(cluster.pid, signal.SIGKILL)
+        if cluster is not None:
+            stop_process_group(cluster)
         lab.stop()
         connection.close()
         teardown_databases(old_config, verbosity=0)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+
+from children import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,13 +87,8 @@ def stop_everything(held: dict, admin: str, dbname: str) -> None:
     """Each step on its own, so that one failing (or a second Ctrl-C) does not leave the others running."""
     worker, lab = held.get("worker"), held.get("lab")
     try:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        if worker is not None:
+            stop_process_group(worker)
     finally:
         try:
             if lab is not None:
