@@ -18,3 +18,20 @@ def stop_process_group(process: subprocess.Popen, *, timeout: float = 30.0) -> N
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
+
+
+def lower_priority(pid: int, nice: int) -> None:
+    """Give a child (started with start_new_session=True) a lower CPU priority.
+
+    The process's own niceness alone is not enough here: with the kernel's autogroup scheduling
+    (`/proc/sys/kernel/sched_autogroup_enabled`, on by default for tasks outside a cgroup of their
+    own), every session is a scheduling group and the CPU is shared fairly between groups whatever
+    their processes' niceness; a group's weight is set through `/proc/<pid>/autogroup`."""
+    if nice <= 0:
+        return
+    os.setpriority(os.PRIO_PROCESS, pid, nice)
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as autogroup:
+            autogroup.write(str(nice))
+    except OSError:
+        pass  # no autogroup scheduling (or not allowed): the process niceness is what counts

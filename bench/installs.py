@@ -52,6 +52,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from children import lower_priority  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
@@ -92,6 +93,30 @@ print(json.dumps([{"server_id": r.server_id, "calls": r.calls, "error": r.error,
                   for r in machines.runs]), flush=True)
 """
 
+# The customers are other computers too: their threads place the orders from a process of their own,
+# and print each order's id, call latency and send time as JSON when all are placed.
+CUSTOMERS_CHILD = """
+import json, sys, time, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+spec = json.loads(sys.argv[1])
+placed, errors = {}, []
+def place(i):
+    body = json.dumps({"hostname": f"bench{i}", **spec["body"]}).encode()
+    request = urllib.request.Request(spec["url"], data=body, method="POST",
+                                     headers={"X-Auth-Token": spec["token"], "Content-Type": "application/json"})
+    t0, sent = time.perf_counter(), time.time()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            placed[json.loads(answer.read())["id"]] = (time.perf_counter() - t0, sent)
+    except urllib.error.HTTPError as exc:
+        errors.append(f"order {i}: HTTP {exc.code} {exc.read()[:300]!r}")
+    except OSError as exc:
+        errors.append(f"order {i}: {exc}")
+with ThreadPoolExecutor(max_workers=spec["concurrency"]) as pool:
+    list(pool.map(place, range(spec["count"])))
+print(json.dumps({"orders": placed, "errors": errors}), flush=True)
+"""
+
 
 class ChildProcess:
     """A helper process started here and stopped here, by its pid."""
@@ -99,8 +124,7 @@ class ChildProcess:
     def __init__(self, args: list[str], *, env: dict | None = None, stdout=subprocess.PIPE, nice: int = 0) -> None:
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=stdout, text=True, cwd=REPO,
                                         env={**os.environ, **(env or {})}, start_new_session=True)
-        if nice:
-            os.setpriority(os.PRIO_PROCESS, self.process.pid, nice)
+        lower_priority(self.process.pid, nice)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -173,9 +197,9 @@ def start_cluster(workers: int) -> ChildProcess:
 def serve(workers: int, threads: int, *, nice: int = 0) -> tuple[ChildProcess, str]:
     """The platform's web tier as in production: gunicorn on 127.0.0.1, on the benchmark's database."""
     port = free_port()
-    web = ChildProcess(["nice", "-n", str(nice), sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}",
+    web = ChildProcess([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}",
                         "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
-                       env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}, stdout=None)
+                       env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}, stdout=None, nice=nice)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -208,16 +232,6 @@ def db_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def api_post(url: str, token: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310 - loopback
-                                     headers={"X-Auth-Token": token, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - loopback
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def run(args: argparse.Namespace) -> int:
     count, concurrency, timeout = args.orders, args.concurrency, args.timeout
     from django.conf import settings
@@ -239,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
                 machine_box[0].process.stdin.flush()
 
     ipmi = IpmiLabProcess(on_event=forward)
-    os.setpriority(os.PRIO_PROCESS, ipmi.process.pid, LAB_NICE)
+    lower_priority(ipmi.process.pid, LAB_NICE)
     web = cluster = machine_web = None
     try:
         started_build = time.perf_counter()
@@ -266,29 +280,15 @@ def run(args: argparse.Namespace) -> int:
               f"({'Redis' if settings.REDIS_URL else 'ORM'} broker); at most {settings.INSTALL_MAX_STARTING} runs starting at once",
               flush=True)
 
-        order_wall: dict[str, float] = {}
-        order_sent: dict[str, float] = {}
-        errors: list[str] = []
-        orders_url = f"{base}/metal/v1/projects/{project.pk}/devices"
-
-        def place(i: int) -> None:
-            body = {"hostname": f"bench{i}", "plan": site["plan"].slug, "facility": site["facility"].code,
-                    "operating_system": site["os"].slug}
-            t0, sent = time.perf_counter(), time.time()
-            try:
-                status, answer = api_post(orders_url, token, body)
-            except OSError as exc:
-                errors.append(f"order {i}: {exc}")
-                return
-            if status != 201:
-                errors.append(f"order {i}: HTTP {status} {answer}")
-                return
-            order_wall[answer["id"]] = time.perf_counter() - t0
-            order_sent[answer["id"]] = sent
-
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(place, range(count)))
+        orders = {"url": f"{base}/metal/v1/projects/{project.pk}/devices", "token": token, "count": count, "concurrency": concurrency,
+                  "body": {"plan": site["plan"].slug, "facility": site["facility"].code, "operating_system": site["os"].slug}}
+        customers = ChildProcess([sys.executable, "-c", CUSTOMERS_CHILD, json.dumps(orders)], nice=args.customer_nice)
+        placed = json.loads(customers.process.stdout.readline() or '{"orders": {}, "errors": ["the customers process died"]}')
+        customers.stop()
+        order_wall = {key: wall for key, (wall, _) in placed["orders"].items()}
+        order_sent = {key: sent for key, (_, sent) in placed["orders"].items()}
+        errors: list[str] = placed["errors"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not Install.objects.filter(state__in=["queued", "running"]).exists():
@@ -392,6 +392,8 @@ def main() -> None:
     parser.add_argument("--machine-web-workers", type=int, default=0,
                         help="gunicorn workers of their own for the endpoints machines call (0: the customer API's)")
     parser.add_argument("--api-nice", type=int, default=0, help="CPU niceness of the customer API's web workers")
+    parser.add_argument("--customer-nice", type=int, default=LAB_NICE,
+                        help="CPU niceness of the customers' process placing the orders (other computers, like the lab)")
     parser.add_argument("--workers", type=int, default=24, help="django-q2 worker processes (the install workflow's)")
     parser.add_argument("--max-starting", type=int, default=None,
                         help="runs in their first steps at once (INSTALL_MAX_STARTING; default: the setting)")
