@@ -249,11 +249,15 @@ INSTALL_STEP_TIMEOUTS = {
     "port": int(os.environ.get("INSTALL_PORT_TIMEOUT", "300")),
     "wait_ipxe": int(os.environ.get("INSTALL_NETBOOT_TIMEOUT", "600")),
     "wait_phone_home": int(os.environ.get("INSTALL_PHONE_HOME_TIMEOUT", "3600")),
+    "wait_first_boot": int(os.environ.get("INSTALL_FIRST_BOOT_TIMEOUT", "900")),
     "wait_inventory": int(os.environ.get("INSTALL_INVENTORY_TIMEOUT", "900")),
 }
 # How many runs may be in their first platform steps at once (picking, addresses, switch port, power
 # on); later orders stay `queued` until one of them reaches its machine. See docs/installs.md.
 INSTALL_MAX_STARTING = int(os.environ.get("METALYARD_INSTALL_MAX_STARTING", "16"))
+# A worker whose run gives its admission slot up goes on with the run it admits, for this many
+# seconds at most per task (then the next run goes through the task queue).
+INSTALL_INLINE_SECONDS = float(os.environ.get("METALYARD_INSTALL_INLINE_SECONDS", "60"))
 INSTALL_STEP_MAX_ATTEMPTS = int(os.environ.get("INSTALL_STEP_MAX_ATTEMPTS", "3"))
 INSTALL_RETRY_PAUSE = int(os.environ.get("INSTALL_RETRY_PAUSE", "10"))
 # Where the platform serves installer kernels, initramfs and lab images from (/netboot/assets/…).

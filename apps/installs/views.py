@@ -123,6 +123,9 @@ def events(request: HttpRequest, install: Install, payload: dict[str, Any]) -> H
 @require_POST
 @machine_call
 def phone_home(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+    known = sorted(services.INSTALLER_STATES | {services.FIRST_BOOT_STATE})
+    if payload.get("state", "installed") not in known:
+        return _error(422, f"'state' must be one of {', '.join(known)}")
     services.install_phone_home(install=install, payload=payload)
     return JsonResponse({"status": "ok"})
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT = 30
 # Seconds a real server spends between the calls it makes (firmware + DHCP, kernel boot, disk work),
 # scaled by LAB_MACHINE_DELAY_SCALE.
-REAL_DELAYS = {"firmware": 6.0, "kernel": 4.0, "partition": 2.0, "image": 20.0, "configure": 3.0}
+REAL_DELAYS = {"firmware": 6.0, "kernel": 4.0, "partition": 2.0, "image": 20.0, "configure": 3.0, "os_boot": 15.0}
 
 
 @dataclass
@@ -59,6 +59,9 @@ _qemu_specs: dict[str, QemuSpec] = {}
 _qemu_running: dict[str, Any] = {}
 _qemu_last: dict[str, Any] = {}  # the latest QEMU machine of each server, running or not (tests read its console)
 _light_running: dict[str, threading.Event] = {}
+# What each light machine's disk holds once an installer wrote it: where its installed system calls
+# home at first boot (the installer leaves that on the disk, as a real one configures cloud-init).
+_light_disks: dict[str, dict[str, str]] = {}
 runs: list[MachineRun] = []  # every light machine boot since the process started (bounded below)
 MAX_RUNS_KEPT = 10000
 
@@ -137,17 +140,19 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
     server_id = str(server_id)
     on_power_off(server_id)
     # "default" is the firmware's own order, which puts the network first on these machines.
-    if bootdev not in ("network", "pxe", "default"):
-        return  # a disk boot: the installed system starts; nothing in the lab needs to act
+    from_network = bootdev in ("network", "pxe", "default")
+    spec = _qemu_specs.get(server_id)
+    if not from_network and spec is None and server_id not in _light_disks:
+        return  # a disk boot with nothing installed on the disk: nothing starts
     mac = _first_mac(server_id)
     if mac is None:
         log.warning("lab: server %s powered on with no NIC; nothing boots", server_id)
         return
-    spec = _qemu_specs.get(server_id)
     if spec is not None:
         from apps.lab.netboot.qemu import QemuMachine
 
-        machine = QemuMachine(mac=mac, bootfile_url=f"{spec.base_url}/ipxe/boot.ipxe", workdir=spec.workdir, disk=spec.disk)
+        machine = QemuMachine(mac=mac, bootfile_url=f"{spec.base_url}/ipxe/boot.ipxe", workdir=spec.workdir, disk=spec.disk,
+                              boot="network" if from_network else "disk")
         machine.start()
         with _lock:
             _qemu_running[server_id] = machine
@@ -226,6 +231,9 @@ class LightMachine:
         return payload
 
     def boot(self) -> None:
+        if self.run.bootdev not in ("network", "pxe", "default"):
+            self.first_boot()
+            return
         self.pause("firmware")
         entry = self.call("ipxe-entry", f"{self.base_url}/ipxe/boot.ipxe").decode()
         chain = re.search(r"chain\s+(\S+)", entry)
@@ -245,6 +253,7 @@ class LightMachine:
         meta = json.loads(self.call("metadata", f"{api}/metadata"))
         self.call("event", f"{api}/events", {"type": "provisioning.104", "body": "Connected to magic install system"})
         if self.run.mode == "wipe":
+            _light_disks.pop(self.run.server_id, None)
             self.pause("partition")
             self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Disk wiped"})
             self.call("phone-home", f"{api}/phone-home", {"state": "wiped"})
@@ -264,7 +273,18 @@ class LightMachine:
                            ("provisioning.109", "Installation finished, rebooting server")):
             self.call("event", f"{api}/events", {"type": kind, "body": text})
         self.pause("configure")
+        _light_disks[self.run.server_id] = {"api": api, "secret": self.secret}
         self.call("phone-home", f"{api}/phone-home", {"state": "installed"})
+
+    def first_boot(self) -> None:
+        """The installed system boots from the disk and calls home, as cloud-init's phone_home does."""
+        disk = _light_disks.get(self.run.server_id)
+        if disk is None:
+            self.run.mode = "no-os"
+            return
+        self.run.mode, self.secret = "first-boot", disk["secret"]
+        self.pause("os_boot")
+        self.call("phone-home", f"{disk['api']}/phone-home", {"state": "booted"})
 
 
 def _inventory(server_id: str, mac: str) -> dict[str, Any]:

@@ -105,3 +105,32 @@ def test_the_watchdog_resends_a_start_lost_after_admission_but_not_one_just_admi
     with django_capture_on_commit_callbacks(execute=True):
         assert services.installs_watchdog() == {"failed": 0, "resumed": 1}
     assert queued_tasks() == 3
+
+
+@pytest.mark.parametrize("inline_seconds", [60, 0])
+def test_a_worker_whose_run_gives_its_slot_up_runs_the_next_one_itself(rack, settings, queued_tasks, inline_seconds,
+                                                                       django_capture_on_commit_callbacks) -> None:
+    code = rack["facility"].code
+    # The facility has its own workers: a run's platform steps here stop before its first device step.
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ALT_CLUSTERS": {code: {}}}
+    settings.INSTALL_MAX_STARTING = 1
+    settings.INSTALL_INLINE_SECONDS = inline_seconds
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second, third = order(rack, 3)
+    assert Install.objects.get(pk=third.pk).state == InstallState.QUEUED
+    assert OrmQ.objects.filter(key=Conf.CLUSTER_NAME).count() == 1 and starting() == {first.pk}
+    # The first run's worker sees it waiting for its machine: its slot goes to the second run.
+    Install.objects.filter(pk=first.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.install_advance(install_id=first.pk)
+    second.refresh_from_db()
+    assert starting() == {second.pk} and third.pk not in starting()  # the third still waits for a slot
+    if inline_seconds:
+        # Run by this worker at once, up to its hand-over to the facility: no start task was sent.
+        assert (second.state, second.step) == (InstallState.RUNNING, "port") and second.server_id is not None
+        assert OrmQ.objects.filter(key=Conf.CLUSTER_NAME).count() == 1
+        assert OrmQ.objects.filter(key=code).count() == 1
+    else:
+        # Past the time a task may go on: the second run goes through the queue like any other.
+        assert second.state == InstallState.QUEUED
+        assert OrmQ.objects.filter(key=Conf.CLUSTER_NAME).count() == 2

@@ -101,3 +101,44 @@ def test_events_before_netboot_or_after_the_end_are_refused(client: Client, inst
     assert _post(client, installing, "phone-home", {}, secret=installing.secret).status_code == 409
     installing.refresh_from_db()
     assert installing.step == "wait_ipxe" and installing.state == InstallState.RUNNING
+
+
+
+def test_the_installed_system_cannot_call_before_the_installer_did(client: Client, installing) -> None:
+    client.get("/ipxe/mac/52-54-00-aa-bb-01")
+    secret = installing.secret
+    assert _post(client, installing, "phone-home", {"state": "booted"}, secret=secret).status_code == 409
+    # A state nobody sends is a malformed call.
+    assert _post(client, installing, "phone-home", {"state": "rebooted"}, secret=secret).status_code == 422
+    assert _post(client, installing, "phone-home", {"state": 3}, secret=secret).status_code == 422
+    installing.refresh_from_db()
+    assert installing.step == "wait_phone_home" and installing.state == InstallState.RUNNING
+    assert not installing.events.filter(type="provisioning.110").exists()
+
+
+@pytest.fixture
+def first_booting():
+    """A provisioning run whose server was just powered on from its disk, the installer done."""
+    nic = NetworkInterfaceFactory(mac="52:54:00:aa:bb:02", server__state="provisioning")
+    server = nic.server
+    device = DeviceFactory(facility=server.facility, plan=server.plan, server=server, state=DeviceState.PROVISIONING)
+    return InstallFactory(device=device, server=server, operating_system=device.operating_system,
+                          state=InstallState.RUNNING, step="wait_first_boot")
+
+
+def test_the_first_boot_phone_home_makes_the_device_active(client: Client, first_booting) -> None:
+    secret = first_booting.secret
+    # A repeated installer call (its retry) is not the first boot: nothing changes.
+    assert _post(client, first_booting, "phone-home", {"state": "installed"}, secret=secret).status_code == 200
+    first_booting.refresh_from_db()
+    assert first_booting.step == "wait_first_boot" and first_booting.state == InstallState.RUNNING
+    assert _post(client, first_booting, "phone-home", {"state": "booted"}, secret=secret).status_code == 200
+    first_booting.refresh_from_db()
+    assert first_booting.state == InstallState.SUCCEEDED and first_booting.step == "done"
+    assert first_booting.events.get(type="provisioning.110").source == "machine"
+    first_booting.device.refresh_from_db()
+    first_booting.server.refresh_from_db()
+    assert first_booting.device.state == DeviceState.ACTIVE and first_booting.server.state == "active"
+    # Called again (the system rebooted): answered, and still one event.
+    assert _post(client, first_booting, "phone-home", {"state": "booted"}, secret=secret).status_code == 200
+    assert first_booting.events.filter(type="provisioning.110").count() == 1

@@ -1,8 +1,11 @@
 """The real netboot: a QEMU machine (software emulation) behind a lab IPMI BMC. The platform powers
 it on; its firmware's iPXE fetches the per-MAC script from the platform, boots the kernel and the
-busybox installer this test builds, which reads its metadata, writes the image to the virtual disk,
-verifies the checksum, posts events and phones home. Then the disk's bytes, the device's state and
-its timeline are checked. Target: order → active in 60 s or less on 2 cores."""
+busybox installer this test builds, which reads its metadata, writes the operating system image (a
+bootable disk this test builds: SYSLINUX, the kernel and an init that calls home) to the virtual
+disk, verifies the checksum, posts events and phones home. The platform then sets the next boot to
+the disk and power-cycles the machine: its firmware boots the installed system, which phones home,
+and only then is the device active. Then the disk's bytes, the device's state and its timeline are
+checked. Target: order → active in 60 s or less on 2 cores."""
 from __future__ import annotations
 
 import shutil
@@ -14,7 +17,6 @@ import pytest
 from apps.installs import services
 from apps.installs.models import DeviceState, InstallState
 from apps.lab import machines
-from tests.installs.factories import IMAGE
 from tests.installs.lab_site import wait_for
 
 TARGET_SECONDS = 60
@@ -31,17 +33,23 @@ pytestmark = [
 def netboot_assets(settings):
     from apps.lab.netboot.initramfs import build_assets
     from apps.lab.netboot.kernel import NetbootToolError
+    from apps.lab.netboot.osimage import build_os_image
 
     try:
-        return build_assets(settings.NETBOOT_ASSETS_DIR)
+        assets = build_assets(settings.NETBOOT_ASSETS_DIR)
+        assets["os"] = build_os_image(settings.NETBOOT_ASSETS_DIR / "labos.img")
     except NetbootToolError as exc:
-        pytest.skip(f"cannot build the installer: {exc}")
+        pytest.skip(f"cannot build the installer or the OS image: {exc}")
+    return assets
 
 
 def test_a_qemu_machine_netboots_installs_and_goes_active(lab_site, live_server, netboot_assets, tmp_path) -> None:
     from tests.factories import ProjectFactory
 
     port = urlsplit(live_server.url).port
+    image, digest, size = netboot_assets["os"]
+    lab_site.os.image_url, lab_site.os.image_sha256, lab_site.os.image_size = f"/netboot/assets/{image.name}", digest, size
+    lab_site.os.save()
     disks = {}
     for server in lab_site.servers:
         disk = tmp_path / f"disk-{server.serial}.img"
@@ -75,9 +83,14 @@ def test_a_qemu_machine_netboots_installs_and_goes_active(lab_site, live_server,
                          "provisioning.110"]
         machine_events = install.events.filter(source="machine").values_list("type", flat=True)
         assert "provisioning.106" in machine_events  # posted by the installer in the guest, after its checksum check
+        assert "provisioning.110" in machine_events  # the installed system's own call, from its first boot
         with open(disks[device.server_id], "rb") as fh:
-            assert fh.read(len(IMAGE)) == IMAGE
-        assert machine is not None and "installer: mode install" in machine.log_text()
+            assert fh.read(size) == image.read_bytes()
+        assert machine is not None
+        serial_log = machine.log_text()  # both boots: the machine's serial console is one file
+        assert "installer: mode install" in serial_log
+        assert "first boot of the installed system" in serial_log and "phoned home" in serial_log
+        assert machine.boot == "disk"
     finally:
         for server in lab_site.servers:
             machines.qemu_unregister(server.pk)

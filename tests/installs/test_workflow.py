@@ -139,6 +139,22 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     assert_clean(install.server)
 
 
+def test_an_installed_system_that_never_phones_home_fails_clean(lab_site, monkeypatch) -> None:
+    # The installer finishes; the installed system then hangs at boot and never calls home.
+    monkeypatch.setattr(machines.LightMachine, "first_boot", lambda self: None)
+    device = order(lab_site)
+    install = device.installs.get()
+    assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_first_boot", timeout=60)
+    assert install.events.filter(type="provisioning.109").exists()
+    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=1))
+    install.refresh_from_db()
+    device.refresh_from_db()
+    assert install.state == InstallState.FAILED and device.state == DeviceState.FAILED
+    assert install.failure_reason.startswith("the server never phoned home from its installed operating system within")
+    assert not install.events.filter(type="provisioning.110").exists()
+    assert_clean(install.server)
+
+
 def test_a_checksum_mismatch_fails_clean_with_the_installers_reason(lab_site) -> None:
     bad = OperatingSystemFactory(plans=[lab_site.plan], image_url=lab_site.os.image_url, image_sha256="0" * 64)
     device = settled(order(lab_site, os_=bad), DeviceState.ACTIVE, DeviceState.FAILED)

@@ -3,6 +3,9 @@
 # command line (metalyard.api=<base URL of this install> metalyard.secret=<per-install secret>
 # metalyard.mode=install|wipe|discover), fetches its metadata, does the work, reports each step
 # and powers off. Every network call is bounded by `timeout`.
+# The same init is the lab operating system's (metalyard.mode=firstboot, booted from the disk): it
+# reads where to call home from the last MiB of the disk, where the installer left it (as a real
+# installer leaves cloud-init its phone-home URL), calls home and keeps running.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -42,6 +45,23 @@ done
 ip link set lo up
 ip link set eth0 up
 udhcpc -i eth0 -q -n -t 10 -T 1 -s /dhcp.script || { say "no DHCP lease"; halt; }
+if [ "$MODE" = firstboot ]; then
+  for word in $(dd if=/dev/vda bs=1M skip="$(( $(blockdev --getsize64 /dev/vda) / 1048576 - 1 ))" count=1 2>/dev/null \
+                | head -c 4096 | tr -d '\000' | head -n 1); do
+    case "$word" in
+      metalyard.api=*) API="${word#metalyard.api=}" ;;
+      metalyard.secret=*) SECRET="${word#metalyard.secret=}" ;;
+    esac
+  done
+  [ -n "$API" ] && [ -n "$SECRET" ] || { say "no phone-home settings on /dev/vda"; halt; }
+  say "first boot of the installed system, calling home to $API"
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do  # as cloud-init's phone_home: a few tries, then give up
+    call phone-home '{"state": "booted"}' >/dev/null && { say "phoned home"; break; }
+    say "phone-home attempt $attempt failed"; sleep 2
+  done
+  while true; do sleep 3600; done
+fi
+
 [ -n "$API" ] || { say "no metalyard.api= on the kernel command line"; halt; }
 say "mode $MODE, talking to $API"
 
@@ -70,10 +90,13 @@ field() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; 
 number() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\\([0-9][0-9]*\\).*/\\1/p"; }
 DISK=/dev/vda
 [ -b "$DISK" ] || fail "no disk $DISK"
+# The installed system's settings live in the disk's last MiB.
+LAST_MIB=$(( $(blockdev --getsize64 "$DISK") / 1048576 - 1 ))
 
 if [ "$MODE" = wipe ]; then
   # Zero the start of the disk (partition tables, file-system headers) and report.
   dd if=/dev/zero of="$DISK" bs=1M count=16 conv=fsync 2>/dev/null || fail "could not wipe $DISK"
+  dd if=/dev/zero of="$DISK" bs=1M seek="$LAST_MIB" count=1 conv=fsync 2>/dev/null || fail "could not wipe the end of $DISK"
   event provisioning.105 "Disk $DISK wiped"
   call phone-home '{"state": "wiped"}' >/dev/null || fail "could not phone home"
   halt
@@ -89,6 +112,9 @@ timeout 600 wget -q -O - "$IMAGE" | dd of="$DISK" bs=64k conv=fsync 2>/dev/null 
 echo 3 > /proc/sys/vm/drop_caches
 GOT=$(head -c "$SIZE" "$DISK" | sha256sum | cut -d' ' -f1)
 [ "$GOT" = "$SUM" ] || fail "checksum mismatch on $DISK: expected $SUM, read back $GOT"
+dd if=/dev/zero of="$DISK" bs=1M seek="$LAST_MIB" count=1 conv=fsync 2>/dev/null
+printf 'metalyard.api=%s metalyard.secret=%s\n' "$API" "$SECRET" | dd of="$DISK" bs=1M seek="$LAST_MIB" conv=fsync,notrunc 2>/dev/null \
+  || fail "could not write the first-boot settings to $DISK"
 event provisioning.106 "Operating system packages installed"
 event provisioning.107 "Server networking interfaces configured"
 event provisioning.108 "Cloud-init packages installed and configured"

@@ -24,6 +24,7 @@ class QemuMachine:
     bootfile_url: str
     workdir: Path
     disk: Path | None = None
+    boot: str = "network"  # or "disk": the BMC's next boot device
     memory_mb: int = 256
     process: subprocess.Popen | None = field(default=None, repr=False)
     started_at: float = 0.0
@@ -33,9 +34,10 @@ class QemuMachine:
         return self.workdir / f"serial-{self.mac.replace(':', '-')}.log"
 
     def command(self) -> list[str]:
+        from_disk = self.boot == "disk" and self.disk is not None
+        netdev = "user,id=n0" if from_disk else f"user,id=n0,bootfile={self.bootfile_url}"
         cmd = [QEMU, "-accel", "tcg", "-smp", "1", "-m", str(self.memory_mb), "-nographic", "-no-reboot",
-               "-boot", "n", "-netdev", f"user,id=n0,bootfile={self.bootfile_url}",
-               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
+               "-boot", "c" if from_disk else "n", "-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
         if self.disk is not None:
             cmd += ["-drive", f"file={self.disk},if=virtio,format=raw"]
         return cmd
