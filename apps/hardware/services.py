@@ -61,7 +61,8 @@ def server_transition(*, server: Server, to: str, actor: Any = None, reason: str
     Raises project.states.IllegalTransition for a move the table forbids, and OpenFindings when a
     server with open commissioning findings is asked to become `ready`."""
     with transaction.atomic():
-        locked = Server.objects.select_for_update().get(pk=server.pk)
+        # transition() locks the row itself; only the move to `ready` reads it first (under the lock).
+        locked = Server.objects.select_for_update().get(pk=server.pk) if to == ServerState.READY else server
         if to == ServerState.READY and to in Server.TRANSITIONS.get(locked.state, frozenset()):
             open_messages = list(CommissioningFinding.objects.filter(server=locked, status=FindingStatus.OPEN)
                                  .order_by("id").values_list("message", flat=True))

@@ -74,22 +74,16 @@ def install_event_add(*, install: Install, type: str, body: str = "", source: st
 def _enqueue(install: Install) -> None:
     """Run the install's next platform steps on a worker (its facility's, once the server is known),
     after the caller's transaction commits."""
+    _enqueue_id(install.pk, install.server.facility.code if install.server is not None else None)
+
+
+def _enqueue_id(install_id: Any, facility_code: str | None) -> None:
     from apps.hardware.tasks import enqueue_for_facility
 
-    install_id = str(install.pk)
-    facility_code = install.server.facility.code if install.server is not None else None
+    install_id = str(install_id)
     transaction.on_commit(lambda: enqueue_for_facility(
         "apps.installs.tasks.install_advance", install_id, facility_code=facility_code,
         task_name=f"install-{install_id}-{time.monotonic_ns()}", group="installs"))
-
-
-def _admission_lock() -> None:
-    """Serialise admissions (PostgreSQL; SQLite serialises every write anyway)."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('metalyard.installs.admission'))")
 
 
 def installs_admit() -> int:
@@ -98,29 +92,46 @@ def installs_admit() -> int:
     return _admit(keep_first=False)[0]
 
 
-def _admit(*, keep_first: bool) -> tuple[int, Any | None]:
-    """Admit what the free slots allow; with keep_first, the oldest admitted run is not sent to the
-    task queue but its id returned: the caller (a worker whose run just gave its slot up) runs it."""
-    with transaction.atomic():
-        _admission_lock()
-        free = settings.INSTALL_MAX_STARTING - Install.objects.filter(starting=True).count()
-        if free <= 0:
-            return 0, None
-        admitted = list(Install.objects.select_related("server__facility")
-                        .filter(state=InstallState.QUEUED, starting=False).order_by("created_at")[:free])
-        Install.objects.filter(pk__in=[install.pk for install in admitted]).update(starting=True, admitted_at=timezone.now())
-        kept = admitted.pop(0).pk if keep_first and admitted else None
-        for install in admitted:
-            _enqueue(install)
+def _start_phase_over(install: Install, *, keep_next: bool = False) -> Any | None:
+    """The run waits for its machine or has ended: its admission slot goes to the next queued run.
+    With keep_next, that run's id is returned for the caller to run (and not sent to the queue).
+    Freeing the slot and filling it are one step under the admission lock, so that no order's
+    admission (in a web worker, whose hand-off to the task queue may be slow) takes it in between."""
+    return _admit(keep_first=keep_next, release=install.pk)[1]
+
+
+def _admit(*, keep_first: bool, release: Any = None) -> tuple[int, Any | None]:
+    """Admit what the free slots allow (after freeing `release`'s slot; nothing if it held none).
+    With keep_first the oldest admitted run is not sent to the task queue but its id returned: the
+    caller, a worker whose run just gave its slot up, runs it itself."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # One round trip: installs_admit() (migration 0004) does what _admit_rows() does below.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT install_id, facility_code FROM installs_admit(%s, %s::uuid)",
+                           [settings.INSTALL_MAX_STARTING, str(release) if release is not None else None])
+            admitted = cursor.fetchall()
+    else:
+        admitted = _admit_rows(release)
+    kept = admitted.pop(0)[0] if keep_first and admitted else None
+    for install_id, facility_code in admitted:
+        _enqueue_id(install_id, facility_code)
     return len(admitted) + (kept is not None), kept
 
 
-def _start_phase_over(install: Install, *, keep_next: bool = False) -> Any | None:
-    """The run waits for its machine or has ended: its admission slot goes to the next queued run.
-    With keep_next, that run's id is returned for the caller to run (and not sent to the queue)."""
-    if Install.objects.filter(pk=install.pk, starting=True).update(starting=False):
-        return _admit(keep_first=keep_next)[1]
-    return None
+def _admit_rows(release: Any) -> list[tuple[Any, str | None]]:
+    """Admission where there is no installs_admit() (SQLite, which serialises writers anyway)."""
+    with transaction.atomic():
+        if release is not None and not Install.objects.filter(pk=release, starting=True).update(starting=False):
+            return []
+        free = settings.INSTALL_MAX_STARTING - Install.objects.filter(starting=True).count()
+        if free <= 0:
+            return []
+        admitted = list(Install.objects.filter(state=InstallState.QUEUED, starting=False).order_by("created_at")
+                        .values_list("pk", "server__facility__code")[:free])
+        Install.objects.filter(pk__in=[pk for pk, _ in admitted]).update(starting=True, admitted_at=timezone.now())
+    return admitted
 
 
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
@@ -273,7 +284,9 @@ def _advance(install_id: Any, max_steps: int) -> Install:
     for _ in range(max_steps):
         if install.state == InstallState.QUEUED:
             with transaction.atomic():
+                loaded = install
                 install = transition(install, InstallState.RUNNING, reason="worker picked it up")
+                install.device, install.server = loaded.device, loaded.server  # read with it above
                 install.step = WORKFLOWS[install.kind][0]
                 install.started_at = timezone.now()
                 install.deadline = install.started_at + dt.timedelta(seconds=step_timeout(install.step))
@@ -334,6 +347,7 @@ def _server_transition(server: Any, target: str, reason: str) -> None:
 
 def _step_pick_server(install: Install) -> None:
     from apps.hardware.models import Server
+    from apps.hardware.services import server_transition
 
     device = install.device
     assert device is not None
@@ -347,7 +361,8 @@ def _step_pick_server(install: Install) -> None:
         if server is None:
             where = device.facility.code if device.facility_id else f"metro {device.metro.code}"
             raise InstallError(f"no ready {device.plan.slug} server is left in {where}")
-        _server_transition(server, "allocated", f"picked for device {device.hostname} ({device.pk})")
+        # Just read under its lock: no need to read its state again as _server_transition would.
+        server_transition(server=server, to="allocated", actor=None, reason=f"picked for device {device.hostname} ({device.pk})")
         Device.objects.filter(pk=device.pk).update(server=server)
         Install.objects.filter(pk=install.pk).update(server=server)
         device.server = server

@@ -76,3 +76,46 @@ def test_a_locked_server_is_skipped_not_waited_for() -> None:
     run.refresh_from_db()
     assert run.server_id == second.pk
     assert took < 2.0, f"the pick waited {took:.1f} s on a locked row"
+
+
+def test_concurrent_admissions_and_releases_never_exceed_the_starting_slots(settings) -> None:
+    """Orders admitting (web workers) and runs handing their slots on (task workers) at once, each on
+    its own connection: never more runs starting than INSTALL_MAX_STARTING, every slot refilled."""
+    from django_q.conf import Conf
+
+    settings.INSTALL_MAX_STARTING = 5
+    facility, plan = FacilityFactory(), PlanFactory()
+    runs = orders(40, plan, facility)
+    # Nothing runs the tasks here: this is admission alone (Conf.SYNC would start each run inline).
+    sync, Conf.SYNC = Conf.SYNC, False
+    seen_over: list[int] = []
+
+    def admit(_: int) -> None:
+        try:
+            services.installs_admit()
+            seen_over.append(Install.objects.filter(starting=True).count())
+        finally:
+            connection.close()
+
+    def hand_on(_: int) -> None:
+        try:
+            holder = Install.objects.filter(starting=True, state=InstallState.QUEUED).order_by("?").first()
+            if holder is not None:
+                # Its run reached its machine: it gives the slot up and takes the next run itself.
+                Install.objects.filter(pk=holder.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
+                services._start_phase_over(holder)
+            seen_over.append(Install.objects.filter(starting=True).count())
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            list(pool.map(admit, range(20)))
+            list(pool.map(lambda i: (hand_on if i % 2 else admit)(i), range(60)))
+    finally:
+        Conf.SYNC = sync
+    assert max(seen_over) <= 5
+    assert Install.objects.filter(starting=True).count() == 5
+    assert Install.objects.filter(starting=True).exclude(admitted_at=None).count() == 5
+    admitted = list(Install.objects.exclude(admitted_at=None).order_by("created_at").values_list("pk", flat=True))
+    assert admitted == [r.pk for r in runs[:len(admitted)]]  # oldest first, none skipped
