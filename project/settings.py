@@ -267,8 +267,10 @@ NETBOOT_ASSETS_DIR = Path(os.environ.get("METALYARD_NETBOOT_ASSETS", DATA_DIR / 
 INSTALLER_KERNEL_URL = os.environ.get("INSTALLER_KERNEL_URL", "/netboot/assets/vmlinuz")
 INSTALLER_INITRD_URL = os.environ.get("INSTALLER_INITRD_URL", "/netboot/assets/installer.cpio.gz")
 INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 quiet")
-# DHCP: the file the generated dnsmasq configuration is written to and the boot URL iPXE clients get.
-DHCP_CONFIG_PATH = Path(os.environ.get("METALYARD_DHCP_CONFIG", DATA_DIR / "dhcp" / "dnsmasq.conf"))
+# DHCP: the server, the file its generated configuration is written to, the boot URL iPXE clients get.
+# METALYARD_DHCP_SERVER: dnsmasq (default) or kea (ISC Kea's kea-dhcp4).
+DHCP_SERVER = os.environ.get("METALYARD_DHCP_SERVER", "dnsmasq")
+DHCP_CONFIG_PATH = Path(os.environ.get("METALYARD_DHCP_CONFIG", DATA_DIR / "dhcp" / ("kea-dhcp4.conf" if DHCP_SERVER == "kea" else "dnsmasq.conf")))
 DHCP_BOOT_URL = os.environ.get("METALYARD_DHCP_BOOT_URL", "http://127.0.0.1:8000/ipxe/boot.ipxe")
 # Lab machines: where the emulated servers reach the platform, and how long their hardware takes
 # (1.0 = realistic delays, 0 = none, for benchmarks).

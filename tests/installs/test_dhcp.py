@@ -45,3 +45,52 @@ def test_the_reload_command_runs_and_its_failure_is_reported(rack, tmp_path) -> 
     assert marker.exists()
     with pytest.raises(dhcp.DHCPConfigError, match="reload command"):
         dhcp.dhcp_config_write(path=tmp_path / "a.conf", boot_url="http://127.0.0.1/ipxe/boot.ipxe", reload_command="false")
+
+
+HAVE_KEA = shutil.which("kea-dhcp4") is not None or os.path.exists("/usr/sbin/kea-dhcp4")
+needs_kea = pytest.mark.skipif(not HAVE_KEA, reason="Kea not installed (apt-get install kea-dhcp4-server)")
+
+
+@needs_kea
+def test_the_same_reservations_for_kea_which_accepts_them(rack, tmp_path) -> None:
+    import json
+
+    addressed = rack["servers"][0]
+    other = rack["servers"][2]
+    assigned = server_addresses_assign(server=addressed, device_label="web1")
+    server_addresses_assign(server=other, device_label="web2")
+    public4 = next(a for a in assigned if a.family == 4 and a.public)
+    path = dhcp.dhcp_config_write(path=tmp_path / "kea-dhcp4.conf", boot_url="http://127.0.0.1:8000/ipxe/boot.ipxe",
+                                  reload_command="", server="kea")
+    text = path.read_text()
+    config = json.loads(text.split("\n", 1)[1])["Dhcp4"]  # after the comment line, which Kea allows
+    nic = addressed.interfaces.get()
+    subnet = next(s for s in config["subnet4"] if s["subnet"] == str(public4.network))
+    assert subnet["reservations"] == [{"hw-address": nic.mac, "ip-address": str(public4.address), "hostname": f"{addressed.serial}-eth0"}]
+    assert subnet["option-data"] == [{"name": "routers", "data": str(public4.gateway)}]
+    assert len(config["subnet4"]) == 2 and len({s["id"] for s in config["subnet4"]}) == 2
+    assert config["client-classes"][0]["boot-file-name"] == "http://127.0.0.1:8000/ipxe/boot.ipxe"
+    assert rack["servers"][1].interfaces.get().mac not in text
+    dhcp.kea_check(path)  # raises with Kea's complaint if refused
+
+
+@needs_kea
+def test_a_configuration_kea_refuses_never_replaces_the_one_in_service(rack, tmp_path, monkeypatch) -> None:
+    server_addresses_assign(server=rack["servers"][0], device_label="web1")
+    path = tmp_path / "kea-dhcp4.conf"
+    dhcp.dhcp_config_write(path=path, boot_url="http://127.0.0.1:8000/ipxe/boot.ipxe", reload_command="", server="kea")
+    good = path.read_text()
+    render, check = dhcp.SERVERS["kea"]
+    # A renderer gone wrong (a keyword Kea does not know): Kea's own check must stop it.
+    monkeypatch.setitem(dhcp.SERVERS, "kea", (lambda **kw: render(**kw).replace('"subnet4"', '"subnets4"'), check))
+    with pytest.raises(dhcp.DHCPConfigError, match="kea-dhcp4 refused"):
+        dhcp.dhcp_config_write(path=path, boot_url="http://127.0.0.1:8000/ipxe/boot.ipxe", reload_command="", server="kea")
+    assert path.read_text() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kea-dhcp4.conf"]
+
+
+def test_an_unknown_server_is_a_clear_error(rack, tmp_path) -> None:
+    with pytest.raises(dhcp.DHCPConfigError, match="unknown DHCP server 'isc-dhcpd': choose one of dnsmasq, kea"):
+        dhcp.dhcp_config_write(path=tmp_path / "x.conf", boot_url="http://127.0.0.1/ipxe/boot.ipxe", reload_command="",
+                               server="isc-dhcpd")
+    assert not (tmp_path / "x.conf").exists()
