@@ -356,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
             print("timeline, p50 seconds after the order: " + "; ".join(
                 f"{what} {percentile(v, 50):.2f}" for what, v in sorted(marks.items(), key=lambda kv: percentile(kv[1], 50))))
             from django.db.models import Count
+            from django_q.models import Task
 
             from apps.hardware.power_models import PowerEvent
             from apps.network.models import ConfigPush
@@ -367,8 +368,12 @@ def run(args: argparse.Namespace) -> int:
             for i in worst:
                 run_, sent = runs[str(active[i].pk)], order_sent[str(active[i].pk)]
                 steps = "; ".join(f"{e.type} {e.created_at.timestamp() - sent:.2f}" for e in run_.events.all())
+                # When a worker began each task of the run (django-q2's record): the queue's share of a hand-off.
+                tasks = ", ".join(f"{t.timestamp() - sent:.2f}" for t in Task.objects.filter(name__startswith=f"install-{run_.pk}-")
+                                  .order_by("started").values_list("started", flat=True))
                 print(f"  overhead {overhead[i]:.2f} s: order call {orders_only[i]:.2f}, admitted {run_.admitted_at.timestamp() - sent:.2f}, "
-                      f"started {run_.started_at.timestamp() - sent:.2f}, device {io[i]:.2f}; {steps}; active {e2e[i]:.2f}")
+                      f"started {run_.started_at.timestamp() - sent:.2f}, device {io[i]:.2f}; {steps}; active {e2e[i]:.2f}; "
+                      f"its tasks began at {tasks or '— (run by the worker that admitted it)'}")
             print("machine calls as the machines timed them (p50/p99 ms): " + "; ".join(
                 f"{what} {percentile(v, 50) * 1000:.0f}/{percentile(v, 99) * 1000:.0f}" for what, v in sorted(by_call.items())))
         return 0 if not failed and not errors and len(servers) == len(set(servers)) and len(assignments) == len(set(assignments)) else 1
