@@ -51,13 +51,13 @@ def device_current_install(device: Device) -> Install | None:
     return device.installs.order_by("-created_at").first()
 
 
-def provisioning_events(install: Install | None) -> list[dict[str, Any]]:
+def provisioning_events(install: Install | None, events: list[InstallEvent] | None = None) -> list[dict[str, Any]]:
     """The Equinix Metal `provisioning_events` list (each with id, type, body, created_at, took)."""
     if install is None:
         return []
     return [{"id": f"{install.pk}-{i}", "type": e.type, "body": e.body, "state": "info" if e.type != "provisioning.failed" else "failed",
              "created_at": e.at.isoformat(), "took_seconds": round(e.took, 3)}
-            for i, e in enumerate(install_timeline(install))]
+            for i, e in enumerate(install_timeline(install, events))]
 
 
 def _absolute(url: str, base_url: str) -> str:

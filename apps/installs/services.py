@@ -161,10 +161,10 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
                         operating_system=operating_system, ssh_keys=list(ssh_keys or []), userdata=userdata,
                         tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
-        # The related rows are the instances the caller looked up, and the table's constraints hold
-        # in the database itself: validate the fields without a query per foreign key.
+        # The related rows are the instances the caller looked up, and the table's constraints (and its
+        # fresh UUID key) hold in the database itself: validate the fields without a query each.
         device.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system"],
-                          validate_constraints=False)
+                          validate_unique=False, validate_constraints=False)
         device.save()
         Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)
         audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)

@@ -34,6 +34,7 @@ def _ip_addresses(device: Device) -> list[dict[str, Any]]:
 class DeviceOut(serializers.Serializer):
     def to_representation(self, device: Device) -> dict[str, Any]:
         install = device_current_install(device)
+        events = list(install.events.all()) if install else []  # read once for the percentage and the timeline
         data: dict[str, Any] = {
             "id": str(device.pk),
             "short_id": str(device.pk)[:8],
@@ -54,8 +55,8 @@ class DeviceOut(serializers.Serializer):
             "ip_addresses": _ip_addresses(device),
             "project": {"href": f"/metal/v1/projects/{device.project_id}"},
             "href": f"/metal/v1/devices/{device.pk}",
-            "provisioning_percentage": install_percentage(install) if install else 0,
-            "provisioning_events": provisioning_events(install),
+            "provisioning_percentage": install_percentage(install, events) if install else 0,
+            "provisioning_events": provisioning_events(install, events),
         }
         if device.state == "failed":
             data["failure_reason"] = device.failure_reason

@@ -46,7 +46,7 @@ class ProjectDeviceListView(GenericAPIView):
         v = data.validated_data
         plan = Plan.objects.filter(slug=v["plan"]).first()
         os_ = OperatingSystem.objects.filter(slug=v["operating_system"]).first()
-        facility = Facility.objects.filter(code=v["facility"]).first() if v.get("facility") else None
+        facility = Facility.objects.select_related("metro").filter(code=v["facility"]).first() if v.get("facility") else None
         metro = Metro.objects.filter(code=v["metro"]).first() if v.get("metro") else None
         missing = {name: f"No {name.replace('_', ' ')} '{v[name]}'." for name, obj in
                    (("plan", plan), ("operating_system", os_), ("facility", facility), ("metro", metro)) if v.get(name) and obj is None}
