@@ -111,29 +111,29 @@ def kea_config(*, boot_url: str, items: list[Reservation], lease_time: int = 360
         + json.dumps(config, indent=2) + "\n"
 
 
-def _server_check(names: tuple[str, ...], args: list[str], *, package: str, what: str) -> str:
+def _server_check(name: str, args: list[str], *, package: str) -> str:
     """Run the real DHCP server's own configuration check; raise DHCPConfigError with its complaint."""
-    binary = next((found for name in names for found in (shutil.which(name), f"/usr/sbin/{name}") if found and os.path.exists(found)), None)
+    binary = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
     if binary is None:
-        raise DHCPConfigError(f"{names[0]} is not installed (Debian: apt-get install -y --no-install-recommends {package})")
+        raise DHCPConfigError(f"{name} is not installed (Debian: apt-get install -y --no-install-recommends {package})")
     try:
         done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=CHECK_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise DHCPConfigError(f"{names[0]} {args[0]} did not answer within {CHECK_TIMEOUT} s") from exc
+        raise DHCPConfigError(f"{name} {args[0]} did not answer within {CHECK_TIMEOUT} s") from exc
     output = (done.stdout + done.stderr).strip()
     if done.returncode != 0:
-        raise DHCPConfigError(f"{what} refused the generated configuration: {output[-2000:]}")
+        raise DHCPConfigError(f"{name} refused the generated configuration: {output[-2000:]}")
     return output
 
 
 def dnsmasq_check(path: Path) -> str:
     """Ask the real dnsmasq whether it accepts the file."""
-    return _server_check(("dnsmasq",), ["--test", f"--conf-file={path}"], package="dnsmasq-base", what="dnsmasq")
+    return _server_check("dnsmasq", ["--test", f"--conf-file={path}"], package="dnsmasq-base")
 
 
 def kea_check(path: Path) -> str:
     """Ask the real kea-dhcp4 whether it accepts the file (`-t`: check and exit)."""
-    return _server_check(("kea-dhcp4",), ["-t", str(path)], package="kea-dhcp4-server", what="kea-dhcp4")
+    return _server_check("kea-dhcp4", ["-t", str(path)], package="kea-dhcp4-server")
 
 
 # The DHCP servers Metalyard writes for: how to render the configuration and how to check it.

@@ -1,10 +1,11 @@
 """The machines behind the lab's BMCs. The BMC emulators call `on_power_on(server_id, bootdev)`;
 handlers registered with `register_power_on()` act on it. The emulation (`emulate()`, switched on
-by the lab, the tests and the benchmarks) boots the server's machine when bootdev is network: a
-QEMU virtual machine for servers registered with `qemu_register()` (the real netboot test),
-otherwise a light emulated machine — a thread that
-behaves like the installer on real hardware over HTTP on loopback (fetches its iPXE script by MAC,
-its metadata and image, posts events with realistic delays, phones home). Hundreds run at once.
+by the lab, the tests and the benchmarks) boots the server's machine: a QEMU virtual machine for
+servers registered with `qemu_register()` (the real netboot test), otherwise a light emulated
+machine — a thread that behaves like the installer on real hardware over HTTP on loopback (fetches
+its iPXE script by MAC, its metadata and image, posts events with realistic delays, phones home).
+Powered on from its disk after an install, a machine boots what the installer wrote, and that
+system phones home too. Hundreds run at once.
 
 Delays are scaled by settings.LAB_MACHINE_DELAY_SCALE (1.0 realistic, 0 for benchmarks)."""
 from __future__ import annotations
@@ -30,6 +31,8 @@ HTTP_TIMEOUT = 30
 # Seconds a real server spends between the calls it makes (firmware + DHCP, kernel boot, disk work),
 # scaled by LAB_MACHINE_DELAY_SCALE.
 REAL_DELAYS = {"firmware": 6.0, "kernel": 4.0, "partition": 2.0, "image": 20.0, "configure": 3.0, "os_boot": 15.0}
+# Boot devices that netboot; "default" is the firmware's own order, which puts the network first here.
+NETWORK_BOOT = frozenset({"network", "pxe", "default"})
 
 
 @dataclass
@@ -139,8 +142,7 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
         return
     server_id = str(server_id)
     on_power_off(server_id)
-    # "default" is the firmware's own order, which puts the network first on these machines.
-    from_network = bootdev in ("network", "pxe", "default")
+    from_network = bootdev in NETWORK_BOOT
     spec = _qemu_specs.get(server_id)
     if not from_network and spec is None and server_id not in _light_disks:
         return  # a disk boot with nothing installed on the disk: nothing starts
@@ -231,7 +233,7 @@ class LightMachine:
         return payload
 
     def boot(self) -> None:
-        if self.run.bootdev not in ("network", "pxe", "default"):
+        if self.run.bootdev not in NETWORK_BOOT:
             self.first_boot()
             return
         self.pause("firmware")

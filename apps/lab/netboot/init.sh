@@ -106,6 +106,7 @@ IMAGE=$(field image_url)
 SUM=$(field image_sha256)
 SIZE=$(number image_size)
 [ -n "$IMAGE" ] && [ -n "$SUM" ] && [ -n "$SIZE" ] || fail "metadata lacks image_url, image_sha256 or image_size"
+[ "$SIZE" -le $(( LAST_MIB * 1048576 )) ] || fail "the image ($SIZE bytes) does not fit on $DISK beside its first-boot settings"
 case "$IMAGE" in /*) IMAGE="${API%%/machine/*}$IMAGE" ;; esac
 event provisioning.105 "Server partitions created"
 timeout 600 wget -q -O - "$IMAGE" | dd of="$DISK" bs=64k conv=fsync 2>/dev/null || fail "could not write $IMAGE to $DISK"
