@@ -38,21 +38,25 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: int = APT_TIMEOUT) -> str:
+NETBOOT_PACKAGES = "qemu-system-x86 ipxe-qemu busybox-static cpio"
+
+
+def run_tool(cmd: list[str], *, cwd: Path | None = None, timeout: int = APT_TIMEOUT, env: dict[str, str] | None = None,
+             packages: str = NETBOOT_PACKAGES) -> str:
+    """Run one of the netboot lab's tools; NetbootToolError says what to install, or what it printed."""
     if shutil.which(cmd[0]) is None:
-        raise NetbootToolError(f"'{cmd[0]}' is not installed (Debian: apt-get install -y --no-install-recommends "
-                               "qemu-system-x86 ipxe-qemu busybox-static cpio).")
+        raise NetbootToolError(f"'{cmd[0]}' is not installed (Debian: apt-get install -y --no-install-recommends {packages}).")
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as exc:
         raise NetbootToolError(f"{' '.join(cmd)} did not finish within {timeout} s") from exc
     if done.returncode != 0:
-        raise NetbootToolError(f"{' '.join(cmd)} failed (rc {done.returncode}): {done.stderr.strip()[-500:]}")
+        raise NetbootToolError(f"{' '.join(cmd)} failed (rc {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
     return done.stdout
 
 
 def _kernel_package() -> str:
-    out = _run(["apt-cache", "depends", "linux-image-cloud-amd64"], timeout=60)
+    out = run_tool(["apt-cache", "depends", "linux-image-cloud-amd64"], timeout=60)
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Depends:") and "linux-image-" in line:
@@ -81,7 +85,7 @@ def ensure_kernel(cache_dir: Path | None = None) -> Kernel:
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         tmp_path = Path(tmp)
         # apt-get download as root warns that _apt cannot write here; harmless.
-        _run(["apt-get", "download", package], cwd=tmp_path)
+        run_tool(["apt-get", "download", package], cwd=tmp_path)
         debs = list(tmp_path.glob("*.deb"))
         if not debs:
             raise NetbootToolError(f"apt-get download {package} produced no .deb")

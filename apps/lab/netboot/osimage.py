@@ -8,13 +8,12 @@ loop device, no mount."""
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
+import os
 import tempfile
 from pathlib import Path
 
 from apps.lab.netboot.initramfs import build_initramfs
-from apps.lab.netboot.kernel import Kernel, NetbootToolError, ensure_kernel
+from apps.lab.netboot.kernel import Kernel, ensure_kernel, run_tool
 
 PACKAGES = "syslinux syslinux-common mtools dosfstools"
 SYSLINUX_CFG = """DEFAULT os
@@ -26,17 +25,6 @@ LABEL os
   APPEND console=ttyS0 quiet metalyard.mode=firstboot
 """
 TOOL_TIMEOUT = 120
-
-
-def _tool(cmd: list[str], *, env: dict[str, str] | None = None) -> None:
-    if shutil.which(cmd[0]) is None:
-        raise NetbootToolError(f"'{cmd[0]}' is not installed (Debian: apt-get install -y --no-install-recommends {PACKAGES})")
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise NetbootToolError(f"{' '.join(cmd)} did not finish within {TOOL_TIMEOUT} s") from exc
-    if done.returncode != 0:
-        raise NetbootToolError(f"{' '.join(cmd)} failed (rc {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
 
 
 def build_os_image(target: Path, *, kernel: Kernel | None = None) -> tuple[Path, str, int]:
@@ -51,12 +39,12 @@ def build_os_image(target: Path, *, kernel: Kernel | None = None) -> tuple[Path,
         size_kib = ((payload // 1024 + 2048) // 1024 + 1) * 1024  # the files plus 2 MiB, in whole MiB
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
-        _tool(["mkfs.fat", "-C", "-n", "LABOS", str(partial), str(size_kib)])
-        _tool(["syslinux", "--install", str(partial)])
+        run_tool(["mkfs.fat", "-C", "-n", "LABOS", str(partial), str(size_kib)], timeout=TOOL_TIMEOUT, packages=PACKAGES)
+        run_tool(["syslinux", "--install", str(partial)], timeout=TOOL_TIMEOUT, packages=PACKAGES)
         # mtools refuses to touch a file system it thinks is a floppy of another geometry otherwise.
-        env = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
         for source, name in ((kernel.vmlinuz, "vmlinuz"), (initrd, "initrd"), (cfg, "syslinux.cfg")):
-            _tool(["mcopy", "-o", "-i", str(partial), str(source), f"::{name}"], env=env)
+            run_tool(["mcopy", "-o", "-i", str(partial), str(source), f"::{name}"], timeout=TOOL_TIMEOUT, env=env, packages=PACKAGES)
         partial.replace(target)
     data = target.read_bytes()
     return target, hashlib.sha256(data).hexdigest(), len(data)
