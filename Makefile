@@ -20,9 +20,9 @@ $(STAMP): requirements.txt
 
 # Installs, migrates, loads the demo provider and runs web + worker + lab until Ctrl-C.
 run: $(STAMP)
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py demo
-	DEBUG=1 exec $(PY) manage.py devserver --addr $(ADDR)
+	METALYARD_DEV_KEYS=1 DEBUG=1 $(PY) manage.py migrate --noinput
+	METALYARD_DEV_KEYS=1 DEBUG=1 $(PY) manage.py demo
+	METALYARD_DEV_KEYS=1 DEBUG=1 exec $(PY) manage.py devserver --addr $(ADDR)
 
 # Installs, then runs ruff and the whole test suite (PostgreSQL when DATABASE_URL points at it).
 test: $(STAMP)

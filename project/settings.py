@@ -28,14 +28,19 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG")
 # The test runner (make test) and the dev server (make run) set METALYARD_DEV_KEYS so that
 # a throw-away key is acceptable there; anywhere else a missing key is a refusal to start.
-DEV_KEYS = DEBUG or env_bool("METALYARD_DEV_KEYS")
+# DEBUG alone never brings the public development keys in: a production box started with DEBUG=1
+# by mistake still needs its own keys (and `check --deploy` then says DEBUG is on).
+DEV_KEYS = env_bool("METALYARD_DEV_KEYS")
+# Development (make run, make test): plain-HTTP cookies, no HSTS. Anything else gets the production
+# transport defaults below.
+DEVELOPMENT = DEV_KEYS
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEV_KEYS:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Export SECRET_KEY=<a long random string> "
-            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), or set DEBUG=1 for local development."
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), or set METALYARD_DEV_KEYS=1 for local development."
         )
     SECRET_KEY = "insecure-development-only-secret-key-do-not-use-in-production"  # noqa: S105 - dev/test only
 
@@ -89,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.audit.middleware.AuditContextMiddleware",
+    # Last, so that it sees the views' exceptions first: API and machine routes answer JSON, never a debug page.
+    "project.errors.JSONErrorMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -162,6 +169,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["project.jsonbody.BoundedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Metalyard API", "VERSION": "1.0.0"}
 
@@ -199,13 +208,32 @@ LOGGING = {
     "loggers": {"django": {"level": os.environ.get("LOG_LEVEL", "INFO")}, "django.db.backends": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_HTTPONLY = False
-    X_FRAME_OPTIONS = "DENY"
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Transport: on by default outside development (make run / make test set METALYARD_DEV_KEYS=1).
+# TLS ends at the load balancer, which says so in X-Forwarded-Proto (METALYARD_PROXY_SSL_HEADER=0 when
+# nothing sits in front and gunicorn serves TLS itself).
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEVELOPMENT)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(os.environ.get("METALYARD_HSTS_SECONDS", "0" if DEVELOPMENT else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("METALYARD_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+# Preloading is a promise to browsers that cannot be taken back quickly: the operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("METALYARD_HSTS_PRELOAD")
+SECURE_SSL_REDIRECT = env_bool("METALYARD_SSL_REDIRECT", not DEVELOPMENT)
+if env_bool("METALYARD_PROXY_SSL_HEADER", not DEVELOPMENT):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Machines fetch iPXE scripts, kernels and metadata over plain HTTP (stock iPXE has no TLS trust
+# store): those paths are never redirected; the health check neither.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ipxe/", r"^machine/", r"^discovery/", r"^netboot/", r"^metadata",
+                          r"^userdata", r"^2009-04-04/", r"^latest/", r"^provisioning/"]
+# Django's debug page hides settings named like KEY/SECRET/PASS/TOKEN; these also hold passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "project.errors.SettingsHidingReporterFilter"
+
+# JSON request bodies (API, machine endpoints): larger or deeper bodies are a 400, never parsed.
+JSON_BODY_MAX_BYTES = int(os.environ.get("METALYARD_JSON_BODY_MAX_BYTES", str(1024 * 1024)))
+JSON_BODY_MAX_DEPTH = int(os.environ.get("METALYARD_JSON_BODY_MAX_DEPTH", "32"))
 
 
 # ---------------------------------------------------------------- hardware: BMC control
@@ -237,6 +265,9 @@ LOGGING["loggers"].update({"ncclient": {"level": "WARNING"}, "paramiko": {"level
 # The covering (INCLUDE) indexes of the IP block tree are a PostgreSQL speed-up; SQLite builds them
 # without the extra columns, which is fine, so its warning about that is silenced.
 SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
+# check --deploy: HSTS preload is the operator's choice (METALYARD_HSTS_PRELOAD=1), not a default.
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 
 # ---------------------------------------------------------------- installs

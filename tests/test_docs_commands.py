@@ -1,7 +1,8 @@
 """Every command shown in README.md and docs/ is executed here, so the docs cannot rot.
 
 Commands are the `$ ` lines of ```console blocks. Each documentation page runs in order in a
-fresh environment: its own SQLite database (migrated, demo loaded), DEBUG=1, `python` being the
+fresh environment: its own SQLite database (migrated, demo loaded), DEBUG=1 and METALYARD_DEV_KEYS=1
+(unless a command sets its own), `python` being the
 project's venv. Long-running commands (servers, workers, the lab) are started, checked to be
 serving, stopped with Ctrl-C (SIGINT) and must exit cleanly. Addresses and database names are
 rewritten to free ports and throw-away databases so that tests never collide with a real install.
@@ -74,7 +75,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "METALYARD_TASKS_SYNC", "SECRET_KEY"}}
-    env.update({"DEBUG": "1", "METALYARD_DATA_DIR": str(data_dir), "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+    env.update({"DEBUG": "1", "METALYARD_DEV_KEYS": "1", "METALYARD_DATA_DIR": str(data_dir), "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
                 "PYTHONUNBUFFERED": "1"})
     return env
 

@@ -4,7 +4,6 @@ Unauthenticated or malformed calls get a 4xx and change nothing."""
 from __future__ import annotations
 
 import hmac
-import json
 import mimetypes
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.installs import ipxe, services
 from apps.installs.models import EVENT_TYPES, MACHINE_EVENT_TYPES, Install
 from apps.installs.selectors import device_metadata
+from project.jsonbody import loads_bounded
 
 SECRET_HEADER = "HTTP_X_METALYARD_SECRET"  # noqa: S105 - a header name
 MAX_BODY = 256 * 1024
@@ -82,9 +82,9 @@ def machine_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             if len(request.body) > MAX_BODY:
                 return _error(413, f"body larger than {MAX_BODY} bytes")
             try:
-                payload = json.loads(request.body or b"{}")
-            except ValueError:
-                return _error(400, "the body is not JSON")
+                payload = loads_bounded(request.body or b"{}", max_bytes=MAX_BODY)
+            except ValueError as exc:  # JSONBodyError too: too deep, not UTF-8, not JSON
+                return _error(400, str(exc))
             if not isinstance(payload, dict):
                 return _error(400, "the body must be a JSON object")
         try:
@@ -161,9 +161,9 @@ def discovery_inventory(request: HttpRequest, mac: str) -> HttpResponse:
     if len(request.body) > MAX_BODY:
         return _error(413, f"body larger than {MAX_BODY} bytes")
     try:
-        payload = json.loads(request.body or b"{}")
-    except ValueError:
-        return _error(400, "the body is not JSON")
+        payload = loads_bounded(request.body or b"{}", max_bytes=MAX_BODY)
+    except ValueError as exc:  # JSONBodyError too: too deep, not UTF-8, not JSON
+        return _error(400, str(exc))
     if not isinstance(payload, dict):
         return _error(400, "the body must be a JSON object")
     services.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"), inventory=payload)

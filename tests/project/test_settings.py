@@ -27,17 +27,17 @@ def test_refuses_to_start_without_encryption_key():
     assert "METALYARD_ENCRYPTION_KEYS is not set" in result.stderr
 
 
-def test_starts_with_both_keys_or_in_debug():
+def test_starts_with_both_keys_or_with_dev_keys():
     from cryptography.fernet import Fernet
 
     assert _check({"SECRET_KEY": "x" * 50, "METALYARD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}).returncode == 0
-    assert _check({"DEBUG": "1"}).returncode == 0
+    assert _check({"METALYARD_DEV_KEYS": "1"}).returncode == 0
 
 
 def test_redis_url_switches_the_broker():
     code = "from django.conf import settings; print('redis' in settings.Q_CLUSTER, 'orm' in settings.Q_CLUSTER)"
     env = {k: v for k, v in os.environ.items()}
-    env.update({"DEBUG": "1", "REDIS_URL": "redis://127.0.0.1:6379/0", "DJANGO_SETTINGS_MODULE": "project.settings"})
+    env.update({"METALYARD_DEV_KEYS": "1", "REDIS_URL": "redis://127.0.0.1:6379/0", "DJANGO_SETTINGS_MODULE": "project.settings"})
     out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["True", "False"], out.stderr

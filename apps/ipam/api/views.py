@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import uuid
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -66,6 +67,26 @@ def _staff_blocks() -> QuerySet[Block]:
 # ---------------------------------------------------------------------- staff
 
 
+def _block_filters(params: Any) -> dict[str, Any]:
+    """The equality filters of the staff block list, each checked for its type (a wrong one is a field error, 422, never a 500)."""
+    filters: dict[str, Any] = {}
+    if params.get("kind"):
+        if params["kind"] not in Kind.values:
+            raise ValidationError({"kind": f"kind is one of {', '.join(Kind.values)}."})
+        filters["kind"] = params["kind"]
+    for name in ("family", "parent"):
+        if params.get(name):
+            if not params[name].isdigit() or len(params[name]) > 18:
+                raise ValidationError({name: f"{name} is a number (e.g. ?{name}=4)."})
+            filters[name] = int(params[name])
+    if params.get("project"):
+        try:
+            filters["project"] = uuid.UUID(params["project"])
+        except ValueError as exc:
+            raise ValidationError({"project": "project is a project id (a UUID)."}) from exc
+    return filters
+
+
 class StaffView(GenericAPIView):
     permission_classes = [IsIPAMStaff]
 
@@ -83,9 +104,8 @@ class BlockListView(StaffView):
         else:
             qs = _staff_blocks() if include_released else _staff_blocks().active()
             qs = qs.order_by("family", "first", "prefix_length")
-        for name in ("kind", "family", "parent", "project"):
-            if params.get(name):
-                qs = qs.filter(**{name: params[name]})
+        for name, value in _block_filters(params).items():
+            qs = qs.filter(**{name: value})
         if params.get("facility"):
             qs = qs.filter(facility__code=params["facility"])
         if params.get("root") in ("1", "true"):
@@ -181,7 +201,10 @@ class WhoHeldView(StaffView):
         if not address:
             raise ValidationError({"address": "Give the address, e.g. ?address=147.75.3.17&at=2026-03-04T12:00:00Z."})
         at_text = request.query_params.get("at")
-        at = parse_datetime(at_text) if at_text else timezone.now()
+        try:
+            at = parse_datetime(at_text) if at_text else timezone.now()
+        except ValueError:
+            at = None  # well-formed but impossible, e.g. month 13
         if at is None:
             raise ValidationError({"at": f"'{at_text}' is not an ISO 8601 date and time, e.g. 2026-03-04T12:00:00Z."})
         if timezone.is_naive(at):
