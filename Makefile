@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 ADDR ?= 127.0.0.1:8000
+# The provisioning listener: the endpoints the lab's machines call (iPXE, metadata, phone-home).
+PROVISIONING_ADDR ?= 127.0.0.1:8001
 ARGS ?=
 
 .PHONY: run test venv lint clean
@@ -22,7 +24,7 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	METALYARD_DEV_KEYS=1 DEBUG=1 $(PY) manage.py migrate --noinput
 	METALYARD_DEV_KEYS=1 DEBUG=1 $(PY) manage.py demo
-	METALYARD_DEV_KEYS=1 DEBUG=1 exec $(PY) manage.py devserver --addr $(ADDR)
+	METALYARD_DEV_KEYS=1 DEBUG=1 exec $(PY) manage.py devserver --addr $(ADDR) --provisioning-addr $(PROVISIONING_ADDR)
 
 # Installs, then runs ruff and the whole test suite (PostgreSQL when DATABASE_URL points at it).
 test: $(STAMP)

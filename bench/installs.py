@@ -194,10 +194,11 @@ def start_cluster(workers: int) -> ChildProcess:
     return cluster
 
 
-def serve(workers: int, threads: int, *, nice: int = 0) -> tuple[ChildProcess, str]:
-    """The platform's web tier as in production: gunicorn on 127.0.0.1, on the benchmark's database."""
+def serve(workers: int, threads: int, *, nice: int = 0, app: str = "project.wsgi") -> tuple[ChildProcess, str]:
+    """The platform's web tier as in production: gunicorn on 127.0.0.1, on the benchmark's database
+    (`app` project.wsgi: the public site; project.provisioning_wsgi: the endpoints machines call)."""
     port = free_port()
-    web = ChildProcess([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}",
+    web = ChildProcess([sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
                         "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
                        env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}, stdout=None, nice=nice)
     base = f"http://127.0.0.1:{port}"
@@ -214,7 +215,9 @@ def serve(workers: int, threads: int, *, nice: int = 0) -> tuple[ChildProcess, s
         raise RuntimeError("gunicorn did not answer /healthz within 60 s")
     # Warm every worker up (URL tree, views, database connection), as a running site is.
     def warm(_: int) -> None:
-        for path in ("/ipxe/boot.ipxe", "/machine/00000000-0000-0000-0000-000000000000/metadata"):
+        paths = ("/ipxe/boot.ipxe", "/machine/00000000-0000-0000-0000-000000000000/metadata") \
+            if app == "project.provisioning_wsgi" else ("/healthz",)
+        for path in paths:
             with contextlib.suppress(OSError):  # the second answers 403, as it should
                 urllib.request.urlopen(f"{base}{path}", timeout=10).read()  # noqa: S310 - loopback
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -264,18 +267,15 @@ def run(args: argparse.Namespace) -> int:
         project = accounts.project_create(organization=org, name="bench")
         _, token = accounts.api_token_create(user=user, description="bench")
         web, base = serve(args.web_workers, args.web_threads, nice=args.api_nice)
-        if args.machine_web_workers:
-            # The endpoints machines call on web workers of their own, as a provisioning service
-            # beside the customer API: a burst of orders then never queues a machine's call.
-            machine_web, machine_base = serve(args.machine_web_workers, args.web_threads)
-        else:
-            machine_web, machine_base = None, base
+        # The endpoints machines call are served by the provisioning listener only, on web workers of
+        # their own beside the customer API: a burst of orders then never queues a machine's call.
+        machine_web, machine_base = serve(max(1, args.machine_web_workers), args.web_threads, app="project.provisioning_wsgi")
         cluster = start_cluster(args.workers)
         machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, machine_base], env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}))
         print(f"database: {connection.vendor}; site: {count} servers, {n_switches} lab switches, "
               f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} customer threads; "
               f"web: gunicorn {args.web_workers}×{args.web_threads} (nice {args.api_nice})"
-              f"{f', machines: gunicorn {args.machine_web_workers}×{args.web_threads}' if args.machine_web_workers else ''}; "
+              f", machines (provisioning listener): gunicorn {max(1, args.machine_web_workers)}×{args.web_threads}; "
               f"workers: qcluster ×{args.workers} "
               f"({'Redis' if settings.REDIS_URL else 'ORM'} broker); at most {settings.INSTALL_MAX_STARTING} runs starting at once",
               flush=True)
@@ -394,8 +394,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=16, help="threads per gunicorn worker")
-    parser.add_argument("--machine-web-workers", type=int, default=0,
-                        help="gunicorn workers of their own for the endpoints machines call (0: the customer API's)")
+    parser.add_argument("--machine-web-workers", type=int, default=1,
+                        help="gunicorn workers of the provisioning listener (the endpoints machines call)")
     parser.add_argument("--api-nice", type=int, default=0, help="CPU niceness of the customer API's web workers")
     parser.add_argument("--customer-nice", type=int, default=LAB_NICE,
                         help="CPU niceness of the customers' process placing the orders (other computers, like the lab)")

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: requests of the provisioning listener get its URLconf and JSON errors (project/listeners.py).
+    "project.listeners.ListenerMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -99,6 +101,13 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+# The provisioning network's listener serves only the endpoints machines call, on its own address
+# (the provisioning VLAN's; `manage.py provisioning_server`, or gunicorn project.provisioning_wsgi).
+PROVISIONING_URLCONF = "project.provisioning_urls"
+PROVISIONING_BIND = os.environ.get("METALYARD_PROVISIONING_BIND", "127.0.0.1:8001")
+# Machines reach the listener by its address: accept that as a Host (and any other names given).
+ALLOWED_HOSTS += [host for host in [PROVISIONING_BIND.rpartition(":")[0] or "127.0.0.1",
+                                    *env_list("METALYARD_PROVISIONING_HOSTS")] if host not in ALLOWED_HOSTS]
 
 TEMPLATES = [
     {
@@ -302,10 +311,10 @@ INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 q
 # METALYARD_DHCP_SERVER: dnsmasq (default) or kea (ISC Kea's kea-dhcp4).
 DHCP_SERVER = os.environ.get("METALYARD_DHCP_SERVER", "dnsmasq")
 DHCP_CONFIG_PATH = Path(os.environ.get("METALYARD_DHCP_CONFIG", DATA_DIR / "dhcp" / ("kea-dhcp4.conf" if DHCP_SERVER == "kea" else "dnsmasq.conf")))
-DHCP_BOOT_URL = os.environ.get("METALYARD_DHCP_BOOT_URL", "http://127.0.0.1:8000/ipxe/boot.ipxe")
+DHCP_BOOT_URL = os.environ.get("METALYARD_DHCP_BOOT_URL", f"http://{PROVISIONING_BIND}/ipxe/boot.ipxe")
 # Lab machines: where the emulated servers reach the platform, and how long their hardware takes
 # (1.0 = realistic delays, 0 = none, for benchmarks).
-LAB_PLATFORM_URL = os.environ.get("METALYARD_LAB_PLATFORM_URL", "http://127.0.0.1:8000")
+LAB_PLATFORM_URL = os.environ.get("METALYARD_LAB_PLATFORM_URL", f"http://{PROVISIONING_BIND}")
 LAB_MACHINE_DELAY_SCALE = float(os.environ.get("METALYARD_LAB_MACHINE_DELAY_SCALE", "1.0"))
 
 

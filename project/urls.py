@@ -1,4 +1,5 @@
-"""Top-level URLs: staff admin, customer portal, API, and the endpoints installing machines call."""
+"""The public site's URLs: staff admin, customer portal, API. The endpoints machines call are not here:
+they are served on the provisioning listener only (project/provisioning_urls.py, project/listeners.py)."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
@@ -21,7 +22,5 @@ urlpatterns = [
     path("api/", include("apps.api.urls")),
     # The same customer API at the Equinix Metal path, so existing clients only change their base URL.
     path("metal/v1/", include(("apps.api.urls", "metal"), namespace="metal")),
-    # Endpoints installing machines call (iPXE scripts, metadata, events, phone-home).
-    path("", include("apps.installs.urls")),
     path("", include("apps.portal.urls", namespace="portal")),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from tests.factories import UserFactory
 
@@ -25,3 +26,15 @@ def user(db):
 @pytest.fixture
 def staff_user(db):
     return UserFactory(is_staff=True, is_superuser=True)
+
+
+def provisioning_client(**defaults: object) -> Client:
+    """A test client whose requests arrive on the provisioning listener (as the WSGI wrapper marks them)."""
+    from project.listeners import LISTENER_KEY, PROVISIONING
+
+    return Client(**{LISTENER_KEY: PROVISIONING, **defaults})
+
+
+@pytest.fixture
+def machine_client() -> Client:
+    return provisioning_client()

@@ -35,6 +35,8 @@ DAEMONS: list[tuple[re.Pattern[str], str]] = [
     # make run is up when the admin answers and the lab's emulated hardware is running.
     (re.compile(r"(^|\s)make run(\s|$)"), "http+output:emulator group(s) running"),
     (re.compile(r"manage\.py devserver"), "http+output:emulator group(s) running"),
+    # The provisioning listener serves only machine endpoints: it is up when its /healthz answers.
+    (re.compile(r"(^|\s)gunicorn\s+project\.provisioning_wsgi"), "healthz"),
     (re.compile(r"(^|\s)gunicorn\s"), "http"),
     (re.compile(r"manage\.py qcluster"), "output:running"),
     (re.compile(r"manage\.py lab(\s|$)"), "output:lab:"),
@@ -85,19 +87,23 @@ class Rewriter:
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.provisioning_port = free_port()
         self.db_name = f"metalyard_docs_{uuid.uuid4().hex[:8]}"
         self.created_db = False
 
     def __call__(self, command: str) -> str:
         command = command.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
+        command = command.replace("127.0.0.1:8001", f"127.0.0.1:{self.provisioning_port}")
         if re.search(r"(^|\s)make run(\s|$)", command):
-            command += f" ADDR=127.0.0.1:{self.port}"
+            command += f" ADDR=127.0.0.1:{self.port} PROVISIONING_ADDR=127.0.0.1:{self.provisioning_port}"
         command = re.sub(r"(postgres://[^\s/]+/)metalyard\b", rf"\g<1>{self.db_name}", command)
         command = re.sub(r"\b(createdb|dropdb)(.*)\smetalyard\b", rf"\1\2 {self.db_name}", command)
         if "createdb" in command:
             self.created_db = True
         if "manage.py devserver" in command and "--addr" not in command:
             command += f" --addr 127.0.0.1:{self.port}"
+        if "manage.py devserver" in command and "--provisioning-addr" not in command:
+            command += f" --provisioning-addr 127.0.0.1:{self.provisioning_port}"
         return command
 
 
@@ -109,7 +115,13 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
         deadline = time.monotonic() + DAEMON_START_TIMEOUT
         ready = False
         while time.monotonic() < deadline and proc.poll() is None:
-            if readiness.startswith("http"):
+            if readiness == "healthz":
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                        ready = response.status == 200
+                except OSError:
+                    ready = False
+            elif readiness.startswith("http"):
                 try:
                     path = "/admin/login/"
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
@@ -145,7 +157,7 @@ def run_daemon(command: str, readiness: str, env: dict[str, str], port: int, log
         os.killpg(proc.pid, signal.SIGKILL)
     assert not leftovers, f"`{command}` left processes running after Ctrl-C"
     assert "did not stop" not in log.read_text(errors="replace"), f"`{command}` had to kill a child that ignored Ctrl-C:\n{log.read_text()[-2000:]}"
-    if readiness.startswith("http"):
+    if readiness.startswith("http") or readiness == "healthz":
         with socket.socket() as probe:
             probe.settimeout(2)
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"`{command}` still serves on port {port} after Ctrl-C"
@@ -187,7 +199,8 @@ def test_documented_commands_run(doc: Path, demo_template: Path, tmp_path: Path)
             command = rewrite(original)
             daemon = next((kind for pattern, kind in DAEMONS if pattern.search(command)), None)
             if daemon:
-                run_daemon(command, daemon, env, rewrite.port, tmp_path / f"cmd{index}.log")
+                port = rewrite.provisioning_port if daemon == "healthz" else rewrite.port
+                run_daemon(command, daemon, env, port, tmp_path / f"cmd{index}.log")
                 continue
             result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
             assert result.returncode == 0, (

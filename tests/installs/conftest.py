@@ -15,7 +15,7 @@ from tests.hardware.factories import (
     SwitchPortFactory,
 )
 from tests.installs.factories import OperatingSystemFactory
-from tests.installs.lab_site import lab_site  # noqa: F401 - a fixture the workflow tests use
+from tests.installs.lab_site import lab_site, provisioning_server  # noqa: F401 - fixtures the workflow tests use
 
 
 @pytest.fixture

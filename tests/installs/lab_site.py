@@ -1,5 +1,5 @@
 """A whole lab site for workflow tests: IP pools, a lab Junos switch, lab IPMI BMCs and servers cabled
-to the switch, with the platform served by a live server the emulated machines call. Every process
+to the switch, with the platform's provisioning listener served live for the emulated machines to call. Every process
 and thread started here is stopped at teardown."""
 from __future__ import annotations
 
@@ -60,8 +60,58 @@ def write_image(directory: Path, data: bytes = IMAGE, name: str = "test.img") ->
     return hashlib.sha256(data).hexdigest()
 
 
+class ProvisioningServer:
+    """The provisioning listener, served from threads of the test process (as pytest-django's live_server
+    serves the public site), on `host` and a free port — or on a socket made elsewhere (a network
+    namespace's, see tests/installs/netns.py)."""
+
+    def __init__(self, host: str = "127.0.0.1", sock: Any = None) -> None:
+        import threading
+
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+        from project.listeners import ProvisioningListener
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        if sock is None:
+            self.httpd = ThreadedWSGIServer((host, 0), QuietHandler, allow_reuse_address=False)
+        else:
+            self.httpd = ThreadedWSGIServer(sock.getsockname()[:2], QuietHandler, bind_and_activate=False)
+            self.httpd.socket.close()
+            self.httpd.socket = sock
+            self.httpd.server_address = sock.getsockname()[:2]
+            sock.listen(64)
+        self.httpd.daemon_threads = True
+        self.httpd.set_app(ProvisioningListener(WSGIHandler()))
+        self.host, self.port = self.httpd.server_address[:2]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
 @pytest.fixture
-def lab_site(transactional_db, live_server, settings, tmp_path) -> Iterator[Site]:
+def provisioning_server(transactional_db) -> Iterator[ProvisioningServer]:
+    server = ProvisioningServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab_site(transactional_db, provisioning_server, settings, tmp_path) -> Iterator[Site]:
     # The BMC power service, the switch automation and their lab emulators are other apps' work.
     for module in ("apps.hardware.power", "apps.network.services", "apps.lab.bmc", "apps.lab.junos"):
         pytest.importorskip(module, reason=f"{module} is not on this branch yet")
@@ -72,7 +122,7 @@ def lab_site(transactional_db, live_server, settings, tmp_path) -> Iterator[Site
     from tests.hardware.factories import FacilityFactory, PlanFactory, SwitchFactory
     from tests.installs.factories import OperatingSystemFactory
 
-    settings.LAB_PLATFORM_URL = live_server.url
+    settings.LAB_PLATFORM_URL = provisioning_server.url
     settings.LAB_MACHINE_DELAY_SCALE = 0
     settings.NETBOOT_ASSETS_DIR = tmp_path / "assets"
     settings.BMC_ATTEMPTS = 2

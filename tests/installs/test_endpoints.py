@@ -6,10 +6,17 @@ import pytest
 from django.test import Client
 
 from apps.installs.models import DeviceState, DiscoveredMachine, InstallEvent, InstallState
+from tests.conftest import provisioning_client
 from tests.hardware.factories import NetworkInterfaceFactory
 from tests.installs.factories import DeviceFactory, InstallFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client() -> Client:
+    """These calls come from machines: on the provisioning listener."""
+    return provisioning_client()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -43,10 +42,10 @@ def netboot_assets(settings):
     return assets
 
 
-def test_a_qemu_machine_netboots_installs_and_goes_active(lab_site, live_server, netboot_assets, tmp_path) -> None:
+def test_a_qemu_machine_netboots_installs_and_goes_active(lab_site, provisioning_server, netboot_assets, tmp_path) -> None:
     from tests.factories import ProjectFactory
 
-    port = urlsplit(live_server.url).port
+    port = provisioning_server.port
     image, digest, size = netboot_assets["os"]
     lab_site.os.image_url, lab_site.os.image_sha256, lab_site.os.image_size = f"/netboot/assets/{image.name}", digest, size
     lab_site.os.save()

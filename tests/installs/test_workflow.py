@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.installs import services
 from apps.installs.models import DeviceState, Install, InstallKind, InstallState
 from apps.installs.selectors import install_percentage
 from apps.lab import machines
+from tests.conftest import provisioning_client
 from tests.installs.factories import OperatingSystemFactory
 from tests.installs.lab_site import wait_for
 
@@ -131,7 +131,7 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
-    assert "metalyard.secret" in Client().get(f"/ipxe/mac/{mac}").content.decode()
+    assert "metalyard.secret" in provisioning_client().get(f"/ipxe/mac/{mac}").content.decode()
     services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
     install.refresh_from_db()
     assert install.state == InstallState.FAILED
@@ -241,7 +241,7 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     Server.objects.filter(pk=server.pk).update(state="new")
     run = services.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
-    client = Client()
+    client = provisioning_client()
     assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
     answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
                          HTTP_X_METALYARD_SECRET=run.secret)

@@ -1,4 +1,5 @@
-"""`manage.py devserver`: what `make run` starts — the web server, a django-q2 worker and the lab —
+"""`manage.py devserver`: what `make run` starts — the public web server, the provisioning listener
+(the endpoints machines call, METALYARD_PROVISIONING_BIND), a django-q2 worker and the lab —
 as child processes; Ctrl-C (or SIGTERM) stops them all and waits for each to exit."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 # A worker finishes the task in hand (a switch commit, a BMC call) before it stops; the lab
@@ -17,22 +19,29 @@ STOP_GRACE_SECONDS = 60
 
 
 class Command(BaseCommand):
-    help = "Run the web server (127.0.0.1:8000), a task worker and the lab hardware until Ctrl-C."
+    help = ("Run the web server (127.0.0.1:8000), the provisioning listener (127.0.0.1:8001), a task worker and the "
+            "lab hardware until Ctrl-C.")
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="the public site (portal, API, admin)")
+        parser.add_argument("--provisioning-addr", default=settings.PROVISIONING_BIND,
+                            help="the provisioning listener (machine endpoints only)")
         parser.add_argument("--no-lab", action="store_true", help="Do not start the emulated hardware.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
         commands = {
             "web": manage + ["runserver", options["addr"], "--noreload"],
+            "machines": manage + ["provisioning_server", "--addr", options["provisioning_addr"]],
             "worker": manage + ["qcluster"],
         }
         if not options["no_lab"]:
             commands["lab"] = manage + ["lab"]
         children: dict[str, subprocess.Popen] = {}
         stopping = False
+        env = os.environ.copy()
+        # The lab's machines call the provisioning listener, wherever it was put.
+        env.setdefault("METALYARD_LAB_PLATFORM_URL", f"http://{options['provisioning_addr']}")
 
         def stop(signum: int, frame: Any) -> None:
             nonlocal stopping
@@ -42,9 +51,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         for name, argv in commands.items():
             # Own process groups: the terminal's Ctrl-C reaches us, and we stop the children in order.
-            children[name] = subprocess.Popen(argv, start_new_session=True, env=os.environ.copy())
+            children[name] = subprocess.Popen(argv, start_new_session=True, env=env)
             self.stdout.write(f"started {name} (pid {children[name].pid}): {' '.join(argv[1:])}")
-        self.stdout.write(self.style.SUCCESS(f"Metalyard is up: http://{options['addr']}/admin/  (Ctrl-C stops everything)"))
+        self.stdout.write(self.style.SUCCESS(f"Metalyard is up: http://{options['addr']}/admin/ (machines: "
+                                           f"http://{options['provisioning_addr']}/)  (Ctrl-C stops everything)"))
         exit_code = 0
         while not stopping:
             for name, child in children.items():
@@ -56,7 +66,7 @@ class Command(BaseCommand):
         self.stdout.write("stopping …")
         # Web and worker first, the lab last: a worker finishing a switch commit or a BMC call
         # needs its device to still be there.
-        for group in (["web", "worker"], ["lab"]):
+        for group in (["web", "machines", "worker"], ["lab"]):
             self._stop([(name, children[name]) for name in group if name in children])
         self.stdout.write("stopped.")
         sys.exit(exit_code)
