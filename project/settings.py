@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.ipam",
     "apps.network",
     "apps.installs",
+    "apps.billing",
     "apps.portal",
     "apps.api",
     "apps.lab",
@@ -319,3 +320,9 @@ LAB_MACHINE_DELAY_SCALE = float(os.environ.get("METALYARD_LAB_MACHINE_DELAY_SCAL
 
 
 # ---------------------------------------------------------------- lab
+
+# Billing (docs/billing.md). The one rounding rule: a billed stretch is cut into increments of this many
+# seconds counted from its start, and every started increment is billed in full (3600: each started hour).
+BILLING_INCREMENT_SECONDS = int(os.environ.get("METALYARD_BILLING_INCREMENT_SECONDS", "3600"))
+BILLING_CURRENCY = os.environ.get("METALYARD_BILLING_CURRENCY", "USD")
+BILLING_DUE_DAYS = int(os.environ.get("METALYARD_BILLING_DUE_DAYS", "30"))

@@ -3,7 +3,8 @@ audited transition.
 
 A model declares `STATE_FIELD` (default "state") and `TRANSITIONS`, a mapping from each
 state to the frozenset of states it may move to, and calls `transition()` — never assigns
-the state field directly.
+the state field directly. A model with `STATE_HISTORY = True` also gets one typed row per move
+(apps.audit.models.StateChange), the time line billing and utilisation are computed from.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def transition(obj: M, target: str, *, actor: Any = None, reason: str = "", stat
     """Move `obj` to `target` under a row lock; record who/when/why; return the fresh row.
 
     `extra` are other fields to write in the same UPDATE (e.g. a failure reason)."""
+    from apps.audit.models import StateChange
     from apps.audit.services import audit_record
 
     table: Mapping[str, frozenset[str]] = type(obj).TRANSITIONS  # type: ignore[attr-defined]
@@ -48,14 +50,17 @@ def transition(obj: M, target: str, *, actor: Any = None, reason: str = "", stat
             raise IllegalTransition(locked, source, target, allowed)
         setattr(locked, state_field, target)
         update_fields = [state_field]
+        now = timezone.now()
         for name in ("state_changed_at",):
             if hasattr(locked, name):
-                setattr(locked, name, timezone.now())
+                setattr(locked, name, now)
                 update_fields.append(name)
         for name, value in (extra or {}).items():
             setattr(locked, name, value)
             update_fields.append(name)
         locked.save(update_fields=update_fields)
+        if getattr(type(obj), "STATE_HISTORY", False):
+            StateChange.objects.create(model=locked._meta.label_lower, object_id=locked.pk, source=source, target=target, at=now)
         changes = {state_field: [source, target], **{k: [None, v] for k, v in (extra or {}).items()}}
         audit_record(action=f"{locked._meta.app_label}.{locked._meta.model_name}.transition", target=locked,
                      changes=changes, reason=reason, actor=actor)

@@ -41,3 +41,32 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
+
+
+class StateChange(models.Model):
+    """Every move of a state machine that keeps its history (`STATE_HISTORY = True` on the model), written
+    by project.states.transition() in the same transaction as the move. It is the time line billing rates
+    devices from and utilisation is drawn from: typed, indexed columns instead of the audit log's JSON.
+    Like the audit log it is append-only and has no foreign key, so it outlives what it describes."""
+
+    model = models.CharField(max_length=60, help_text="app_label.model_name, e.g. 'installs.device'.")
+    object_id = models.UUIDField()
+    source = models.CharField(max_length=30)
+    target = models.CharField(max_length=30)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["model", "object_id", "at"], name="statechange_object_time"),
+                   models.Index(fields=["model", "at"], name="statechange_model_time")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.object_id} {self.source} → {self.target} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise PermissionError("state changes are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("state changes are append-only")

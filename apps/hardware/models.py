@@ -247,6 +247,8 @@ class Server(Mounted):
         # A failed server is looked at by a human first.
         S.FAILED: {S.MAINTENANCE},
     })
+    # Every move is kept as a StateChange row (utilisation over time is drawn from it).
+    STATE_HISTORY = True
     # Named groups for the other apps.
     IN_POOL = frozenset({S.READY})
     IN_USE = frozenset({S.ALLOCATED, S.PROVISIONING, S.ACTIVE, S.DEPROVISIONING})

@@ -86,6 +86,8 @@ class Device(models.Model):
         D.FAILED: {D.DEPROVISIONING, D.REINSTALLING},
         D.DELETED: set(),
     })
+    # Every move is kept as a StateChange row: billing rates devices from that time line.
+    STATE_HISTORY = True
     BUSY = frozenset({D.QUEUED, D.PROVISIONING, D.POWERING_OFF, D.POWERING_ON, D.REINSTALLING, D.DEPROVISIONING})
     TERMINAL = frozenset({D.DELETED})
 
