@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,6 @@ ASSIGNMENTS = 100_000
 RESERVATIONS = 10_000
 PROJECTS = 1_000
 RESERVATION_SIZES = (30, 29, 28, 27, 26, 25, 24)  # a customer's elastic /30 … /24
-NETBOX = {  # NetBox 4.7.3 REST API under gunicorn, PostgreSQL 15, the same data (from issue 5)
-    "allocate /31": 99.0, "allocate /29": 102.0, "free space /8": 1000.0, "utilisation /8": 3300.0,
-}
-NETBOX_ALLOCS_PER_S = 9.9
 COLUMNS = ("network", "family", "prefix_length", "first", "last", "kind", "parent_id", "public", "project_id", "device_id",
            "device_label", "gateway", "description", "assigned_at", "child_addresses", "child_assigned")
 
@@ -63,47 +60,66 @@ def log(text: str) -> None:
 # ---------------------------------------------------------------------- seed
 
 
-def seed(rng: random.Random) -> tuple[Block, list[Block]]:
-    started = time.monotonic()
-    metro = Metro.objects.create(code="bm", name="Bench metro", country="US")
-    facilities = [Facility.objects.create(code=f"bm{i}", metro=metro, name=f"Bench {i}") for i in range(8)]
-    orgs = Organization.objects.bulk_create([Organization(name=f"Bench org {i}", slug=f"bench-{i}") for i in range(PROJECTS // 10)])
-    projects = Project.objects.bulk_create([Project(organization=orgs[i // 10], name=f"p{i}") for i in range(PROJECTS)])
-    supernet = services.block_create(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench")
-    pools = [services.block_create(network=str(net), kind=Kind.POOL, parent=supernet, facility=facilities[i % 8])
-             for i, net in enumerate(list(SUPERNET.subnets(new_prefix=16))[:POOLS])]
-    now = dt.datetime.now(dt.UTC)
+@dataclass(frozen=True)
+class Shape:
+    """What both systems are seeded with (one generator, one seed): 64 /16 pools, then per pool its
+    /31s packed from the start (as first fit leaves them; 80 % belong to one of the projects) and its
+    reservations of /30 … /24 after them."""
+
+    pools: list[str]
+    # (pool index, CIDR, prefix length, kind, project index or None, seconds before now it was assigned)
+    rows: list[tuple[int, str, int, str, int | None, int]]
+
+
+def shape(rng: random.Random) -> Shape:
     year = 365 * 24 * 3600
-    rows: list[tuple[Any, ...]] = []
+    pools = [str(net) for net in list(SUPERNET.subnets(new_prefix=16))[:POOLS]]
+    rows: list[tuple[int, str, int, str, int | None, int]] = []
     for index, pool in enumerate(pools):
-        base = int(ipaddress.ip_network(pool.network).network_address)
+        base = int(ipaddress.ip_network(pool).network_address)
         count = ASSIGNMENTS // POOLS + (1 if index < ASSIGNMENTS % POOLS else 0)
-        for n in range(count):  # the /31s, packed from the start of the pool, as first fit leaves them
-            first = base + 2 * n
-            net = ipaddress.ip_network((first, 31))
-            project = rng.choice(projects).pk if rng.random() < 0.8 else None
-            rows.append((str(net), 4, 31, first, first + 1, Kind.ASSIGNMENT, pool.pk, False, project, uuid.uuid4(), f"host-{index}-{n}",
-                         str(net.network_address), "", now - dt.timedelta(seconds=rng.randrange(year)), 0, 0))
+        for n in range(count):
+            project = rng.randrange(PROJECTS) if rng.random() < 0.8 else None
+            rows.append((index, str(ipaddress.ip_network((base + 2 * n, 31))), 31, Kind.ASSIGNMENT, project, rng.randrange(year)))
         cursor_at = base + 2 * count
         for _ in range(RESERVATIONS // POOLS + (1 if index < RESERVATIONS % POOLS else 0)):
             length = rng.choice(RESERVATION_SIZES)
             size = 1 << (32 - length)
             first = cursor_at + (-cursor_at) % size
             cursor_at = first + size
-            rows.append((str(ipaddress.ip_network((first, length))), 4, length, first, first + size - 1, Kind.RESERVATION, pool.pk, False,
-                         rng.choice(projects).pk, None, "", None, "", now - dt.timedelta(seconds=rng.randrange(year)), 0, 0))
+            rows.append((index, str(ipaddress.ip_network((first, length))), length, Kind.RESERVATION, rng.randrange(PROJECTS),
+                         rng.randrange(year)))
+    return Shape(pools, rows)
+
+
+def seed(plan: Shape) -> tuple[Block, list[Block]]:
+    started = time.monotonic()
+    metro = Metro.objects.create(code="bm", name="Bench metro", country="US")
+    facilities = [Facility.objects.create(code=f"bm{i}", metro=metro, name=f"Bench {i}") for i in range(8)]
+    orgs = Organization.objects.bulk_create([Organization(name=f"Bench org {i}", slug=f"bench-{i}") for i in range(PROJECTS // 10)])
+    projects = Project.objects.bulk_create([Project(organization=orgs[i // 10], name=f"p{i}") for i in range(PROJECTS)])
+    supernet = services.block_create(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench")
+    pools = [services.block_create(network=net, kind=Kind.POOL, parent=supernet, facility=facilities[i % 8])
+             for i, net in enumerate(plan.pools)]
+    now = dt.datetime.now(dt.UTC)
     with connection.cursor() as cursor:
         # A bulk load as an operator would do it: the row triggers off for the COPY (the exclusion
         # constraint still checks every row), then the counters rebuilt from the rows.
         cursor.execute("SET session_replication_role = replica")
         with cursor.cursor.copy(f"COPY ipam_block ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            for n, (pool_index, network, length, kind, project, age) in enumerate(plan.rows):
+                net = ipaddress.ip_network(network)
+                first, last = int(net.network_address), int(net.broadcast_address)
+                assignment = kind == Kind.ASSIGNMENT
+                copy.write_row((network, 4, length, first, last, kind, pools[pool_index].pk, False,
+                                projects[project].pk if project is not None else None, uuid.uuid4() if assignment else None,
+                                f"host-{pool_index}-{n}" if assignment else "", str(net.network_address) if assignment else None, "",
+                                now - dt.timedelta(seconds=age), 0, 0))
         cursor.execute("SET session_replication_role = DEFAULT")
     services.block_counters_rebuild()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE ipam_block")
-    log(f"seeded {len(rows):,} blocks under {SUPERNET} in {POOLS} pools in {time.monotonic() - started:.1f} s")
+    log(f"Metalyard: seeded {len(plan.rows) + len(pools) + 1:,} blocks under {SUPERNET} in {POOLS} pools in {time.monotonic() - started:.1f} s")
     return supernet, pools
 
 
@@ -237,15 +253,107 @@ def overlaps() -> int:
         return clashes + cursor.fetchone()[0]
 
 
+def fast_path(args: argparse.Namespace, supernet: Block, pools: list[Block], rng: random.Random) -> None:
+    from apps.accounts import services as accounts
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="bench-staff", is_staff=True, is_superuser=True)  # get-or-create
+    _, token = accounts.api_token_create(user=staff, description="bench")
+    live = LiveServer()
+    try:
+        _fast_path_timed(args, supernet, pools, rng, live, token)
+    finally:
+        live.stop()
+
+
+def _fast_path_timed(args: argparse.Namespace, supernet: Block, pools: list[Block], rng: random.Random, live: LiveServer, token: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    bases = [int(ipaddress.ip_network(p.network).network_address) for p in pools]
+
+    def who(i: int) -> tuple[str, dt.datetime]:
+        address = ipaddress.IPv4Address(bases[i % POOLS] + rng.randrange(3124))
+        return str(address), now - dt.timedelta(seconds=rng.randrange(365 * 24 * 3600))
+
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    ops: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], int]] = {
+        "allocate /31": (
+            lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=31, device_label="bench"),
+            lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 31}),
+            args.runs),
+        "allocate /29": (
+            lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=29, device_label="bench"),
+            lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 29}),
+            args.runs),
+        "free space /16": (
+            lambda i: selectors.block_free_space(pools[i % POOLS], limit=50),
+            lambda i: live.request(token, "GET", f"/api/ipam/blocks/{pools[i % POOLS].pk}/free?per_page=50"),
+            args.runs),
+        "free space /8": (
+            lambda i: selectors.block_free_space(supernet, limit=50),
+            lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/free?per_page=50"),
+            args.runs),
+        "utilisation /8": (
+            lambda i: selectors.block_utilisation(supernet),
+            lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/utilisation"),
+            max(20, args.runs // 5)),
+        "who-held": (
+            lambda i: selectors.who_held(*who(i)),
+            lambda i: live.request(token, "GET", "/api/ipam/who-held?address={}&at={}".format(*[
+                v if isinstance(v, str) else v.strftime("%Y-%m-%dT%H:%M:%SZ") for v in who(i)])),
+            args.runs),
+    }
+    for name, (service_call, api_call, runs) in ops.items():
+        service, api = timed_pair(service_call, api_call, runs)
+        results[name] = {"service": service, "api": api}
+    use = selectors.block_utilisation(supernet)
+    log(f"utilisation of {supernet.network}: {use.allocated:,} of {use.total:,} addresses allocated to pools "
+        f"({use.allocated_percent:.2f} %), {use.assigned:,} assigned")
+
+    log("")
+    log(f"{'operation':<16} {'service p50':>12} {'p99':>8} {'staff API p50':>14} {'p99':>8}")
+    for name, r in results.items():
+        (sp50, sp99), (ap50, ap99) = r["service"], r["api"]
+        log(f"{name:<16} {sp50:>9.2f} ms {sp99:>5.2f} ms {ap50:>11.2f} ms {ap99:>5.2f} ms")
+    log("(NetBox beside it, over HTTP in the same run: --netbox SOURCE)")
+
+    log("")
+    python_ms, backend_ms = allocation_cpu(pools, args.runs)
+    log(f"CPU per allocation: {python_ms:.2f} ms in Python + {backend_ms:.2f} ms in PostgreSQL = {python_ms + backend_ms:.2f} ms, "
+        f"so {os.cpu_count()} idle cores could do at most ~{1000 * (os.cpu_count() or 1) / (python_ms + backend_ms):,.0f} allocations/s")
+    # The load average before each run: these figures move most with what else shares the cores.
+    load = os.getloadavg()[0]
+    same = concurrent_rate([[pools[0].pk]] * args.workers, args.seconds)
+    log(f"{args.workers} concurrent allocators, one /16 pool:   {same:,.0f} allocations/s "
+        f"(service calls; load average {load:.1f} before)")
+    load = os.getloadavg()[0]
+    spread = concurrent_rate([[p.pk for p in pools[w::args.workers]] for w in range(args.workers)], args.seconds)
+    log(f"{args.workers} concurrent allocators, 64 pools:       {spread:,.0f} allocations/s "
+        f"(service calls; load average {load:.1f} before)")
+    log(f"overlapping active siblings or blocks outside their parent, over all {Block.objects.count():,} rows: {overlaps()}")
+
+
 # ---------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=300, help="samples per operation (default 300)")
+    parser.add_argument("--runs", type=int, default=300, help="samples per operation (default 300; with --netbox 100)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency run (default 10)")
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=16, help="concurrent allocators (default 16)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded database (bench_ipam_<name>) and reuse it next time")
+    side = parser.add_argument_group("side by side with NetBox")
+    side.add_argument("--netbox", type=Path, metavar="SOURCE",
+                      help="a NetBox source tree or git directory (e.g. a clone of netbox-community/netbox): install it in a "
+                           "throw-away virtualenv and time both over HTTP in the same run")
+    side.add_argument("--netbox-ref", default="HEAD", help="with a git directory: the tag or commit to run (default HEAD)")
+    side.add_argument("--netbox-redis", default="redis://127.0.0.1:6379/7",
+                      help="a Redis db NetBox may use alone; its keys are deleted at the end (default redis://127.0.0.1:6379/7)")
+    side.add_argument("--netbox-keep", type=Path, metavar="DIR",
+                      help="install NetBox in DIR and keep it (source and virtualenv) for the next run; the database is still dropped")
+    side.add_argument("--netbox-template", metavar="DATABASE",
+                      help="copy NetBox's database from this one, already migrated by the same NetBox, instead of migrating "
+                           "(about 7 minutes on 2 cores); the template is left as it is")
+    side.add_argument("--gunicorn-workers", type=int, default=2, help="gunicorn sync workers for each system (default 2)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("The IPAM benchmark measures PostgreSQL; set DATABASE_URL=postgres://…")
@@ -254,97 +362,32 @@ def main() -> None:
     bench_name = f"bench_ipam_{old_name}"
     connection.settings_dict.setdefault("TEST", {})["NAME"] = bench_name
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=args.keep)
-    live = None
     try:
         log(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {connection.settings_dict['NAME']}, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other sessions' work shares these cores)")
+        plan = shape(rng)
         supernet = Block.objects.filter(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench").first()
         if supernet is not None:
             pools = list(Block.objects.filter(parent=supernet, kind=Kind.POOL).order_by("first"))
             log(f"reusing the seeded database {bench_name} ({Block.objects.count():,} blocks)")
         else:
-            supernet, pools = seed(rng)
-        from apps.accounts import services as accounts
-        from tests.factories import UserFactory
+            supernet, pools = seed(plan)
+        if args.netbox:
+            from bench.ipam_side_by_side import side_by_side
 
-        staff = UserFactory(username="bench-staff", is_staff=True, is_superuser=True)  # get-or-create
-        _, token = accounts.api_token_create(user=staff, description="bench")
-        live = LiveServer()
-        now = dt.datetime.now(dt.UTC)
-        bases = [int(ipaddress.ip_network(p.network).network_address) for p in pools]
-
-        def who(i: int) -> tuple[str, dt.datetime]:
-            address = ipaddress.IPv4Address(bases[i % POOLS] + rng.randrange(3124))
-            return str(address), now - dt.timedelta(seconds=rng.randrange(365 * 24 * 3600))
-
-        results: dict[str, dict[str, tuple[float, float]]] = {}
-        ops: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], int]] = {
-            "allocate /31": (
-                lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=31, device_label="bench"),
-                lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 31}),
-                args.runs),
-            "allocate /29": (
-                lambda i: services.block_allocate(parent=pools[i % POOLS], prefix_length=29, device_label="bench"),
-                lambda i: live.request(token, "POST", f"/api/ipam/blocks/{pools[i % POOLS].pk}/allocate", {"prefix_length": 29}),
-                args.runs),
-            "free space /16": (
-                lambda i: selectors.block_free_space(pools[i % POOLS], limit=50),
-                lambda i: live.request(token, "GET", f"/api/ipam/blocks/{pools[i % POOLS].pk}/free?per_page=50"),
-                args.runs),
-            "free space /8": (
-                lambda i: selectors.block_free_space(supernet, limit=50),
-                lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/free?per_page=50"),
-                args.runs),
-            "utilisation /8": (
-                lambda i: selectors.block_utilisation(supernet),
-                lambda i: live.request(token, "GET", f"/api/ipam/blocks/{supernet.pk}/utilisation"),
-                max(20, args.runs // 5)),
-            "who-held": (
-                lambda i: selectors.who_held(*who(i)),
-                lambda i: live.request(token, "GET", "/api/ipam/who-held?address={}&at={}".format(*[
-                    v if isinstance(v, str) else v.strftime("%Y-%m-%dT%H:%M:%SZ") for v in who(i)])),
-                args.runs),
-        }
-        for name, (service_call, api_call, runs) in ops.items():
-            service, api = timed_pair(service_call, api_call, runs)
-            results[name] = {"service": service, "api": api}
-        use = selectors.block_utilisation(supernet)
-        log(f"utilisation of {supernet.network}: {use.allocated:,} of {use.total:,} addresses allocated to pools "
-            f"({use.allocated_percent:.2f} %), {use.assigned:,} assigned")
-        live.stop()
-        live = None
-
-        log("")
-        log(f"{'operation':<16} {'service p50':>12} {'p99':>8} {'staff API p50':>14} {'p99':>8}   {'NetBox p50':>10} {'× faster (API)':>15}")
-        for name, r in results.items():
-            (sp50, sp99), (ap50, ap99) = r["service"], r["api"]
-            ref = NETBOX.get(name)
-            ratio = f"{ref / ap50:,.0f}×" if ref else "—"
-            log(f"{name:<16} {sp50:>9.2f} ms {sp99:>5.2f} ms {ap50:>11.2f} ms {ap99:>5.2f} ms   "
-                f"{(f'{ref:,.0f} ms' if ref else '—'):>10} {ratio:>15}")
-
-        log("")
-        python_ms, backend_ms = allocation_cpu(pools, args.runs)
-        log(f"CPU per allocation: {python_ms:.2f} ms in Python + {backend_ms:.2f} ms in PostgreSQL = {python_ms + backend_ms:.2f} ms, "
-            f"so {os.cpu_count()} idle cores could do at most ~{1000 * (os.cpu_count() or 1) / (python_ms + backend_ms):,.0f} allocations/s")
-        # The load average before each run: these figures move most with what else shares the cores.
-        load = os.getloadavg()[0]
-        same = concurrent_rate([[pools[0].pk]] * args.workers, args.seconds)
-        log(f"{args.workers} concurrent allocators, one /16 pool:   {same:,.0f} allocations/s "
-            f"({same / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S}; load average {load:.1f} before)")
-        load = os.getloadavg()[0]
-        spread = concurrent_rate([[p.pk for p in pools[w::args.workers]] for w in range(args.workers)], args.seconds)
-        log(f"{args.workers} concurrent allocators, 64 pools:       {spread:,.0f} allocations/s "
-            f"({spread / NETBOX_ALLOCS_PER_S:,.0f}× NetBox's {NETBOX_ALLOCS_PER_S}; load average {load:.1f} before)")
-        log(f"overlapping active siblings or blocks outside their parent, over all {Block.objects.count():,} rows: {overlaps()}")
+            side_by_side(args, plan, supernet, pools, rng, old_name)
+        else:
+            fast_path(args, supernet, pools, rng)
     finally:
-        if live is not None:
-            live.stop()
         connections.close_all()
         connection.settings_dict["NAME"] = old_name
         if not args.keep:
-            with connection._nodb_cursor() as cursor:  # FORCE: the live server's threads may still hold sessions
-                cursor.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
+            drop_database(bench_name)
+
+
+def drop_database(name: str) -> None:
+    with connection._nodb_cursor() as cursor:  # FORCE: server processes may still hold sessions
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
