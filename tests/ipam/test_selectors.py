@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.ipam import selectors, services
 from apps.ipam.models import Block, Kind
@@ -120,3 +123,39 @@ def test_search_containing_and_contained(supernet4, pool4):
     assert [b.network for b in selectors.blocks_containing("147.75.0.0/25")] == ["147.75.0.0/16", "147.75.0.0/24"]
     assert [b.network for b in selectors.blocks_within("147.75.0.0/24")] == ["147.75.0.0/24", assignment.network]
     assert list(selectors.blocks_within("147.76.0.0/16")) == []
+
+
+def _rows_read_from_blocks(sql: str) -> int:
+    """Rows the plan of `sql` actually read from ipam_block (every scan node, times its loops)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def walk(node: dict) -> int:
+        own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") == "ipam_block" else 0
+        return own + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(plan[0]["Plan"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="free_from and the gap query are PostgreSQL's")
+def test_free_space_of_a_pool_does_not_read_the_children_packed_before_its_first_gap(pool4):
+    services.block_create(network="147.75.0.254/31", kind=Kind.ASSIGNMENT, parent=pool4)  # a child after the gap
+
+    def listing() -> tuple[list[str], int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            page = selectors.block_free_space(Block.objects.get(pk=pool4.pk), limit=50)
+        gap_sql = [q["sql"] for q in queries.captured_queries if "gap_start" in q["sql"]]
+        return [str(n) for n in page.blocks], len(queries.captured_queries), _rows_read_from_blocks(gap_sql[0])
+
+    for _ in range(10):
+        services.block_allocate(parent=pool4, prefix_length=31)
+    few = listing()
+    for _ in range(90):
+        services.block_allocate(parent=pool4, prefix_length=31)
+    many = listing()
+    assert few[0][0] == "147.75.0.20/30" and many[0][0] == "147.75.0.200/29"
+    # One query each (the block was loaded by the caller), reading the same rows with 10 or 100 /31s before the gap.
+    assert few[1] == many[1] == 2  # the Block.objects.get() and the gap query
+    assert few[2] == many[2] <= 3
