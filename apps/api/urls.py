@@ -10,15 +10,9 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import catalog
-
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("locations/metros", catalog.MetroList.as_view(), name="metros"),
-    path("facilities", catalog.FacilityList.as_view(), name="facilities"),
-    path("plans", catalog.PlanList.as_view(), name="plans"),
-    path("plans/<int:pk>", catalog.PlanDetail.as_view(), name="plan"),
 ]
 
 for config in apps.get_app_configs():

@@ -42,7 +42,7 @@ class InvalidReport(ValueError):
 
 def normalize_report(report: Any) -> dict[str, Any]:
     """The report in one shape. Discovery images may also send `memory_bytes`, disks with `size_bytes`,
-    and LLDP neighbours as a top-level list of {"interface", "switch", "port"} (apps/lab/netboot does)."""
+    and LLDP neighbours as a top-level list of {"interface", "switch", "port"} (the installer, apps/installs/installer, does)."""
     if not isinstance(report, dict):
         raise InvalidReport("A commissioning report is a JSON object with cpu, ram_gb (or memory_bytes), disks and nics.")
     missing = [k for k in ("cpu", "disks", "nics") if k not in report]

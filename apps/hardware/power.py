@@ -23,6 +23,7 @@ from apps.hardware.drivers import BmcError, BmcTarget, BootDevice, PowerState, d
 from apps.hardware.models import BMC, Server
 from apps.hardware.models import PowerState as RecordedPowerState
 from apps.hardware.power_models import PowerAction, PowerEvent, PowerOutcome
+from project.tasks import enqueue_for_facility
 
 # What the platform believes after a successful action (soft off is only a request to the OS).
 EXPECTED_STATE = {
@@ -234,8 +235,6 @@ def _attempt(driver: Any, *, bmc: BMC, server: Server, action: str, actor: Any, 
 
 def server_power_request(*, server: Server, action: str, actor: Any = None, source: str = "admin") -> None:
     """Queue a power action for the server's facility worker, once the caller's transaction commits."""
-    from apps.hardware.tasks import enqueue_for_facility
-
     action = PowerAction(action)
     bmc_of(server)  # refuse at once (409) rather than fail later in a worker
     server_id, actor_id, facility_code = str(server.pk), getattr(actor, "pk", None), server.facility.code

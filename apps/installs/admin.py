@@ -9,9 +9,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.installs import services
 from apps.installs.models import Device, DiscoveredMachine, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, install_timeline
+from apps.installs.services import orders, workflow
 from project.states import IllegalTransition
 
 
@@ -85,7 +85,7 @@ class InstallAdmin(admin.ModelAdmin):
     @admin.action(description="Fail the selected open runs (clean up: addresses released, port isolated, server to maintenance)")
     def fail_selected(self, request: HttpRequest, queryset: QuerySet[Install]) -> None:
         for install in queryset.filter(state__in=Install.OPEN):
-            services.install_fail(install=install, reason=f"failed by {request.user}", actor=request.user)
+            workflow.install_fail(install=install, reason=f"failed by {request.user}", actor=request.user)
         self.message_user(request, "Done.")
 
 
@@ -113,11 +113,11 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reinstall the selected devices")
     def reinstall(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
-        self._each(request, queryset, services.device_reinstall, "reinstall")
+        self._each(request, queryset, orders.device_reinstall, "reinstall")
 
     @admin.action(description="Delete the selected devices (deprovision and wipe)")
     def delete_devices(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
-        self._each(request, queryset, services.device_delete, "delete")
+        self._each(request, queryset, orders.device_delete, "delete")
 
 
 @admin.register(DiscoveredMachine)

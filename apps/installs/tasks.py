@@ -1,11 +1,13 @@
 """django-q2 entry points of the install workflow: take ids, call a service."""
 from __future__ import annotations
 
-from apps.installs import services
+from apps.audit.context import acting_as
+from apps.installs.services import power, workflow
+from project.tasks import task_actor
 
 
 def install_advance(install_id: str) -> str:
-    install = services.install_advance(install_id=install_id)
+    install = workflow.install_advance(install_id=install_id)
     return f"{install.kind} {install.pk}: {install.state} at {install.step}"
 
 
@@ -28,15 +30,11 @@ def warm_up() -> str:
 
 
 def installs_watchdog() -> dict[str, int]:
-    return services.installs_watchdog()
+    return workflow.installs_watchdog()
 
 
 def device_power_apply(device_id: str, action: str, actor_id: int | None = None) -> str:
-    from django.contrib.auth import get_user_model
-
-    from apps.audit.context import acting_as
-
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    actor = task_actor(actor_id)
     with acting_as(actor):
-        device = services.device_power_apply(device_id=device_id, action=action, actor=actor)
+        device = power.device_power_apply(device_id=device_id, action=action, actor=actor)
     return f"{action} {device_id}: {device.state}"

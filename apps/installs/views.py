@@ -15,9 +15,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.installs import ipxe, services
+from apps.installs import ipxe
 from apps.installs.models import EVENT_TYPES, MACHINE_EVENT_TYPES, Install
 from apps.installs.selectors import device_metadata
+from apps.installs.services import machine
 from project.jsonbody import loads_bounded
 
 SECRET_HEADER = "HTTP_X_METALYARD_SECRET"  # noqa: S105 - a header name
@@ -56,14 +57,14 @@ def ipxe_for_mac(request: HttpRequest, mac: str) -> HttpResponse:
     normal = _mac(mac)
     if normal is None:
         return _text("#!ipxe\necho Metalyard: malformed MAC in the URL\nexit\n", status=400)
-    server, install = services.install_for_mac(normal)
+    server, install = machine.install_for_mac(normal)
     base = _base_url(request)
     if server is None:
-        services.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"))
+        machine.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"))
         return _text(ipxe.discovery_script(normal.replace(":", "-"), base))
     if install is None or install.step not in ("wait_ipxe", "wait_phone_home", "wait_inventory"):
         return _text(ipxe.local_boot_script("no install is running for this server"))
-    services.install_ipxe_fetched(install=install, mac=normal)
+    machine.install_ipxe_fetched(install=install, mac=normal)
     return _text(ipxe.install_script(install, base))
 
 
@@ -89,7 +90,7 @@ def machine_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
                 return _error(400, "the body must be a JSON object")
         try:
             return view(request, install, payload)
-        except services.MachineCallRejected as exc:
+        except machine.MachineCallRejected as exc:
             return _error(409, str(exc))
 
     return wrapper
@@ -116,17 +117,17 @@ def events(request: HttpRequest, install: Install, payload: dict[str, Any]) -> H
     if kind not in MACHINE_EVENT_TYPES or not isinstance(body, str):
         allowed = ", ".join(sorted(MACHINE_EVENT_TYPES))
         return _error(422, f"'type' must be one of {allowed} and 'body' a string")
-    event = services.install_machine_event(install=install, type=kind, body=body or EVENT_TYPES[kind][0])
+    event = machine.install_machine_event(install=install, type=kind, body=body or EVENT_TYPES[kind][0])
     return JsonResponse({"id": event.pk, "type": event.type}, status=201)
 
 
 @require_POST
 @machine_call
 def phone_home(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
-    known = sorted(services.INSTALLER_STATES | {services.FIRST_BOOT_STATE})
+    known = sorted(machine.INSTALLER_STATES | {machine.FIRST_BOOT_STATE})
     if payload.get("state", "installed") not in known:
         return _error(422, f"'state' must be one of {', '.join(known)}")
-    services.install_phone_home(install=install, payload=payload)
+    machine.install_phone_home(install=install, payload=payload)
     return JsonResponse({"status": "ok"})
 
 
@@ -136,7 +137,7 @@ def failure(request: HttpRequest, install: Install, payload: dict[str, Any]) -> 
     reason = payload.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         return _error(422, "'reason' (a non-empty string) is required")
-    services.install_machine_failure(install=install, reason=reason.strip())
+    machine.install_machine_failure(install=install, reason=reason.strip())
     return JsonResponse({"status": "recorded"})
 
 
@@ -146,7 +147,7 @@ def inventory(request: HttpRequest, install: Install, payload: dict[str, Any]) -
     from apps.hardware.commissioning import InvalidReport
 
     try:
-        services.install_inventory(install=install, inventory=payload)
+        machine.install_inventory(install=install, inventory=payload)
     except InvalidReport as exc:
         return _error(400, str(exc))
     return JsonResponse({"status": "ok"})
@@ -166,7 +167,7 @@ def discovery_inventory(request: HttpRequest, mac: str) -> HttpResponse:
         return _error(400, str(exc))
     if not isinstance(payload, dict):
         return _error(400, "the body must be a JSON object")
-    services.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"), inventory=payload)
+    machine.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"), inventory=payload)
     return JsonResponse({"status": "recorded"}, status=201)
 
 

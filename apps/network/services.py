@@ -36,6 +36,7 @@ from apps.hardware.models import Server, ServerState, Switch, SwitchPort
 from apps.network.drivers import PortIntent, SwitchDriver, SwitchError, SwitchSessionLost, SwitchTarget, SwitchTimeout, driver_for
 from apps.network.drivers import PortMode as IntentMode
 from apps.network.models import ConfigPush, PortConfig, PortDrift, PortMode, PushOutcome, SwitchSync
+from project.tasks import enqueue_for_facility
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +235,6 @@ def schedule_push(switch_id: int) -> None:
 
 def enqueue_push(switch_id: int, *, attempt: int = 1) -> bool:
     """Queue a push task for the switch unless one is queued and not started yet. Returns whether it queued."""
-    from django_q.tasks import async_task
-
     SwitchSync.objects.get_or_create(switch_id=switch_id)
     now = timezone.now()
     # A flag older than the lease time means its task was lost (a broker flushed, a worker killed): queue anew.
@@ -245,8 +244,8 @@ def enqueue_push(switch_id: int, *, attempt: int = 1) -> bool:
     if not claimed:
         return False
     code = Switch.objects.filter(pk=switch_id).values_list("facility__code", flat=True).first()
-    extra = {"cluster": code} if code and code in settings.Q_CLUSTER.get("ALT_CLUSTERS", {}) else {}
-    async_task("apps.network.tasks.push_switch", switch_id, attempt, task_name=f"network.push.{switch_id}", group="network.push", **extra)
+    enqueue_for_facility("apps.network.tasks.push_switch", switch_id, attempt, facility_code=code,
+                         task_name=f"network.push.{switch_id}", group="network.push")
     return True
 
 

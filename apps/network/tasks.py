@@ -6,13 +6,13 @@ when one is configured (Q_CLUSTER["ALT_CLUSTERS"]), so the worker that reaches a
 """
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.hardware.models import Switch
 from apps.network import services
 from apps.network.models import PortConfig, SwitchSync
+from project.tasks import enqueue_for_facility
 
 
 def push_switch(switch_id: int, attempt: int = 1) -> str:
@@ -45,11 +45,8 @@ def drift_check(switch_id: int) -> str:
 
 
 def drift_check_all() -> str:
-    from django_q.tasks import async_task
-
     switches = list(Switch.objects.filter(port_configs__isnull=False).distinct().values_list("pk", "facility__code"))
-    clusters = settings.Q_CLUSTER.get("ALT_CLUSTERS", {})
     for switch_id, code in switches:
-        extra = {"cluster": code} if code in clusters else {}
-        async_task("apps.network.tasks.drift_check", switch_id, task_name=f"network.drift.{switch_id}", group="network.drift", **extra)
+        enqueue_for_facility("apps.network.tasks.drift_check", switch_id, facility_code=code,
+                             task_name=f"network.drift.{switch_id}", group="network.drift")
     return f"{len(switches)} switch(es) queued for a drift check"

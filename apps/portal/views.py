@@ -12,9 +12,9 @@ from apps.accounts import services
 from apps.accounts.models import APIToken, SSHKey
 from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, ssh_keys_for_project, visible_projects
 from apps.installs import selectors as install_selectors
-from apps.installs import services as install_services
 from apps.installs.models import Device
 from apps.installs.selectors import visible_devices
+from apps.installs.services import orders, power
 from apps.portal.forms import APITokenForm, DeviceOrderForm, SSHKeyForm
 from project.states import IllegalTransition
 
@@ -129,7 +129,7 @@ def device_order(request: HttpRequest, pk: str) -> HttpResponse:
     if form.is_valid():
         try:
             keys = sorted(ssh_keys_for_project(project).values_list("key", flat=True))
-            device = install_services.device_create(project=project, ssh_keys=keys, actor=request.user, **form.cleaned_data)
+            device = orders.device_create(project=project, ssh_keys=keys, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -167,17 +167,17 @@ def device_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
         return redirect("portal:device", pk=device.pk)
     try:
         if action == "delete":
-            install_services.device_delete(device=device, actor=request.user, reason="deleted in the portal")
+            orders.device_delete(device=device, actor=request.user, reason="deleted in the portal")
             messages.success(request, f"{device.hostname} is being deleted.")
             return redirect("portal:project", pk=device.project_id)
         if action == "reinstall":
-            install_services.device_reinstall(device=device, actor=request.user, reason="reinstall from the portal")
+            orders.device_reinstall(device=device, actor=request.user, reason="reinstall from the portal")
             messages.success(request, f"{device.hostname} is being reinstalled.")
-        elif action in install_services.DEVICE_POWER_ACTIONS:
-            install_services.device_power(device=device, action=action, actor=request.user)
+        elif action in power.DEVICE_POWER_ACTIONS:
+            power.device_power(device=device, action=action, actor=request.user)
             messages.success(request, f"{action.replace('_', ' ').capitalize()} requested for {device.hostname}.")
         else:
             raise Http404
-    except (ValidationError, IllegalTransition, install_services.DeviceStateConflict) as exc:
+    except (ValidationError, IllegalTransition, power.DeviceStateConflict) as exc:
         messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     return redirect("portal:device", pk=device.pk)

@@ -122,7 +122,7 @@ def test_a_malformed_report_is_refused(server):
 
 
 def test_the_lab_discovery_shape_is_understood(server):
-    # apps/lab/netboot sends bytes and a top-level LLDP list; same meaning, no findings.
+    # the installer (apps/installs/installer) sends bytes and a top-level LLDP list; same meaning, no findings.
     lab = {"serial": server.serial, "cpu": {"count": 1, "cores": 24, "model": "AMD EPYC 7402P"}, "memory_bytes": 64 * 2**30,
            "disks": [{"name": "sda", "size_bytes": 480 * 10**9}, {"name": "sdb", "size_bytes": 480 * 10**9, "type": "ssd"}],
            "nics": [{"name": "eth0", "mac": "0c:c4:7a:10:00:00"}, {"name": "eth1", "mac": "0c:c4:7a:10:00:01"}],

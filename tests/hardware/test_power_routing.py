@@ -15,8 +15,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from apps.hardware import power, tasks
+from apps.hardware import power
 from apps.hardware.power_models import PowerEvent
+from project import tasks as routing
 from tests.facilities.factories import FacilityFactory
 from tests.hardware.factories import BMCFactory, PlanFactory, ServerFactory
 from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab  # noqa: F401 - fixture
@@ -96,12 +97,12 @@ def test_each_facilitys_device_work_runs_on_its_own_cluster(clusters, ipmi_lab):
             port = ipmi_lab.add(name=f"{code}-{n}", username=USERNAME, password=PASSWORD, server_id=str(server.pk))
             BMCFactory(server=server, host="127.0.0.1", port=port, username=USERNAME, password=PASSWORD)
             servers[code].append(server)
-    assert tasks.facility_cluster("rt1") == "rt1" and tasks.facility_cluster("elsewhere") is None
+    assert routing.facility_cluster("rt1") == "rt1" and routing.facility_cluster("elsewhere") is None
 
     for code in FACILITIES:
         for server in servers[code]:
             power.server_power_request(server=server, action="on", source="test")  # autocommit: enqueued at once
-        tasks.enqueue_for_facility("apps.hardware.tasks.power_state_sync_task", code, facility_code=code)
+        routing.enqueue_for_facility("apps.hardware.tasks.power_state_sync_task", code, facility_code=code)
 
     expected = 2 * 3 * 2  # per facility: 3 power-ons and 3 sync reads
     deadline = time.monotonic() + WAIT_SECONDS

@@ -7,8 +7,8 @@ import pytest
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from apps.installs import services
 from apps.installs.models import Install, InstallState
+from apps.installs.services import admission, orders, workflow
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def queued_tasks(monkeypatch):
 
 def order(rack, n: int) -> list[Install]:
     project = ProjectFactory()
-    devices = [services.device_create(project=project, hostname=f"burst{i}", plan=rack["plan"], facility=rack["facility"],
+    devices = [orders.device_create(project=project, hostname=f"burst{i}", plan=rack["plan"], facility=rack["facility"],
                                       operating_system=rack["os"]) for i in range(n)]
     return [device.installs.get() for device in devices]
 
@@ -42,13 +42,13 @@ def test_a_burst_is_admitted_a_few_at_a_time_oldest_first(rack, settings, queued
 
     # The first run leaves its first steps (here it fails): its slot goes to the oldest waiting run.
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_fail(install=runs[0], reason="test: ended early", cleanup=False)
+        workflow.install_fail(install=runs[0], reason="test: ended early", cleanup=False)
     assert starting() == {runs[1].pk, runs[2].pk}
     assert queued_tasks() == 3
 
     # Admitting again with no free slot sends nothing more.
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.installs_admit() == 0
+        assert admission.installs_admit() == 0
     assert queued_tasks() == 3
 
 
@@ -61,7 +61,7 @@ def test_the_watchdog_frees_a_slot_held_by_a_run_already_waiting_for_its_machine
     # Its worker moved it to the wait and died before handing the slot on.
     Install.objects.filter(pk=first.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
     with django_capture_on_commit_callbacks(execute=True):
-        services.installs_watchdog()
+        workflow.installs_watchdog()
     assert starting() == {second.pk}
     assert queued_tasks() == 2
 
@@ -80,7 +80,7 @@ def test_a_run_started_on_the_default_cluster_hands_its_device_steps_to_the_faci
 
     # The default cluster's worker picks the server and its addresses (database only), then stops.
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.install_advance(install_id=run.pk)
+        run = workflow.install_advance(install_id=run.pk)
     assert (run.state, run.step) == (InstallState.RUNNING, "port")
     assert Assignment.objects.filter(server=run.server, released_at__isnull=True).count() == 3
     assert not ConfigPush.objects.exists() and not PowerEvent.objects.exists()  # no device was touched
@@ -103,7 +103,7 @@ def test_the_watchdog_resends_a_start_lost_after_admission_but_not_one_just_admi
     Install.objects.filter(pk__in=[lost.pk, fresh.pk]).update(created_at=hours_ago)
     Install.objects.filter(pk=lost.pk).update(admitted_at=hours_ago)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.installs_watchdog() == {"failed": 0, "resumed": 1}
+        assert workflow.installs_watchdog() == {"failed": 0, "resumed": 1}
     assert queued_tasks() == 3
 
 
@@ -122,7 +122,7 @@ def test_a_worker_whose_run_gives_its_slot_up_runs_the_next_one_itself(rack, set
     # The first run's worker sees it waiting for its machine: its slot goes to the second run.
     Install.objects.filter(pk=first.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_advance(install_id=first.pk)
+        workflow.install_advance(install_id=first.pk)
     second.refresh_from_db()
     assert starting() == {second.pk} and third.pk not in starting()  # the third still waits for a slot
     if inline_seconds:

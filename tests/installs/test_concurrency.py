@@ -10,8 +10,8 @@ import pytest
 from django.db import connection, transaction
 
 from apps.hardware.models import Server
-from apps.installs import services
 from apps.installs.models import Install, InstallKind, InstallState
+from apps.installs.services import admission, workflow
 from tests.factories import ProjectFactory
 from tests.hardware.factories import FacilityFactory, PlanFactory, ServerFactory
 from tests.installs.factories import DeviceFactory, OperatingSystemFactory
@@ -29,7 +29,7 @@ def orders(count: int, plan, facility) -> list[Install]:
 
 def pick(install_id) -> None:
     try:
-        services.install_advance(install_id=install_id, max_steps=1)  # start + pick_server only
+        workflow.install_advance(install_id=install_id, max_steps=1)  # start + pick_server only
     finally:
         connection.close()
 
@@ -92,7 +92,7 @@ def test_concurrent_admissions_and_releases_never_exceed_the_starting_slots(sett
 
     def admit(_: int) -> None:
         try:
-            services.installs_admit()
+            admission.installs_admit()
             seen_over.append(Install.objects.filter(starting=True).count())
         finally:
             connection.close()
@@ -103,7 +103,7 @@ def test_concurrent_admissions_and_releases_never_exceed_the_starting_slots(sett
             if holder is not None:
                 # Its run reached its machine: it gives the slot up and takes the next run itself.
                 Install.objects.filter(pk=holder.pk).update(state=InstallState.RUNNING, step="wait_ipxe")
-                services._start_phase_over(holder)
+                admission.admission_slot_pass_on(holder)
             seen_over.append(Install.objects.filter(starting=True).count())
         finally:
             connection.close()

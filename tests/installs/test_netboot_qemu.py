@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from apps.installs import services
 from apps.installs.models import DeviceState, InstallState
+from apps.installs.services import orders
 from apps.lab import machines
 from tests.installs.lab_site import wait_for
 
@@ -30,8 +30,8 @@ pytestmark = [
 
 @pytest.fixture
 def netboot_assets(settings):
-    from apps.lab.netboot.initramfs import build_assets
-    from apps.lab.netboot.kernel import NetbootToolError
+    from apps.installs.installer.initramfs import build_assets
+    from apps.installs.installer.kernel import NetbootToolError
     from apps.lab.netboot.osimage import build_os_image
 
     try:
@@ -59,7 +59,7 @@ def test_a_qemu_machine_netboots_installs_and_goes_active(lab_site, provisioning
         machines.qemu_register(server.pk, workdir=tmp_path / "qemu", disk=disk, base_url=f"http://10.0.2.2:{port}")
     try:
         started = time.monotonic()
-        device = services.device_create(project=ProjectFactory(), hostname="qemu1", plan=lab_site.plan, facility=lab_site.facility,
+        device = orders.device_create(project=ProjectFactory(), hostname="qemu1", plan=lab_site.plan, facility=lab_site.facility,
                                         operating_system=lab_site.os, ssh_keys=["ssh-ed25519 AAAA test"])
 
         def done():

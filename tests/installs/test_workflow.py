@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from apps.installs import services
 from apps.installs.models import DeviceState, Install, InstallKind, InstallState
 from apps.installs.selectors import install_percentage
+from apps.installs.services import orders, workflow
 from apps.lab import machines
 from tests.conftest import provisioning_client
 from tests.installs.factories import OperatingSystemFactory
@@ -28,7 +28,7 @@ PROVISION_EVENTS = ["provisioning.101", "provisioning.102", "provisioning.103", 
 def order(site, hostname: str = "web1", os_=None):
     from tests.factories import ProjectFactory
 
-    return services.device_create(project=ProjectFactory(), hostname=hostname, plan=site.plan, facility=site.facility,
+    return orders.device_create(project=ProjectFactory(), hostname=hostname, plan=site.plan, facility=site.facility,
                                   operating_system=os_ or site.os, ssh_keys=["ssh-ed25519 AAAA test"], userdata="#!/bin/sh\necho hi\n")
 
 
@@ -86,7 +86,7 @@ def test_reinstall_keeps_the_server_and_the_addresses(lab_site) -> None:
     device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
     server, before = device.server, [a.network for a in server_addresses(device.server)]
     other = OperatingSystemFactory(plans=[lab_site.plan], image_url=lab_site.os.image_url)
-    services.device_reinstall(device=device, operating_system=other, reason="test")
+    orders.device_reinstall(device=device, operating_system=other, reason="test")
     device = settled(device, DeviceState.ACTIVE, DeviceState.FAILED)
     assert device.state == DeviceState.ACTIVE
     run = device.installs.get(kind=InstallKind.REINSTALL)
@@ -98,7 +98,7 @@ def test_reinstall_keeps_the_server_and_the_addresses(lab_site) -> None:
 def test_delete_wipes_isolates_releases_and_returns_the_server(lab_site) -> None:
     device = settled(order(lab_site), DeviceState.ACTIVE, DeviceState.FAILED)
     server = device.server
-    services.device_delete(device=device, reason="test")
+    orders.device_delete(device=device, reason="test")
     device = settled(device, DeviceState.DELETED, DeviceState.FAILED)
     assert device.state == DeviceState.DELETED and device.server_id is None
     wipe = Install.objects.get(device=device, kind=InstallKind.DEPROVISION)
@@ -115,7 +115,7 @@ def test_a_server_that_never_fetches_its_script_fails_clean(lab_site) -> None:
     device = order(lab_site)
     install = device.installs.get()
     assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
-    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=2))
+    workflow.installs_watchdog(now=timezone.now() + dt.timedelta(hours=2))
     device.refresh_from_db()
     install.refresh_from_db()
     assert device.state == DeviceState.FAILED and device.server_id is None
@@ -132,7 +132,7 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
     assert "metalyard.secret" in provisioning_client().get(f"/ipxe/mac/{mac}").content.decode()
-    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
+    workflow.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
     install.refresh_from_db()
     assert install.state == InstallState.FAILED
     assert install.failure_reason.startswith("the server never phoned home within")
@@ -146,7 +146,7 @@ def test_an_installed_system_that_never_phones_home_fails_clean(lab_site, monkey
     install = device.installs.get()
     assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_first_boot", timeout=60)
     assert install.events.filter(type="provisioning.109").exists()
-    services.installs_watchdog(now=timezone.now() + dt.timedelta(hours=1))
+    workflow.installs_watchdog(now=timezone.now() + dt.timedelta(hours=1))
     install.refresh_from_db()
     device.refresh_from_db()
     assert install.state == InstallState.FAILED and device.state == DeviceState.FAILED
@@ -174,7 +174,7 @@ def test_a_silent_bmc_is_retried_then_fails_clean(lab_site, settings) -> None:
     install = device.installs.get()
     install.refresh_from_db()
     assert install.state == InstallState.RUNNING and install.step == "netboot" and install.step_attempts == 1
-    services.installs_watchdog(now=timezone.now() + dt.timedelta(minutes=10))  # the second attempt
+    workflow.installs_watchdog(now=timezone.now() + dt.timedelta(minutes=10))  # the second attempt
     install.refresh_from_db()
     assert install.state == InstallState.FAILED
     assert install.failure_reason.startswith("step 'netboot' failed 2 times")
@@ -192,11 +192,11 @@ def test_a_worker_killed_mid_step_is_resumed_and_finishes(lab_site) -> None:
     device = DeviceFactory(project=ProjectFactory(), plan=lab_site.plan, facility=lab_site.facility, operating_system=lab_site.os)
     install = Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=lab_site.os)
     # A worker ran the first step and the next one, then died inside "port" (it had claimed the attempt).
-    services.install_advance(install_id=install.pk, max_steps=2)
+    workflow.install_advance(install_id=install.pk, max_steps=2)
     install.refresh_from_db()
     assert install.step == "port"
     Install.objects.filter(pk=install.pk).update(step_attempts=1, deadline=timezone.now() - dt.timedelta(seconds=1))
-    assert services.installs_watchdog() == {"failed": 0, "resumed": 1}
+    assert workflow.installs_watchdog() == {"failed": 0, "resumed": 1}
     device = settled(device, DeviceState.ACTIVE, DeviceState.FAILED)
     assert device.state == DeviceState.ACTIVE
     assert Assignment.objects.filter(server=device.server, released_at__isnull=True).count() == 3
@@ -208,10 +208,10 @@ def test_a_step_that_keeps_dying_fails_clean_instead_of_sticking(lab_site, setti
 
     device = DeviceFactory(project=ProjectFactory(), plan=lab_site.plan, facility=lab_site.facility, operating_system=lab_site.os)
     install = Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=lab_site.os)
-    services.install_advance(install_id=install.pk, max_steps=2)
+    workflow.install_advance(install_id=install.pk, max_steps=2)
     Install.objects.filter(pk=install.pk).update(step_attempts=settings.INSTALL_STEP_MAX_ATTEMPTS,
                                                  deadline=timezone.now() - dt.timedelta(seconds=1))
-    assert services.installs_watchdog() == {"failed": 1, "resumed": 0}
+    assert workflow.installs_watchdog() == {"failed": 1, "resumed": 0}
     install.refresh_from_db()
     assert install.state == InstallState.FAILED and "did not finish after" in install.failure_reason
     assert_clean(install.server)
@@ -222,7 +222,7 @@ def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
 
     server = lab_site.add_server(7)
     Server.objects.filter(pk=server.pk).update(state="new")
-    run = services.server_commission(server=server)
+    run = orders.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=60)
     run.refresh_from_db()
     server.refresh_from_db()
@@ -239,7 +239,7 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     machines.emulate(False)
     server = lab_site.add_server(8)
     Server.objects.filter(pk=server.pk).update(state="new")
-    run = services.server_commission(server=server)
+    run = orders.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
     client = provisioning_client()
     assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()

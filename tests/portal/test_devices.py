@@ -25,9 +25,7 @@ def site(rack):  # noqa: F811
     return {"mine": mine, "theirs": theirs, "user": user, "reader": reader, "client": client, **rack}
 
 
-def test_deploy_from_the_project_page(site, monkeypatch):
-    # Keep the order queued: this test is about the page, the workflow has its own tests.
-    monkeypatch.setattr("apps.installs.services._enqueue", lambda install: None)
+def test_deploy_from_the_project_page(site):
     client = site["client"]
     page = client.get(f"/projects/{site['mine'].pk}/").content.decode()
     assert "Deploy a server" in page
@@ -74,8 +72,7 @@ def test_other_tenants_device_is_404_and_reader_cannot_delete(site):
     assert mine.state == DeviceState.ACTIVE
 
 
-def test_delete_moves_the_device_to_deprovisioning(site, monkeypatch):
-    monkeypatch.setattr("apps.installs.services._enqueue", lambda install: None)
+def test_delete_moves_the_device_to_deprovisioning(site):
     device = DeviceFactory(project=site["mine"], plan=site["plan"], facility=site["facility"], operating_system=site["os"],
                            state=DeviceState.ACTIVE, server=site["servers"][0])
     response = site["client"].post(f"/devices/{device.pk}/delete/")

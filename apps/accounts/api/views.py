@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from apps.accounts import services
 from apps.accounts.api import serializers as s
 from apps.accounts.models import APIToken, Organization, Project, Role, SSHKey
+from apps.accounts.permissions import actor_of, request_token, require, require_write_token
 from apps.accounts.selectors import MANAGE, OWN, WRITE, organization_role, visible_projects
-from apps.api.permissions import actor_of, request_token, require, require_write_token
 
 
 def projects_for(request: Request) -> QuerySet[Project]:

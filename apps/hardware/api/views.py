@@ -14,8 +14,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.permissions import StaffAPIPermission, actor_of
 from apps.api.exceptions import Conflict
-from apps.api.permissions import StaffAPIPermission, actor_of
 from apps.facilities.models import Rack
 from apps.hardware import services
 from apps.hardware.api import serializers as s

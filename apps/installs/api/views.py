@@ -9,12 +9,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.permissions import actor_of, request_token, require
 from apps.accounts.selectors import WRITE, visible_projects
-from apps.api.permissions import actor_of, request_token, require
-from apps.installs import services
 from apps.installs.api import serializers as s
 from apps.installs.models import Device, OperatingSystem
 from apps.installs.selectors import visible_devices
+from apps.installs.services import orders, power
 
 
 def _devices(request: Request):
@@ -53,7 +53,7 @@ class ProjectDeviceListView(GenericAPIView):
         if missing:
             raise ValidationError(missing)
         keys = [key.key for key in project.ssh_keys.all()] + list(v["ssh_keys"])
-        device = services.device_create(project=project, hostname=v["hostname"], plan=plan, operating_system=os_, facility=facility,
+        device = orders.device_create(project=project, hostname=v["hostname"], plan=plan, operating_system=os_, facility=facility,
                                         metro=metro, ssh_keys=keys, userdata=v["userdata"], tags=v["tags"], description=v["description"],
                                         public_ipv4_subnet_size=v["public_ipv4_subnet_size"], actor=actor_of(request))
         return Response(s.DeviceOut(device).data, status=status.HTTP_201_CREATED)
@@ -66,7 +66,7 @@ class DeviceDetailView(GenericAPIView):
     def delete(self, request: Request, pk: str) -> Response:
         device = get_object_or_404(_devices(request), pk=pk)
         require(request, device.project, WRITE)
-        services.device_delete(device=device, actor=actor_of(request), reason="deleted through the API")
+        orders.device_delete(device=device, actor=actor_of(request), reason="deleted through the API")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -77,12 +77,12 @@ class DeviceActionView(GenericAPIView):
         data = s.DeviceActionIn(data=request.data)
         data.is_valid(raise_exception=True)
         if data.validated_data["type"] != "reinstall":
-            services.device_power(device=device, action=data.validated_data["type"], actor=actor_of(request))
+            power.device_power(device=device, action=data.validated_data["type"], actor=actor_of(request))
             return Response(status=status.HTTP_202_ACCEPTED)
         os_ = None
         if data.validated_data.get("operating_system"):
             os_ = OperatingSystem.objects.filter(slug=data.validated_data["operating_system"]).first()
             if os_ is None:
                 raise ValidationError({"operating_system": f"No operating system '{data.validated_data['operating_system']}'."})
-        services.device_reinstall(device=device, operating_system=os_, actor=actor_of(request), reason="reinstall through the API")
+        orders.device_reinstall(device=device, operating_system=os_, actor=actor_of(request), reason="reinstall through the API")
         return Response(status=status.HTTP_202_ACCEPTED)

@@ -21,8 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.models import Project
+from apps.accounts.permissions import StaffAPIPermission, actor_of, request_token, require, require_write_token
 from apps.accounts.selectors import READ, WRITE, visible_projects
-from apps.api.permissions import StaffAPIPermission, actor_of, request_token, require, require_write_token
 from apps.facilities.models import Facility, Metro
 from apps.ipam import selectors, services
 from apps.ipam.api import serializers as s

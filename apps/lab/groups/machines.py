@@ -11,10 +11,10 @@ from apps.lab import machines
 
 
 def start(out: Any) -> dict[str, Any]:
-    from apps.lab.netboot.kernel import NetbootToolError
+    from apps.installs.installer.kernel import NetbootToolError
 
     try:
-        from apps.lab.netboot.initramfs import build_assets
+        from apps.installs.installer.initramfs import build_assets
 
         assets = build_assets(settings.NETBOOT_ASSETS_DIR)
         out.write(f"lab: netboot assets ready in {settings.NETBOOT_ASSETS_DIR} ({', '.join(p.name for p in assets.values())})")

@@ -12,8 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from apps.lab.netboot.initramfs import build_initramfs
-from apps.lab.netboot.kernel import Kernel, ensure_kernel, run_tool
+from apps.installs.installer.initramfs import build_initramfs
+from apps.installs.installer.kernel import Kernel, ensure_kernel, run_tool
 
 PACKAGES = "syslinux syslinux-common mtools dosfstools"
 SYSLINUX_CFG = """DEFAULT os

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apps.lab.netboot.kernel import NetbootToolError
+from apps.installs.installer.kernel import NetbootToolError
 
 QEMU = "qemu-system-x86_64"
 GUEST_HOST_ADDRESS = "10.0.2.2"

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.installs.services import installs_watchdog
+from apps.installs.services.workflow import installs_watchdog
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.lab.netboot.initramfs import build_assets
-from apps.lab.netboot.kernel import NetbootToolError
+from apps.installs.installer.initramfs import build_assets
+from apps.installs.installer.kernel import NetbootToolError
 
 
 class Command(BaseCommand):

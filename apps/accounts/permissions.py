@@ -1,4 +1,4 @@
-"""How customer API views check what a caller may do in a project they can see.
+"""How API views check what a caller may do in a project they can see.
 
 Lookups go through `visible_projects()` first (invisible → 404); this adds the role check
 (visible but not allowed → 403, saying which role is needed)."""

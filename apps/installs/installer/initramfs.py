@@ -1,4 +1,4 @@
-"""Builds the lab installer initramfs: static busybox, the virtio modules and the /init script
+"""Builds the installer initramfs: static busybox, the virtio modules and the /init script
 (init.sh beside this module), packed with `cpio -H newc | gzip` — no root needed."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from apps.lab.netboot.kernel import Kernel, NetbootToolError, ensure_kernel
+from apps.installs.installer.kernel import Kernel, NetbootToolError, ensure_kernel
 
 HERE = Path(__file__).resolve().parent
 BUSYBOX = Path("/bin/busybox")

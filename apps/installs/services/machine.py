@@ -1,0 +1,125 @@
+"""The calls a booting machine makes, each ending one wait of its run: the iPXE script fetch, the
+installer's events and phone-home, the installed system's first-boot phone-home, the discovery
+image's inventory, and an installer's report that it gave up. Unknown MACs are recorded."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.hardware.commissioning import commissioning_check
+from apps.hardware.models import NetworkInterface
+from apps.installs.models import DiscoveredMachine, EventSource, Install, InstallEvent, InstallKind, InstallState
+from apps.installs.services.admission import install_enqueue
+from apps.installs.services.runs import install_event_add, step_move
+from apps.installs.services.steps import step_done
+from apps.installs.services.workflow import WORKFLOWS, install_fail, next_step
+from project.states import transition
+
+
+class MachineCallRejected(Exception):
+    """A call from a machine that does not fit its install's current step (answered with 409)."""
+
+
+def install_for_mac(mac: str) -> tuple[Any, Install | None]:
+    """(server or None, its open run or None) for a NIC MAC."""
+    nic = NetworkInterface.objects.select_related("server").filter(mac=mac).first()
+    if nic is None:
+        return None, None
+    install = (Install.objects.select_related("device", "operating_system", "server")
+               .filter(server=nic.server, state=InstallState.RUNNING).first())
+    return nic.server, install
+
+
+def install_ipxe_fetched(*, install: Install, mac: str) -> None:
+    """The machine fetched its script: it reached the DHCP system and iPXE. Ends the wait_ipxe step."""
+    with transaction.atomic():
+        moved = step_move(install, from_step="wait_ipxe", to_step=next_step(install, after="wait_ipxe"))
+        if moved and install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+            install_event_add(install=install, type="provisioning.104.01", body=f"Device connected to DHCP system ({mac})",
+                                  source=EventSource.MACHINE)
+
+
+def install_machine_event(*, install: Install, type: str, body: str) -> InstallEvent:
+    if install.state != InstallState.RUNNING or install.step not in ("wait_phone_home", "wait_inventory"):
+        raise MachineCallRejected(f"install {install.pk} is not waiting for its machine (step {install.step}, {install.state})")
+    return install_event_add(install=install, type=type, body=body, source=EventSource.MACHINE)
+
+
+INSTALLER_STATES = frozenset({"installed", "wiped"})
+FIRST_BOOT_STATE = "booted"
+
+
+def install_phone_home(*, install: Install, payload: dict[str, Any]) -> Install:
+    """A phone-home: from the installer (`{"state": "installed"}` or `"wiped"`; the image is written and
+    verified, or the disk wiped) it hands the run back to the platform; from the installed operating
+    system's first boot (`{"state": "booted"}`) it ends the run, the device `active`."""
+    state = payload.get("state", "installed")
+    if state == FIRST_BOOT_STATE:
+        return _first_boot_phone_home(install)
+    if state not in INSTALLER_STATES:
+        raise MachineCallRejected(f"unknown phone-home state {state!r}: the installer sends "
+                                  f"{' or '.join(sorted(INSTALLER_STATES))}, the installed system {FIRST_BOOT_STATE!r}")
+    with transaction.atomic():
+        moved = step_move(install, from_step="wait_phone_home", to_step=next_step(install, after="wait_phone_home"))
+        if not moved:
+            install.refresh_from_db()
+            if install.state == InstallState.RUNNING and install.step == "wait_phone_home":
+                raise MachineCallRejected("phone-home raced with another call; try again")
+            if install.state != InstallState.RUNNING or _step_index(install) < _step_index(install, "wait_phone_home"):
+                raise MachineCallRejected(f"install {install.pk} is not waiting for a phone-home (step {install.step}, {install.state})")
+            return install  # a repeated phone-home: already handled
+        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL) and not install.events.filter(type="provisioning.109").exists():
+            install_event_add(install=install, type="provisioning.109", source=EventSource.MACHINE)
+        install_enqueue(install)
+    return install
+
+
+def _first_boot_phone_home(install: Install) -> Install:
+    """The installed system booted from its disk and called home: the device is ready. The last step
+    (records only, no device I/O) runs right here rather than after another task hand-off."""
+    with transaction.atomic():
+        if not step_move(install, from_step="wait_first_boot", to_step="done"):
+            install.refresh_from_db()
+            if install.state == InstallState.SUCCEEDED and install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+                return install  # a repeated phone-home: already handled
+            raise MachineCallRejected(f"install {install.pk} is not waiting for its first boot (step {install.step}, {install.state})")
+        install_event_add(install=install, type="provisioning.110", source=EventSource.MACHINE)
+        step_done(install)
+    return Install.objects.get(pk=install.pk)
+
+
+def _step_index(install: Install, step: str | None = None) -> int:
+    return WORKFLOWS[install.kind].index(step or install.step)
+
+
+def install_machine_failure(*, install: Install, reason: str) -> Install:
+    """The installer gave up (e.g. checksum mismatch): fail now instead of waiting for the timeout."""
+    if install.state != InstallState.RUNNING:
+        raise MachineCallRejected(f"install {install.pk} is not running ({install.state})")
+    return install_fail(install=install, reason=f"installer reported: {reason}"[:2000])
+
+
+def install_inventory(*, install: Install, inventory: dict[str, Any]) -> Install:
+    """The discovery image's report on a server being commissioning: the hardware app checks it against
+    the plan and the cabling (a match makes the server `ready`; differences become findings for staff)."""
+    with transaction.atomic():
+        if not step_move(install, from_step="wait_inventory", to_step="done"):
+            raise MachineCallRejected(f"install {install.pk} is not waiting for an inventory (step {install.step})")
+        findings = commissioning_check(server=install.server, report=inventory, actor=None)
+        note = "matches the records" if not findings else f"{len(findings)} finding(s) for staff"
+        install_event_add(install=install, type="commissioning.inventory", body=f"Inventory posted: {note}", source=EventSource.MACHINE)
+        transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
+                   extra={"finished_at": timezone.now(), "deadline": None})
+    return install
+
+
+def discovered_machine_record(*, mac: str, address: str | None, inventory: dict[str, Any] | None = None) -> DiscoveredMachine:
+    """An unknown MAC netbooted (and maybe reported its inventory): staff onboard it from this list."""
+    machine, _ = DiscoveredMachine.objects.get_or_create(mac=mac, defaults={"address": address})
+    machine.address = address
+    if inventory is not None:
+        machine.inventory = inventory
+    machine.save()
+    return machine

@@ -1,0 +1,95 @@
+"""Orders: a customer orders, reinstalls or deletes a device; staff commission a server. Each
+records the run and leaves the rest to admission and the workflow."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from apps.audit.services import audit_record, snapshot
+from apps.hardware.models import Server
+from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
+from apps.installs.services.admission import installs_admit
+from apps.installs.services.workflow import install_fail
+from project.states import transition
+
+
+def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
+                  metro: Any = None, ssh_keys: list[str] | None = None, userdata: str = "", tags: list[str] | None = None,
+                  description: str = "", public_ipv4_subnet_size: int = 31, actor: Any = None) -> Device:
+    """Order a device: checks the order, records it `queued` and starts its provisioning run."""
+    if facility is None and metro is None:
+        raise ValidationError({"facility": "Give a facility or a metro."})
+    if metro is None:
+        metro = facility.metro
+    elif facility is not None and facility.metro_id != metro.pk:
+        raise ValidationError({"facility": f"Facility {facility.code} is not in metro {metro.code}."})
+    if not operating_system.provisionable:
+        raise ValidationError({"operating_system": f"{operating_system.slug} can no longer be ordered."})
+    if not operating_system.plans.filter(pk=plan.pk).exists():
+        allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
+        raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
+    pool = Server.objects.filter(plan=plan, state="ready")
+    pool = pool.filter(facility=facility) if facility is not None else pool.filter(facility__metro=metro)
+    if not pool.exists():
+        where = facility.code if facility is not None else f"metro {metro.code}"
+        raise ValidationError({"plan": f"No {plan.slug} server is available in {where} right now; try another facility or plan."})
+    with transaction.atomic():
+        device = Device(project=project, hostname=hostname, plan=plan, metro=metro, facility=facility,
+                        operating_system=operating_system, ssh_keys=list(ssh_keys or []), userdata=userdata,
+                        tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
+                        created_by=actor if getattr(actor, "is_authenticated", False) else None)
+        # The related rows are the instances the caller looked up, and the table's constraints (and its
+        # fresh UUID key) hold in the database itself: validate the fields without a query each.
+        device.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system"],
+                          validate_unique=False, validate_constraints=False)
+        device.save()
+        Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)
+        audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)
+        transaction.on_commit(installs_admit)
+    return device
+
+
+def device_reinstall(*, device: Device, operating_system: OperatingSystem | None = None, actor: Any = None,
+                     reason: str = "") -> Install:
+    """Reinstall on the same server with the same addresses (optionally another operating system)."""
+    with transaction.atomic():
+        device = Device.objects.select_for_update().get(pk=device.pk)
+        if device.server_id is None:
+            raise ValidationError({"device": "This device has no server to reinstall; delete it and order a new one."})
+        os_ = operating_system or device.operating_system
+        if not os_.plans.filter(pk=device.plan_id).exists():
+            raise ValidationError({"operating_system": f"{os_.slug} cannot be installed on {device.plan.slug}."})
+        transition(device, DeviceState.REINSTALLING, actor=actor, reason=reason or "reinstall requested")
+        if os_.pk != device.operating_system_id:
+            Device.objects.filter(pk=device.pk).update(operating_system=os_)
+            device.operating_system = os_
+        install = Install.objects.create(kind=InstallKind.REINSTALL, device=device, server=device.server, operating_system=os_)
+        transaction.on_commit(installs_admit)
+    return install
+
+
+def device_delete(*, device: Device, actor: Any = None, reason: str = "") -> Install | None:
+    """Delete a device: power off, wipe, isolate the port, release the addresses, server back to the pool."""
+    with transaction.atomic():
+        device = Device.objects.select_for_update().get(pk=device.pk)
+        open_run = device.installs.filter(state__in=Install.OPEN).first()
+        if open_run is not None:
+            install_fail(install=open_run, reason="cancelled: the device is being deleted", actor=actor, cleanup=False)
+            device.refresh_from_db()
+        transition(device, DeviceState.DEPROVISIONING, actor=actor, reason=reason or "delete requested")
+        if device.server_id is None:
+            transition(device, DeviceState.DELETED, actor=actor, reason="no server was held")
+            return None
+        install = Install.objects.create(kind=InstallKind.DEPROVISION, device=device, server=device.server)
+        transaction.on_commit(installs_admit)
+    return install
+
+
+def server_commission(*, server: Any, actor: Any = None) -> Install:
+    """Netboot a `new` server into the discovery image; its inventory goes to the hardware commissioning check."""
+    with transaction.atomic():
+        install = Install.objects.create(kind=InstallKind.COMMISSIONING, server=server)
+        transaction.on_commit(installs_admit)
+    return install

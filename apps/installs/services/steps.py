@@ -1,0 +1,207 @@
+"""The platform steps of the install workflow (the table STEPS, named as in WORKFLOWS) and the
+device calls they make: BMC power through the hardware app, switch ports through the network app,
+addresses through IPAM. Each step is idempotent: run again, it finishes what was left half done."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.hardware.models import Server
+from apps.hardware.power import NoUsableBmc, server_power_many
+from apps.hardware.services import server_transition
+from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
+from apps.installs.services.runs import InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.ipam.selectors import server_addresses
+from apps.ipam.services import server_addresses_assign, server_addresses_release
+from apps.network.services import port_change_wait, port_configure_for_server, switch_push
+from project.states import transition
+
+
+def _device_transition(device: Device | None, target: str, reason: str) -> None:
+    if device is not None and device.state != target:
+        transition(device, target, reason=reason)
+
+
+def server_state_ensure(server: Any, target: str, reason: str) -> None:
+    server.refresh_from_db(fields=["state"])
+    if server.state != target:
+        server_transition(server=server, to=target, actor=None, reason=reason)
+
+
+def _step_pick_server(install: Install) -> None:
+    device = install.device
+    assert device is not None
+    if install.server_id is not None:
+        return
+    with transaction.atomic():
+        # of=("self",): lock only the server rows, never the facility rows a metro order joins.
+        pool = Server.objects.select_for_update(skip_locked=True, of=("self",)).filter(plan_id=device.plan_id, state="ready")
+        pool = pool.filter(facility_id=device.facility_id) if device.facility_id else pool.filter(facility__metro_id=device.metro_id)
+        server = pool.order_by("facility_id", "rack_id", "position_u", "serial").first()
+        if server is None:
+            where = device.facility.code if device.facility_id else f"metro {device.metro.code}"
+            raise InstallError(f"no ready {device.plan.slug} server is left in {where}")
+        # Just read under its lock: no need to read its state again as server_state_ensure would.
+        server_transition(server=server, to="allocated", actor=None, reason=f"picked for device {device.hostname} ({device.pk})")
+        Device.objects.filter(pk=device.pk).update(server=server)
+        Install.objects.filter(pk=install.pk).update(server=server)
+        device.server = server
+        install.server = server
+        _device_transition(device, DeviceState.PROVISIONING, f"server {server.serial} picked")
+
+
+def _step_addresses(install: Install) -> None:
+    device, server = install.device, install.server
+    assert device is not None and server is not None
+    if list(server_addresses(server)):
+        return
+    server_addresses_assign(server=server, project=device.project, device_id=device.pk, device_label=device.hostname,
+                            public_ipv4_prefix=device.public_ipv4_subnet_size, actor=None)
+
+
+def _step_port(install: Install) -> None:
+    install_port_apply(install, reason=f"{install.kind} {install.pk}")
+    if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+        install_event_add(install=install, type="provisioning.102")
+
+
+@contextmanager
+def _device_wait(install: Install) -> Iterator[None]:
+    """Add the time spent inside to the run's device_seconds (one UPDATE, outside any lock)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        Install.objects.filter(pk=install.pk).update(device_seconds=F("device_seconds") + (time.perf_counter() - started))
+
+
+def install_port_apply(install: Install, *, reason: str) -> None:
+    with _device_wait(install):
+        _port_apply_waited(install, reason=reason)
+
+
+def _port_apply_waited(install: Install, *, reason: str) -> None:
+    """Set the server's port to its desired state (from the server's state and addresses) and see it
+    applied, bounded by the port step's time limit. Pushes batch every pending port of a switch in
+    one commit; asking for a push again is harmless (nothing pending: nothing done), and covers a
+    change that arrived just as another worker's push finished its last round."""
+    change = port_configure_for_server(server=install.server, actor=None, reason=reason, schedule=False)
+    deadline = time.monotonic() + step_timeout("port")
+    for _ in range(1000):
+        for switch_id in change.switch_ids:
+            switch_push(switch_id=switch_id)
+        outcome = port_change_wait(change, timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+        if outcome.done:
+            return
+        if outcome.failed or time.monotonic() >= deadline:
+            raise RetryLater(outcome.error or "the switch did not apply the port configuration")
+    raise RetryLater("the switch did not apply the port configuration")
+
+
+def install_power(install: Install, *actions: str) -> None:
+    """Run BMC actions in order ("boot_network", "boot_disk", "on", "off"); the hardware app retries
+    what may pass and records every call. A BMC that gave up is retried later; a refusal fails."""
+    with _device_wait(install):
+        _power_waited(install, *actions)
+
+
+def _power_waited(install: Install, *actions: str) -> None:
+    try:
+        events = server_power_many(server=install.server, actions=actions, actor=None, source="install")
+    except NoUsableBmc as exc:
+        raise InstallError(str(exc)) from exc
+    for action, event in zip(actions, events, strict=False):
+        if event.outcome == "gave_up":
+            raise RetryLater(event.message or f"BMC did not answer {action}")
+        if event.outcome == "fatal":
+            raise InstallError(f"BMC refused {action}: {event.message}")
+
+
+def _step_netboot(install: Install) -> None:
+    server = install.server
+    if install.kind == InstallKind.PROVISION:
+        server_state_ensure(server, "provisioning", f"install {install.pk}")
+    # Off then on rather than a cycle: real BMCs refuse a cycle when the server is off.
+    install_power(install, "boot_network", "off")
+    if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+        install_event_add(install=install, type="provisioning.103")
+    # Wait for the machine before powering it on: a fast machine may ask for its script at once.
+    step_move(install, from_step="netboot", to_step="wait_ipxe")
+    try:
+        install_power(install, "on")
+    except RetryLater as exc:
+        raise InstallError(f"power on: {exc}") from exc
+
+
+def _step_begin_reinstall(install: Install) -> None:
+    server_state_ensure(install.server, "provisioning", f"reinstall {install.pk}")
+
+
+def _step_begin_deprovision(install: Install) -> None:
+    server_state_ensure(install.server, "deprovisioning", f"deprovision {install.pk}")
+
+
+def _step_begin_commissioning(install: Install) -> None:
+    server_state_ensure(install.server, "commissioning", f"commissioning {install.pk}")
+
+
+def _step_boot_disk(install: Install) -> None:
+    install_power(install, "boot_disk", "off")
+    # As for the netboot: wait for the installed system before powering on; it may call home at once.
+    step_move(install, from_step="boot_disk", to_step="wait_first_boot")
+    try:
+        install_power(install, "on")
+    except RetryLater as exc:
+        raise InstallError(f"power on from disk: {exc}") from exc
+
+
+def _step_power_off(install: Install) -> None:
+    install_power(install, "off")
+
+
+def _step_release(install: Install) -> None:
+    server = install.server
+    server_state_ensure(server, "cleaning", f"wiped by {install.pk}")
+    server_addresses_release(server=server, actor=None, reason=f"device {install.device_id} deleted")
+    # With no addresses and the server cleaning, the port's desired state is isolated.
+    install_port_apply(install, reason=f"device {install.device_id} deleted: isolate")
+
+
+def step_done(install: Install) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        install = Install.objects.select_for_update().get(pk=install.pk)
+        if install.state != InstallState.RUNNING:
+            return
+        device, server = install.device, install.server
+        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+            server_state_ensure(server, "active", f"{install.kind} {install.pk} done")
+            if not install.events.filter(type="provisioning.110").exists():
+                install_event_add(install=install, type="provisioning.110")
+            _device_transition(device, DeviceState.ACTIVE, f"{install.kind} finished")
+        elif install.kind == InstallKind.DEPROVISION:
+            server_state_ensure(server, "ready", f"device {device.pk if device else ''} deleted and wiped")
+            Device.objects.filter(pk=device.pk).update(server=None)
+            _device_transition(device, DeviceState.DELETED, "deprovisioned")
+        transition(install, InstallState.SUCCEEDED, reason="all steps done", extra={"finished_at": now, "deadline": None})
+
+
+STEPS: dict[str, Callable[[Install], None]] = {
+    "pick_server": _step_pick_server,
+    "addresses": _step_addresses,
+    "port": _step_port,
+    "netboot": _step_netboot,
+    "begin_reinstall": _step_begin_reinstall,
+    "begin_deprovision": _step_begin_deprovision,
+    "begin_commissioning": _step_begin_commissioning,
+    "boot_disk": _step_boot_disk,
+    "power_off": _step_power_off,
+    "release": _step_release,
+    "done": step_done,
+}
