@@ -11,8 +11,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.permissions import StaffAPIPermission, request_token
 from apps.accounts.selectors import visible_projects
-from apps.api.permissions import StaffAPIPermission, request_token
 from apps.billing import selectors
 from apps.billing.api import serializers as s
 from apps.installs.models import Device
