@@ -3,7 +3,7 @@
 Builds, in a throw-away test database (created and dropped here) on whatever DATABASE_URL points at,
 200 organizations with 5 projects each (1,000 projects) and 10,000 devices, and a month (2026-11) of
 churn written as the device state history billing reads (audit_statechange, COPY'd in): every device is
-ordered, provisioned, power-cycled most nights, now and then reinstalled, and a third of them are deleted
+ordered, provisioned, power-cycled about once a day, now and then reinstalled, and a third of them are deleted
 and ordered again during the month — about a million state changes. The price book has a price change in
 the middle of the month. Then:
   1. the meter (`invoices_issue`): rate the month from the history and issue all invoices — wall time;
@@ -34,7 +34,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
 
 UTC = dt.UTC
 MONTH = "2026-11"
@@ -48,7 +48,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def lifecycle(rng: random.Random, begin: dt.datetime, until: dt.datetime) -> tuple[list[tuple[str, str, dt.datetime]], bool]:
-    """One device's state changes from its order at `begin`: provisioned in minutes, power-cycled most nights,
+    """One device's state changes from its order at `begin`: provisioned in minutes, power-cycled about once a day,
     sometimes reinstalled; deleted before `until` or not. Returns (changes, deleted)."""
     changes = []
     now = begin
@@ -61,7 +61,7 @@ def lifecycle(rng: random.Random, begin: dt.datetime, until: dt.datetime) -> tup
     to("queued", "provisioning", rng.uniform(5, 60))
     to("provisioning", "active", rng.uniform(180, 400))
     while True:
-        nxt = now + dt.timedelta(hours=rng.uniform(12, 30))
+        nxt = now + dt.timedelta(hours=rng.uniform(18, 42))
         if nxt >= until:
             return changes, False
         roll = rng.random()
@@ -134,6 +134,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("bench/billing.py needs PostgreSQL: DATABASE_URL=postgres://…")
 
+    setup_test_environment()  # the test client's host is allowed
     old_config = setup_databases(verbosity=0, interactive=False)
     try:
         started = time.monotonic()
