@@ -18,10 +18,15 @@ from django.utils import timezone
 M = TypeVar("M", bound=models.Model)
 
 
-class IllegalTransition(Exception):
-    """A move the transition table does not allow (the API answers 409)."""
+class StateConflict(Exception):
+    """The object's state does not allow what was asked now (the API answers 409, the portal and the
+    admin show the message). Every state refusal is one of these."""
 
     api_status = 409
+
+
+class IllegalTransition(StateConflict):
+    """A move the transition table does not allow."""
 
     def __init__(self, obj: models.Model, source: str, target: str, allowed: frozenset[str]) -> None:
         self.obj, self.source, self.target, self.allowed = obj, source, target, allowed

@@ -18,12 +18,17 @@ def request_token(request: Request) -> APIToken | None:
     return request.auth if isinstance(request.auth, APIToken) else None
 
 
+def refusal_message(project: Project, action: str, token: APIToken | None = None) -> str:
+    """Why a caller may not do `action` in `project`: the role it needs (and a read-only token's hint)."""
+    needed = RANK_ROLE[ACTION_MIN_RANK[action]]
+    hint = " (this API token is read-only)" if token is not None and token.read_only else ""
+    return f"This needs the '{needed}' role or higher in project {project.name}{hint}."
+
+
 def require(request: Request, project: Project, action: str) -> None:
-    if not can(request.user, project, action, token=request_token(request)):
-        needed = RANK_ROLE[ACTION_MIN_RANK[action]]
-        token = request_token(request)
-        hint = " (this API token is read-only)" if token is not None and token.read_only else ""
-        raise PermissionDenied(f"This needs the '{needed}' role or higher in project {project.name}{hint}.")
+    token = request_token(request)
+    if not can(request.user, project, action, token=token):
+        raise PermissionDenied(refusal_message(project, action, token))
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

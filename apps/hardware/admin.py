@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.hardware import services
+from apps.hardware.admin_power import read_power_now, recent_power_events
 from apps.hardware.commissioning import finding_waive
 from apps.hardware.models import (
     BMC,
@@ -140,13 +141,15 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ("state", "facility", "plan", "rack")
     search_fields = ("serial", "asset_tag", "interfaces__mac", "bmc__host", "rack__name")
     list_select_related = ("plan", "facility", "rack__facility")
-    readonly_fields = ("id", "state", "state_changed_at", "state_reason", "created_at", "updated_at")
+    readonly_fields = ("id", "state", "state_changed_at", "state_reason", "created_at", "updated_at", "recent_power_events")
     fieldsets = (
         (None, {"fields": ("id", "serial", "asset_tag", "plan")}),
         ("Location", {"fields": ("facility", "rack", "position_u", "height_u")}),
         ("State", {"fields": ("state", "state_changed_at", "state_reason")}),
         ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        ("Power", {"fields": ("recent_power_events",)}),
     )
+    recent_power_events = recent_power_events
     inlines = [BMCInline, NetworkInterfaceInline, FindingInline]
     actions = [
         _transition_action(ServerState.COMMISSIONING, "Start commissioning"),
@@ -155,6 +158,7 @@ class ServerAdmin(admin.ModelAdmin):
         _transition_action(ServerState.CLEANING, "Send to cleaning"),
         _transition_action(ServerState.FAILED, "Mark failed"),
         _transition_action(ServerState.NEW, "Back to new (re-onboard)"),
+        read_power_now,
     ]
 
     @admin.display(description="state", ordering="state")
@@ -352,7 +356,3 @@ class CommissioningFindingAdmin(admin.ModelAdmin):
             finding_waive(finding=finding, actor=request.user, reason=f"waived in the admin by {request.user}")
             count += 1
         self.message_user(request, f"{count} finding(s) waived.", messages.SUCCESS)
-
-from apps.hardware.admin_power import install as _install_power_admin  # noqa: E402 - the power actions live in their own module
-
-_install_power_admin(ServerAdmin)

@@ -1,6 +1,6 @@
-"""Staff power controls in the admin: actions on servers (power on/off/cycle, next boot from the
-network, read the power state now), the recent power events of a server, and the event list.
-Actions call apps.hardware.power; device I/O runs on the facility's worker, except "read now"."""
+"""Staff power screens in the admin: "read the power state now", the recent power events of a server,
+and the event list. The power actions themselves (on, off, reboot, next boot from the network) are
+in the action registry (apps.installs.actions), which the Server admin renders."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,28 +12,9 @@ from django.utils.html import format_html, format_html_join
 
 from apps.hardware import power
 from apps.hardware.models import BMC, Server
-from apps.hardware.power_models import PowerAction, PowerEvent
+from apps.hardware.power_models import PowerEvent
 
 READ_NOW_MAX = 50  # servers read synchronously by one click; larger selections wait for the sync
-
-
-def _queue_action(action: str, label: str) -> Any:
-    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Server]) -> None:
-        queued, refused = 0, []
-        for server in queryset.select_related("facility"):
-            try:
-                power.server_power_request(server=server, action=action, actor=request.user, source="admin")
-                queued += 1
-            except power.NoUsableBmc as exc:
-                refused.append(str(exc))
-        if queued:
-            modeladmin.message_user(request, f"{label}: queued for {queued} server(s) on their facility workers; "
-                                             "the outcome appears under Power events.", messages.SUCCESS)
-        for why in refused[:10]:
-            modeladmin.message_user(request, why, messages.ERROR)
-
-    run.__name__ = f"power_{action}"
-    return admin.action(description=label, permissions=["change"])(run)
 
 
 @admin.action(description="Read power state now", permissions=["view"])
@@ -54,15 +35,6 @@ def read_power_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
     for server_id in report.failed:
         modeladmin.message_user(request, f"{by_id.get(server_id, server_id)}: no usable answer — see its BMC's last error.",
                                 messages.ERROR)
-
-
-POWER_ACTIONS = [
-    _queue_action(PowerAction.ON, "Power on"),
-    _queue_action(PowerAction.OFF, "Power off (hard)"),
-    _queue_action(PowerAction.CYCLE, "Power cycle"),
-    _queue_action(PowerAction.BOOT_NETWORK, "Next boot: network (PXE)"),
-    read_power_now,
-]
 
 
 RECENT_EVENTS = 20
@@ -100,11 +72,3 @@ class PowerEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def install(server_admin: type[admin.ModelAdmin]) -> None:
-    """Add the power actions and the recent events to the hardware app's ServerAdmin."""
-    server_admin.actions = [*server_admin.actions, *POWER_ACTIONS]
-    server_admin.recent_power_events = recent_power_events
-    server_admin.readonly_fields = (*server_admin.readonly_fields, "recent_power_events")
-    server_admin.fieldsets = (*server_admin.fieldsets, ("Power", {"fields": ("recent_power_events",)}))

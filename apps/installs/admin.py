@@ -1,18 +1,24 @@
-"""Staff screens for the installs app: the OS catalog, devices (with reinstall/delete actions that
-call the services) and install runs with their timeline drawn as a bar per step (inline SVG)."""
+"""Staff screens for the installs app: the OS catalog, devices and servers with the action registry's
+actions (apps.installs.actions), and install runs with their timeline drawn as a bar per step."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.hardware import admin as hardware_admin
+from apps.hardware.models import Server
+from apps.hardware.power import NoUsableBmc
+from apps.installs.actions import ACTIONS, Action, perform
 from apps.installs.models import Device, DiscoveredMachine, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, install_timeline
-from apps.installs.services import orders, workflow
-from project.states import IllegalTransition
+from apps.installs.services import workflow
+from project.states import StateConflict
 
 
 @admin.register(OperatingSystem)
@@ -89,6 +95,26 @@ class InstallAdmin(admin.ModelAdmin):
         self.message_user(request, "Done.")
 
 
+def registry_admin_action(action: Action, *, subject: str) -> Any:
+    """An admin action (on devices or on servers) that runs one registry action per selected row."""
+    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        done, refused = 0, []
+        for obj in queryset:
+            try:
+                perform(action.name, **{subject: obj}, actor=request.user, staff=True, reason=f"{action.label} from the admin")
+                done += 1
+            except (StateConflict, ValidationError, PermissionDenied, NoUsableBmc) as exc:
+                refused.append(f"{obj}: {' '.join(exc.messages) if isinstance(exc, ValidationError) else exc}")
+        if done:
+            modeladmin.message_user(request, f"{action.label}: queued for {done} {subject}(s); the outcome appears in "
+                                             "their history (and under Power events).", messages.SUCCESS)
+        for why in refused[:10]:
+            modeladmin.message_user(request, why, messages.ERROR)
+
+    run.__name__ = action.name
+    return admin.action(description=action.label, permissions=["view"])(run)
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("hostname", "project", "plan", "facility", "operating_system", "server", "state", "created_at")
@@ -96,28 +122,26 @@ class DeviceAdmin(admin.ModelAdmin):
     search_fields = ("hostname", "id", "server__serial")
     readonly_fields = ("state", "state_changed_at", "failure_reason", "server", "created_by", "created_at", "updated_at")
     list_select_related = ("project", "plan", "facility", "operating_system", "server")
-    actions = ["reinstall", "delete_devices"]
+    actions = [registry_admin_action(action, subject="device") for action in ACTIONS.values()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders go through the API or the portal, which run the checks
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Device], call: object, verb: str) -> None:
-        done = 0
-        for device in queryset:
-            try:
-                call(device=device, actor=request.user, reason=f"{verb} from the admin")  # type: ignore[operator]
-                done += 1
-            except (IllegalTransition, ValidationError) as exc:
-                self.message_user(request, f"{device}: {exc}", messages.WARNING)
-        self.message_user(request, f"{verb}: {done} device(s).")
+    def has_delete_permission(self, request: HttpRequest, obj: Device | None = None) -> bool:
+        # Django's own delete would drop the row with no wipe, no address release and no port
+        # isolation: a device is deleted only by the registry's "Delete" action (device_delete).
+        return False
 
-    @admin.action(description="Reinstall the selected devices")
-    def reinstall(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
-        self._each(request, queryset, orders.device_reinstall, "reinstall")
 
-    @admin.action(description="Delete the selected devices (deprovision and wipe)")
-    def delete_devices(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
-        self._each(request, queryset, orders.device_delete, "delete")
+# The hardware app's Server screen, plus the registry's actions that apply to a server. They live here
+# because a server's live device moves with it, and devices are this app's.
+admin.site.unregister(Server)
+
+
+@admin.register(Server)
+class ServerAdmin(hardware_admin.ServerAdmin):
+    actions = [*hardware_admin.ServerAdmin.actions,
+               *(registry_admin_action(action, subject="server") for action in ACTIONS.values() if action.server_states)]
 
 
 @admin.register(DiscoveredMachine)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -11,12 +11,13 @@ from django.views.decorators.http import require_POST
 from apps.accounts import services
 from apps.accounts.models import APIToken, SSHKey
 from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, ssh_keys_for_project, visible_projects
+from apps.installs import actions
 from apps.installs import selectors as install_selectors
 from apps.installs.models import Device
 from apps.installs.selectors import visible_devices
-from apps.installs.services import orders, power
+from apps.installs.services import orders
 from apps.portal.forms import APITokenForm, DeviceOrderForm, SSHKeyForm
-from project.states import IllegalTransition
+from project.states import StateConflict
 
 
 def _add_errors(form: SSHKeyForm | APITokenForm, exc: ValidationError) -> None:
@@ -154,7 +155,8 @@ def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "portal/device.html", {
         "device": device, "install": install, "percentage": _percentage(device), "addresses": addresses,
         "timeline": [(entry, round(100 * entry.took / longest)) for entry in timeline],
-        "can_write": can(request.user, device.project, WRITE),
+        "actions": [(action, action.confirm.format(name=device.hostname))
+                    for action in actions.available(device=device, user=request.user)],
     })
 
 
@@ -162,22 +164,16 @@ def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @require_POST
 def device_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     device = get_object_or_404(visible_devices(request.user), pk=pk)
-    if not can(request.user, device.project, WRITE):
-        messages.error(request, "This needs the collaborator role or higher.")
-        return redirect("portal:device", pk=device.pk)
+    if action not in actions.ACTIONS:
+        raise Http404
     try:
-        if action == "delete":
-            orders.device_delete(device=device, actor=request.user, reason="deleted in the portal")
-            messages.success(request, f"{device.hostname} is being deleted.")
-            return redirect("portal:project", pk=device.project_id)
-        if action == "reinstall":
-            orders.device_reinstall(device=device, actor=request.user, reason="reinstall from the portal")
-            messages.success(request, f"{device.hostname} is being reinstalled.")
-        elif action in power.DEVICE_POWER_ACTIONS:
-            power.device_power(device=device, action=action, actor=request.user)
-            messages.success(request, f"{action.replace('_', ' ').capitalize()} requested for {device.hostname}.")
-        else:
-            raise Http404
-    except (ValidationError, IllegalTransition, power.DeviceStateConflict) as exc:
+        done = actions.perform(action, device=device, actor=request.user, reason=f"{action} from the portal")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except (ValidationError, StateConflict) as exc:
         messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    else:
+        messages.success(request, f"{done.label} requested for {device.hostname}.")
+        if done.name == "delete":
+            return redirect("portal:project", pk=device.project_id)
     return redirect("portal:device", pk=device.pk)

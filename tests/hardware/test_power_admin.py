@@ -20,7 +20,7 @@ def test_admin_power_actions_go_over_ipmi(client, staff_user, ipmi_lab, django_c
     url = reverse("admin:hardware_server_changelist")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"action": "power_boot_network", "_selected_action": [str(bmc.server_id)]}, follow=True)
+        response = client.post(url, {"action": "boot_network", "_selected_action": [str(bmc.server_id)]}, follow=True)
     assert response.status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"action": "power_on", "_selected_action": [str(bmc.server_id), str(unusable.server_id)]},

@@ -73,7 +73,7 @@ def test_reboot_keeps_the_device_active(powered):
 def test_wrong_state_is_409(powered):
     response = act(powered, "power_on")
     assert response.status_code == 409
-    assert "cannot go from 'active' to 'powering_on'" in response.json()["errors"][0]
+    assert "power on needs it inactive" in response.json()["errors"][0]
 
 
 def test_silent_bmc_puts_the_device_back_with_the_reason(powered):

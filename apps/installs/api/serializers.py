@@ -5,6 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.installs import actions
 from apps.installs.models import Device, OperatingSystem
 from apps.installs.selectors import device_current_install, install_percentage, provisioning_events
 
@@ -83,5 +84,5 @@ class DeviceIn(serializers.Serializer):
 
 
 class DeviceActionIn(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["reinstall", "power_on", "power_off", "reboot"])
+    type = serializers.ChoiceField(choices=actions.api_action_names())
     operating_system = serializers.CharField(required=False)

@@ -11,10 +11,11 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import actor_of, request_token, require
 from apps.accounts.selectors import WRITE, visible_projects
+from apps.installs import actions
 from apps.installs.api import serializers as s
 from apps.installs.models import Device, OperatingSystem
 from apps.installs.selectors import visible_devices
-from apps.installs.services import orders, power
+from apps.installs.services import orders
 
 
 def _devices(request: Request):
@@ -65,24 +66,18 @@ class DeviceDetailView(GenericAPIView):
 
     def delete(self, request: Request, pk: str) -> Response:
         device = get_object_or_404(_devices(request), pk=pk)
-        require(request, device.project, WRITE)
-        orders.device_delete(device=device, actor=actor_of(request), reason="deleted through the API")
+        actions.perform("delete", device=device, actor=actor_of(request), user=request.user, token=request_token(request),
+                        reason="deleted through the API")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DeviceActionView(GenericAPIView):
     def post(self, request: Request, pk: str) -> Response:
         device: Device = get_object_or_404(_devices(request), pk=pk)
-        require(request, device.project, WRITE)
         data = s.DeviceActionIn(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["type"] != "reinstall":
-            power.device_power(device=device, action=data.validated_data["type"], actor=actor_of(request))
-            return Response(status=status.HTTP_202_ACCEPTED)
-        os_ = None
-        if data.validated_data.get("operating_system"):
-            os_ = OperatingSystem.objects.filter(slug=data.validated_data["operating_system"]).first()
-            if os_ is None:
-                raise ValidationError({"operating_system": f"No operating system '{data.validated_data['operating_system']}'."})
-        orders.device_reinstall(device=device, operating_system=os_, actor=actor_of(request), reason="reinstall through the API")
+        params = {name: value for name, value in data.validated_data.items() if name != "type" and value}
+        name = data.validated_data["type"]
+        actions.perform(name, device=device, actor=actor_of(request), user=request.user, token=request_token(request),
+                        reason=f"{name} through the API", **params)
         return Response(status=status.HTTP_202_ACCEPTED)

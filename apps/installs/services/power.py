@@ -10,7 +10,7 @@ from django.db import transaction
 from apps.audit.services import audit_record
 from apps.hardware.power import NoUsableBmc, server_power
 from apps.installs.models import Device, DeviceState
-from project.states import transition
+from project.states import StateConflict, transition
 from project.tasks import enqueue_for_facility
 
 DEVICE_POWER_ACTIONS: dict[str, tuple[str, str | None, str, str]] = {
@@ -18,12 +18,6 @@ DEVICE_POWER_ACTIONS: dict[str, tuple[str, str | None, str, str]] = {
     "power_on": (DeviceState.INACTIVE, DeviceState.POWERING_ON, DeviceState.ACTIVE, "on"),
     "reboot": (DeviceState.ACTIVE, None, DeviceState.ACTIVE, "cycle"),
 }
-
-
-class DeviceStateConflict(Exception):
-    """The device's state does not allow this action now (the API answers 409)."""
-
-    api_status = 409
 
 
 def device_power(*, device: Device, action: str, actor: Any = None) -> None:
@@ -38,7 +32,7 @@ def device_power(*, device: Device, action: str, actor: Any = None) -> None:
         if passing is not None:
             transition(device, passing, actor=actor, reason=f"{action} requested")
         elif device.state != needed:
-            raise DeviceStateConflict(f"{device.hostname} is {device.state}; {action} needs it {needed}.")
+            raise StateConflict(f"{device.hostname} is {device.state}; {action} needs it {needed}.")
         else:
             audit_record(action=f"installs.device.{action}", target=device, actor=actor, reason=f"{action} requested")
         device_id, actor_id, facility_code = str(device.pk), getattr(actor, "pk", None), device.server.facility.code
