@@ -171,6 +171,10 @@ def build_site(count: int, ipmi, switches_lab: list[dict]) -> dict:
         Cable.objects.create(interface=nic, port=port)
         bmc_port = ipmi.add(name=f"bmc-{i}", username=BMC_USER, password=BMC_PASSWORD, server_id=str(server.pk), power="off")
         BMC.objects.create(server=server, protocol="ipmi", host="127.0.0.1", port=bmc_port, username=BMC_USER, password=BMC_PASSWORD)
+    # Each machine calls from its NIC's provisioning address (in 127.0.0.0/8), as in the lab.
+    from apps.installs.demo import lab_provisioning_networks
+
+    lab_provisioning_networks()
     return {"facility": facility, "plan": plan, "os": os_}
 
 

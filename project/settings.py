@@ -106,6 +106,9 @@ ROOT_URLCONF = "project.urls"
 # (the provisioning VLAN's; `manage.py provisioning_server`, or gunicorn project.provisioning_wsgi).
 PROVISIONING_URLCONF = "project.provisioning_urls"
 PROVISIONING_BIND = os.environ.get("METALYARD_PROVISIONING_BIND", "127.0.0.1:8001")
+# Machines are recognised by their source address (the one Metalyard's DHCP reserved for the NIC).
+# A DHCP relay or HTTP proxy in front of the listener is believed (X-Forwarded-For) only from these CIDRs.
+PROVISIONING_TRUSTED_PROXIES = env_list("METALYARD_PROVISIONING_TRUSTED_PROXIES")
 # Machines reach the listener by its address: accept that as a Host (and any other names given).
 ALLOWED_HOSTS += [host for host in [PROVISIONING_BIND.rpartition(":")[0] or "127.0.0.1",
                                     *env_list("METALYARD_PROVISIONING_HOSTS")] if host not in ALLOWED_HOSTS]

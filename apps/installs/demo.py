@@ -30,6 +30,30 @@ def lab_image(slug: str, directory: Path) -> tuple[str, str, int]:
     return f"/netboot/assets/{slug}.img", hashlib.sha256(data).hexdigest(), len(data)
 
 
+# The lab's provisioning networks are in 127.0.0.0/8 (every address there is local on Linux): each
+# emulated machine binds its source address to its NIC's reservation, so the platform's check of the
+# caller's address runs in the demo as it does on a real provisioning VLAN.
+LAB_PROVISIONING_SUPERNET = "127.100.0.0/14"
+
+
+def lab_provisioning_networks(*, out: Any = None) -> int:
+    """A /16 of LAB_PROVISIONING_SUPERNET per facility (by id order), and an address for every NIC."""
+    import netaddr
+
+    from apps.facilities.models import Facility
+    from apps.installs.models import ProvisioningNetwork
+    from apps.installs.provisioning import provisioning_network_set, provisioning_reserve
+
+    subnets = netaddr.IPNetwork(LAB_PROVISIONING_SUPERNET).subnet(16)
+    for facility in Facility.objects.order_by("pk"):
+        subnet = next(subnets, None)
+        if subnet is None:
+            break
+        if not ProvisioningNetwork.objects.filter(facility=facility).exists():
+            provisioning_network_set(facility=facility, network=str(subnet))
+    return provisioning_reserve()
+
+
 def seed(*, out: Any, context: dict[str, Any]) -> str:
     from apps.hardware.models import Plan
 
@@ -40,4 +64,5 @@ def seed(*, out: Any, context: dict[str, Any]) -> str:
             slug=slug, defaults={"name": name, "distro": distro, "version": version, "image_url": url,
                                  "image_sha256": digest, "image_size": size})
         os_.plans.add(*plans)
-    return f"{len(CATALOG)} operating systems on {len(plans)} plans"
+    reserved = lab_provisioning_networks()
+    return f"{len(CATALOG)} operating systems on {len(plans)} plans; {reserved} NICs given a provisioning address"

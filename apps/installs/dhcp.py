@@ -32,17 +32,28 @@ class Reservation:
     network: netaddr.IPNetwork
     gateway: str
     name: str
+    provisioning: bool = False  # on the provisioning network (else the server's public address)
 
 
 def reservations(*, facility: object | None = None) -> list[Reservation]:
-    """One reservation per NIC of every server holding a public IPv4 assignment (in `facility` if given)."""
+    """Every NIC's address on its facility's provisioning network (what it netboots with, and what the
+    machine endpoints recognise it by), then one reservation per NIC of every server holding a public
+    IPv4 assignment (in `facility` if given)."""
     from apps.hardware.models import NetworkInterface
+    from apps.installs.models import ProvisioningReservation
     from apps.ipam.selectors import server_addresses
 
+    provisioning = ProvisioningReservation.objects.select_related("interface__server", "network").order_by("address")
+    if facility is not None:
+        provisioning = provisioning.filter(network__facility=facility)
+    found: list[Reservation] = [
+        Reservation(mac=r.interface.mac, address=r.address, network=netaddr.IPNetwork(r.network.network),
+                    gateway=r.network.gateway or "", name=f"{r.interface.server.serial}-{r.interface.name}-prov".replace("/", "-"),
+                    provisioning=True)
+        for r in provisioning]
     nics = NetworkInterface.objects.select_related("server").order_by("server__serial", "name")
     if facility is not None:
         nics = nics.filter(server__facility=facility)
-    found: list[Reservation] = []
     cache: dict[object, list] = {}
     for nic in nics:
         server = nic.server
@@ -72,9 +83,12 @@ def dnsmasq_config(*, boot_url: str, items: list[Reservation], lease_time: str =
         # "static": only reserved hosts get an address in these networks.
         lines.append(f"dhcp-range=set:net{network.value:x},{network.network},static,{network.netmask},{lease_time}")
     for item in items:
-        tag = f"h{item.mac.replace(':', '')}"
+        # A NIC may hold one address per network (provisioning and public): dnsmasq hands out the one
+        # of the network the request arrives on.
+        tag = f"{'p' if item.provisioning else 'h'}{item.mac.replace(':', '')}"
         lines.append(f"dhcp-host={item.mac},set:{tag},{item.address},{item.name}")
-        lines.append(f"dhcp-option=tag:{tag},option:router,{item.gateway}")
+        if item.gateway:
+            lines.append(f"dhcp-option=tag:{tag},option:router,{item.gateway}")
     return "\n".join(lines) + "\n"
 
 
@@ -93,7 +107,7 @@ def kea_config(*, boot_url: str, items: list[Reservation], lease_time: int = 360
             # leases Kea keeps by subnet id stay with their subnet.
             "id": value or 1,
             "subnet": str(network),
-            "option-data": [{"name": "routers", "data": members[0].gateway}],
+            "option-data": [{"name": "routers", "data": members[0].gateway}] if members[0].gateway else [],
             "reservations": [{"hw-address": m.mac, "ip-address": m.address, "hostname": m.name} for m in members],
         })
     config = {
@@ -155,6 +169,9 @@ def dhcp_config_write(*, path: Path | None = None, boot_url: str | None = None, 
     the reload command. A configuration the server refuses never replaces the one in service."""
     server = server or settings.DHCP_SERVER
     path = Path(path or settings.DHCP_CONFIG_PATH)
+    from apps.installs.provisioning import provisioning_reserve
+
+    provisioning_reserve(facility=facility)  # a NIC added since the last run gets its address now
     text = config_text(server=server, boot_url=boot_url or settings.DHCP_BOOT_URL, items=reservations(facility=facility))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

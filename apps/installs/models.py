@@ -246,3 +246,33 @@ class DiscoveredMachine(models.Model):
 
     def __str__(self) -> str:
         return self.mac
+
+
+class ProvisioningNetwork(models.Model):
+    """A facility's provisioning network (the VLAN servers netboot on). Every NIC of the facility's
+    servers gets one address reserved here, which Metalyard's own DHCP configuration hands out; the
+    endpoints machines call recognise a machine by that address (apps.installs.provisioning)."""
+
+    facility = models.OneToOneField("facilities.Facility", on_delete=models.CASCADE, related_name="provisioning_network")
+    network = models.CharField(max_length=43, help_text="CIDR, e.g. 10.80.0.0/16 (the lab uses a range in 127.0.0.0/8).")
+    gateway = models.GenericIPAddressField(null=True, blank=True, help_text="Router handed out by DHCP (optional).")
+
+    class Meta:
+        verbose_name = "provisioning network"
+
+    def __str__(self) -> str:
+        return f"{self.facility} {self.network}"
+
+
+class ProvisioningReservation(models.Model):
+    """The one address of a NIC on its facility's provisioning network."""
+
+    interface = models.OneToOneField("hardware.NetworkInterface", on_delete=models.CASCADE, related_name="provisioning_reservation")
+    network = models.ForeignKey(ProvisioningNetwork, on_delete=models.CASCADE, related_name="reservations")
+    address = models.GenericIPAddressField(unique=True)
+
+    class Meta:
+        verbose_name = "provisioning reservation"
+
+    def __str__(self) -> str:
+        return f"{self.interface} {self.address}"

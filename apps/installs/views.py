@@ -15,7 +15,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.installs import ipxe
+from apps.installs import ipxe, provisioning
 from apps.installs.models import EVENT_TYPES, MACHINE_EVENT_TYPES, Install
 from apps.installs.selectors import device_metadata
 from apps.installs.services import machine
@@ -59,8 +59,13 @@ def ipxe_for_mac(request: HttpRequest, mac: str) -> HttpResponse:
         return _text("#!ipxe\necho Metalyard: malformed MAC in the URL\nexit\n", status=400)
     server, install = machine.install_for_mac(normal)
     base = _base_url(request)
+    address = provisioning.client_address(request)
+    reserved = provisioning.reservation_at(address)
+    # Only the machine at the address reserved for this MAC gets its script: a MAC is no credential.
+    if (server is None and reserved is not None) or (server is not None and (reserved is None or reserved.interface.mac != normal)):
+        return _error(403, "this address is not the one reserved for that MAC")
     if server is None:
-        machine.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"))
+        machine.discovered_machine_record(mac=normal, address=address)
         return _text(ipxe.discovery_script(normal.replace(":", "-"), base))
     if install is None or install.step not in ("wait_ipxe", "wait_phone_home", "wait_inventory"):
         return _text(ipxe.local_boot_script("no install is running for this server"))
@@ -76,8 +81,10 @@ def machine_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         install = Install.objects.select_related("device", "server", "operating_system").filter(pk=install_id).first()
         offered = request.META.get(SECRET_HEADER, "")
         # Unknown install and wrong secret answer alike, so the call reveals nothing.
-        if install is None or not offered or not hmac.compare_digest(offered.encode(), install.secret.encode()):
-            return _error(403, "unknown install or wrong X-Metalyard-Secret")
+        if install is None or not offered or not hmac.compare_digest(offered.encode(), install.secret.encode()) \
+                or not provisioning.may_speak_for(install, provisioning.client_address(request),
+                                                  running_os=install.step == "wait_first_boot"):
+            return _error(403, "unknown install, wrong X-Metalyard-Secret or not the install's machine")
         payload: dict[str, Any] = {}
         if request.method == "POST":
             if len(request.body) > MAX_BODY:
@@ -167,7 +174,11 @@ def discovery_inventory(request: HttpRequest, mac: str) -> HttpResponse:
         return _error(400, str(exc))
     if not isinstance(payload, dict):
         return _error(400, "the body must be a JSON object")
-    machine.discovered_machine_record(mac=normal, address=request.META.get("REMOTE_ADDR"), inventory=payload)
+    address = provisioning.client_address(request)
+    if provisioning.reservation_at(address) is not None:
+        # A known server's address: it is commissioned through its install, never as a stranger.
+        return _error(403, "this address belongs to a known server")
+    machine.discovered_machine_record(mac=normal, address=address, inventory=payload)
     return JsonResponse({"status": "recorded"}, status=201)
 
 

@@ -10,7 +10,9 @@ system phones home too. Hundreds run at once.
 Delays are scaled by settings.LAB_MACHINE_DELAY_SCALE (1.0 realistic, 0 for benchmarks)."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.client
 import json
 import logging
 import re
@@ -42,6 +44,7 @@ class MachineRun:
     server_id: str
     mac: str
     bootdev: str
+    address: str | None = None  # the source address it calls from: its NIC's provisioning reservation
     mode: str = ""
     calls: list[tuple[str, float, int]] = field(default_factory=list)  # (what, seconds, HTTP status)
     hardware_seconds: float = 0.0  # time spent in emulated delays, not waiting on the platform
@@ -55,6 +58,8 @@ class QemuSpec:
     workdir: Path
     disk: Path | None
     base_url: str  # the platform as the guest sees it, e.g. http://10.0.2.2:PORT
+    netns: str | None = None  # on a tap device in this network namespace (its DHCP gives the boot URL)
+    tap: str | None = None
 
 
 _lock = threading.Lock()
@@ -69,10 +74,12 @@ runs: list[MachineRun] = []  # every light machine boot since the process starte
 MAX_RUNS_KEPT = 10000
 
 
-def qemu_register(server_id: Any, *, workdir: Path, disk: Path | None, base_url: str) -> None:
-    """From now on, powering `server_id` on with boot device network starts a QEMU machine."""
+def qemu_register(server_id: Any, *, workdir: Path, disk: Path | None, base_url: str, netns: str | None = None,
+                  tap: str | None = None) -> None:
+    """From now on, powering `server_id` on with boot device network starts a QEMU machine (on QEMU's
+    user networking, or on `tap` in network namespace `netns`)."""
     with _lock:
-        _qemu_specs[str(server_id)] = QemuSpec(workdir=workdir, disk=disk, base_url=base_url.rstrip("/"))
+        _qemu_specs[str(server_id)] = QemuSpec(workdir=workdir, disk=disk, base_url=base_url.rstrip("/"), netns=netns, tap=tap)
 
 
 def qemu_unregister(server_id: Any) -> None:
@@ -87,13 +94,15 @@ def qemu_machine(server_id: Any) -> Any:
     return _qemu_last.get(str(server_id))
 
 
-def _first_mac(server_id: str) -> str | None:
+def _first_nic(server_id: str) -> tuple[str, str | None] | None:
+    """(MAC, provisioning address or None) of the server's first NIC: what its firmware netboots with."""
     from django.db import connection
 
     from apps.hardware.models import NetworkInterface
 
     try:
-        return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list("mac", flat=True).first()
+        return NetworkInterface.objects.filter(server_id=server_id).order_by("name").values_list(
+            "mac", "provisioning_reservation__address").first()
     finally:
         # Handlers run on the BMC lab's event thread: leave no connection open there.
         if threading.current_thread() is not threading.main_thread():
@@ -146,15 +155,16 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
     spec = _qemu_specs.get(server_id)
     if not from_network and spec is None and server_id not in _light_disks:
         return  # a disk boot with nothing installed on the disk: nothing starts
-    mac = _first_mac(server_id)
-    if mac is None:
+    nic = _first_nic(server_id)
+    if nic is None:
         log.warning("lab: server %s powered on with no NIC; nothing boots", server_id)
         return
+    mac, address = nic
     if spec is not None:
         from apps.lab.netboot.qemu import QemuMachine
 
         machine = QemuMachine(mac=mac, bootfile_url=f"{spec.base_url}/ipxe/boot.ipxe", workdir=spec.workdir, disk=spec.disk,
-                              boot="network" if from_network else "disk")
+                              boot="network" if from_network else "disk", netns=spec.netns, tap=spec.tap)
         machine.start()
         with _lock:
             _qemu_running[server_id] = machine
@@ -163,7 +173,8 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
     stop = threading.Event()
     with _lock:
         _light_running[server_id] = stop
-    thread = threading.Thread(target=_light_boot, args=(server_id, mac, bootdev, stop), name=f"lab-machine-{mac}", daemon=True)
+    thread = threading.Thread(target=_light_boot, args=(server_id, mac, address, bootdev, stop), name=f"lab-machine-{mac}",
+                              daemon=True)
     thread.start()
 
 
@@ -196,12 +207,26 @@ class _PoweredOff(Exception):
     pass
 
 
+class SourceAddressHandler(urllib.request.HTTPHandler):
+    """Plain-HTTP connections from a given local source address."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
 class LightMachine:
     """One boot of an emulated server, talking HTTP to the platform like the busybox installer does."""
 
     def __init__(self, run: MachineRun, stop: threading.Event, base_url: str, scale: float) -> None:
         self.run, self.stop, self.base_url, self.scale = run, stop, base_url.rstrip("/"), scale
         self.secret = ""
+        # Every address in 127.0.0.0/8 is local: the machine calls from its reservation, as a real
+        # one calls from the address DHCP gave it, so the platform's address check applies.
+        self.opener = urllib.request.build_opener(SourceAddressHandler(run.address)) if run.address else urllib.request.build_opener()
 
     def pause(self, what: str) -> None:
         seconds = REAL_DELAYS[what] * self.scale
@@ -223,7 +248,7 @@ class LightMachine:
         request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")  # noqa: S310
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 - checked above
+            with self.opener.open(request, timeout=HTTP_TIMEOUT) as response:
                 payload = response.read()
                 status = response.status
         except urllib.error.HTTPError as exc:
@@ -312,10 +337,10 @@ def _inventory(server_id: str, mac: str) -> dict[str, Any]:
             "disks": disks, "nics": nics}
 
 
-def _light_boot(server_id: str, mac: str, bootdev: str, stop: threading.Event) -> None:
+def _light_boot(server_id: str, mac: str, address: str | None, bootdev: str, stop: threading.Event) -> None:
     from django.db import connection
 
-    run = MachineRun(server_id=server_id, mac=mac, bootdev=bootdev)
+    run = MachineRun(server_id=server_id, mac=mac, bootdev=bootdev, address=address)
     try:
         LightMachine(run, stop, settings.LAB_PLATFORM_URL, float(settings.LAB_MACHINE_DELAY_SCALE)).boot()
     except _PoweredOff:

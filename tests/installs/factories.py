@@ -54,3 +54,17 @@ class InstallFactory(factory.django.DjangoModelFactory):
     device = None
     server = None
     state = InstallState.QUEUED
+
+
+def provisioning_address(server) -> str:
+    """Give the server's facility a provisioning network in 127.0.0.0/8 (never 127.0.0.1, the test
+    clients' own address) if it has none, reserve the server's NICs, return its first NIC's address."""
+    from apps.installs.models import ProvisioningNetwork, ProvisioningReservation
+    from apps.installs.provisioning import provisioning_network_set, provisioning_reserve
+
+    facility = server.facility
+    if not ProvisioningNetwork.objects.filter(facility=facility).exists():
+        provisioning_network_set(facility=facility, network=f"127.{100 + (facility.pk // 256) % 100}.{facility.pk % 256}.0/24")
+    provisioning_reserve(servers=[server])
+    return (ProvisioningReservation.objects.filter(interface__server=server).order_by("interface__name")
+            .values_list("address", flat=True).first())

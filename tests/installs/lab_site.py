@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from apps.lab import machines
-from tests.installs.factories import IMAGE
+from tests.installs.factories import IMAGE, provisioning_address
 
 BMC_USER, BMC_PASSWORD = "admin", "lab-secret"
 SWITCH_USER, SWITCH_PASSWORD = "metalyard", "lab-secret"
@@ -41,6 +41,7 @@ class Site:
         BMC.objects.create(server=server, protocol="ipmi", host="127.0.0.1", port=port, username=BMC_USER, password=BMC_PASSWORD)
         self.bmc_ports[server.pk] = port
         self.servers.append(server)
+        provisioning_address(server)  # its machine calls from its NIC's reservation (a loopback address)
         return server
 
 
@@ -84,6 +85,8 @@ class ProvisioningServer:
             self.httpd.socket.close()
             self.httpd.socket = sock
             self.httpd.server_address = sock.getsockname()[:2]
+            self.httpd.server_name, self.httpd.server_port = self.httpd.server_address
+            self.httpd.setup_environ()
             sock.listen(64)
         self.httpd.daemon_threads = True
         self.httpd.set_app(ProvisioningListener(WSGIHandler()))

@@ -94,3 +94,26 @@ def test_an_unknown_server_is_a_clear_error(rack, tmp_path) -> None:
         dhcp.dhcp_config_write(path=tmp_path / "x.conf", boot_url="http://127.0.0.1/ipxe/boot.ipxe", reload_command="",
                                server="isc-dhcpd")
     assert not (tmp_path / "x.conf").exists()
+
+
+def test_every_nic_gets_its_provisioning_address_beside_its_public_one(rack, tmp_path) -> None:
+    from apps.installs.models import ProvisioningReservation
+    from apps.installs.provisioning import provisioning_network_set
+
+    addressed, bare = rack["servers"][0], rack["servers"][1]
+    public4 = next(a for a in server_addresses_assign(server=addressed, device_label="web1") if a.family == 4 and a.public)
+    provisioning_network_set(facility=rack["facility"], network="198.18.0.0/24", gateway="198.18.0.1")
+    path = dhcp.dhcp_config_write(path=tmp_path / "dnsmasq.conf", boot_url="http://198.18.0.1/ipxe/boot.ipxe", reload_command="")
+    text = path.read_text()
+    reserved = {r.interface.server_id: r.address for r in ProvisioningReservation.objects.select_related("interface")}
+    # Every NIC of the facility, addressed or not; lowest free first, never the gateway.
+    assert sorted(reserved.values()) == ["198.18.0.2", "198.18.0.3", "198.18.0.4"]
+    for server in (addressed, bare):
+        mac = server.interfaces.get().mac
+        assert f"dhcp-host={mac},set:p{mac.replace(':', '')},{reserved[server.pk]},{server.serial}-eth0-prov" in text
+    assert f"dhcp-host={addressed.interfaces.get().mac},set:h{addressed.interfaces.get().mac.replace(':', '')},{public4.address}" in text
+    assert "dhcp-range=set:net" in text and ",198.18.0.0,static,255.255.255.0," in text
+    assert "syntax check OK" in dhcp.dnsmasq_check(path)
+    # Written again: the same addresses (a reservation is for the NIC's life).
+    dhcp.dhcp_config_write(path=tmp_path / "dnsmasq.conf", boot_url="http://198.18.0.1/ipxe/boot.ipxe", reload_command="")
+    assert {r.interface.server_id: r.address for r in ProvisioningReservation.objects.select_related("interface")} == reserved

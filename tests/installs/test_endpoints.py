@@ -13,10 +13,23 @@ from tests.installs.factories import DeviceFactory, InstallFactory
 pytestmark = pytest.mark.django_db
 
 
+MACHINE_ADDRESS = "127.150.0.10"
+
+
+def reserve(server, address: str = MACHINE_ADDRESS) -> str:
+    """The server's NIC holds `address` on its facility's provisioning network."""
+    from apps.installs.models import ProvisioningReservation
+    from apps.installs.provisioning import provisioning_network_set
+
+    network = provisioning_network_set(facility=server.facility, network="127.150.0.0/24")
+    ProvisioningReservation.objects.create(interface=server.interfaces.first(), network=network, address=address)
+    return address
+
+
 @pytest.fixture
 def client() -> Client:
-    """These calls come from machines: on the provisioning listener."""
-    return provisioning_client()
+    """These calls come from a machine on the provisioning listener, from MACHINE_ADDRESS."""
+    return provisioning_client(REMOTE_ADDR=MACHINE_ADDRESS)
 
 
 @pytest.fixture
@@ -27,6 +40,7 @@ def installing():
     device = DeviceFactory(facility=server.facility, plan=server.plan, server=server, state=DeviceState.PROVISIONING)
     install = InstallFactory(device=device, server=server, operating_system=device.operating_system,
                              state=InstallState.RUNNING, step="wait_ipxe")
+    reserve(server)
     return install
 
 
@@ -55,6 +69,7 @@ def test_a_malformed_mac_is_refused(client: Client) -> None:
 
 def test_a_known_server_with_no_install_boots_from_disk(client: Client) -> None:
     nic = NetworkInterfaceFactory()
+    reserve(nic.server)
     text = client.get(f"/ipxe/mac/{nic.mac.replace(':', '-')}").content.decode()
     assert "sanboot" in text and "kernel" not in text
     assert not DiscoveredMachine.objects.exists()
@@ -129,6 +144,7 @@ def first_booting():
     nic = NetworkInterfaceFactory(mac="52:54:00:aa:bb:02", server__state="provisioning")
     server = nic.server
     device = DeviceFactory(facility=server.facility, plan=server.plan, server=server, state=DeviceState.PROVISIONING)
+    reserve(server)
     return InstallFactory(device=device, server=server, operating_system=device.operating_system,
                           state=InstallState.RUNNING, step="wait_first_boot")
 

@@ -13,7 +13,7 @@ from apps.installs.selectors import install_percentage
 from apps.installs.services import orders, workflow
 from apps.lab import machines
 from tests.conftest import provisioning_client
-from tests.installs.factories import OperatingSystemFactory
+from tests.installs.factories import OperatingSystemFactory, provisioning_address
 from tests.installs.lab_site import wait_for
 
 # The emulated machines call a live server from other threads; Django's SQLite test database is one
@@ -131,7 +131,8 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     assert wait_for(lambda: Install.objects.get(pk=install.pk).step == "wait_ipxe", timeout=60)
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
-    assert "metalyard.secret" in provisioning_client().get(f"/ipxe/mac/{mac}").content.decode()
+    machine = provisioning_client(REMOTE_ADDR=provisioning_address(install.server))
+    assert "metalyard.secret" in machine.get(f"/ipxe/mac/{mac}").content.decode()
     workflow.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
     install.refresh_from_db()
     assert install.state == InstallState.FAILED
@@ -241,7 +242,7 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     Server.objects.filter(pk=server.pk).update(state="new")
     run = orders.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
-    client = provisioning_client()
+    client = provisioning_client(REMOTE_ADDR=provisioning_address(server))
     assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
     answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
                          HTTP_X_METALYARD_SECRET=run.secret)

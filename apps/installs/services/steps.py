@@ -124,7 +124,11 @@ def _power_waited(install: Install, *actions: str) -> None:
 
 
 def _step_netboot(install: Install) -> None:
+    from apps.installs.provisioning import provisioning_reserve
+
     server = install.server
+    # The machine is recognised by its NIC's provisioning address: make sure it has one.
+    provisioning_reserve(servers=[server])
     if install.kind == InstallKind.PROVISION:
         server_state_ensure(server, "provisioning", f"install {install.pk}")
     # Off then on rather than a cycle: real BMCs refuse a cycle when the server is off.

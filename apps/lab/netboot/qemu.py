@@ -26,6 +26,10 @@ class QemuMachine:
     disk: Path | None = None
     boot: str = "network"  # or "disk": the BMC's next boot device
     memory_mb: int = 256
+    # On a real network instead of QEMU's user networking: the tap device (and the network namespace
+    # it is in) the NIC is attached to; a DHCP server there hands out the address and the boot URL.
+    netns: str | None = None
+    tap: str | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     started_at: float = 0.0
 
@@ -35,8 +39,12 @@ class QemuMachine:
 
     def command(self) -> list[str]:
         from_disk = self.boot == "disk" and self.disk is not None
-        netdev = "user,id=n0" if from_disk else f"user,id=n0,bootfile={self.bootfile_url}"
-        cmd = [QEMU, "-accel", "tcg", "-smp", "1", "-m", str(self.memory_mb), "-nographic", "-no-reboot",
+        if self.tap is not None:
+            netdev = f"tap,id=n0,ifname={self.tap},script=no,downscript=no"
+        else:
+            netdev = "user,id=n0" if from_disk else f"user,id=n0,bootfile={self.bootfile_url}"
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns is not None else []
+        cmd = [*prefix, QEMU, "-accel", "tcg", "-smp", "1", "-m", str(self.memory_mb), "-nographic", "-no-reboot",
                "-boot", "c" if from_disk else "n", "-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
         if self.disk is not None:
             cmd += ["-drive", f"file={self.disk},if=virtio,format=raw"]
