@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
@@ -30,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.billing.models import PRICE_UNITS, Price, PriceKind
-from apps.installs.models import Device, DeviceState
+from apps.installs.models import Device, DeviceState, HardwareReservation
 from apps.ipam.models import Block, Kind
 
 BILLABLE_STATES = (DeviceState.ACTIVE, DeviceState.POWERING_OFF, DeviceState.INACTIVE, DeviceState.POWERING_ON,
@@ -74,14 +75,19 @@ class Usage:
     unit_price: Decimal
     start: dt.datetime
     end: dt.datetime
+    months: int = 0  # a reservation: started months of its term (then `seconds` is 0)
 
     @property
     def quantity(self) -> Decimal:
-        """Billed hours (address-hours), to four places; the total is computed from the exact seconds."""
+        """Billed hours (address-hours, or months of a term), to four places; the total uses the exact seconds."""
+        if self.months:
+            return Decimal(self.months)
         return (Decimal(self.seconds) / HOUR).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
     @property
     def total(self) -> Decimal:
+        if self.months:
+            return money(self.months * self.unit_price)
         return money(Decimal(self.seconds) * self.unit_price / HOUR)
 
 
@@ -97,7 +103,7 @@ class PriceBook:
         for entries in self._entries.values():
             entries.sort()
 
-    def _at(self, kind: str, plan_id: Any, metro_id: Any, moment: dt.datetime) -> Decimal | None:
+    def at(self, kind: str, plan_id: Any, metro_id: Any, moment: dt.datetime) -> Decimal | None:
         # The metro's own price wins once it is in force; before that, the every-metro price.
         for key in ((kind, plan_id, metro_id), (kind, plan_id, None)):
             found = None
@@ -116,7 +122,7 @@ class PriceBook:
                        for valid_from, _ in self._entries.get(key, ()) if start < valid_from < end})
         pieces: list[tuple[dt.datetime, dt.datetime, Decimal | None]] = []
         for lo, hi in itertools.pairwise([start, *cuts, end]):
-            price = self._at(kind, plan_id, metro_id, lo)
+            price = self.at(kind, plan_id, metro_id, lo)
             if pieces and pieces[-1][2] == price:  # a change of a price that is not the one in force here
                 pieces[-1] = (pieces[-1][0], hi, price)
             else:
@@ -238,10 +244,12 @@ def device_stretches(*, window_start: dt.datetime, window_end: dt.datetime, proj
     ids = {UUID(str(row[0])) for row in spans}
     info = {row["pk"]: row for row in Device.objects.filter(pk__in=ids).values(
         "pk", "hostname", "project_id", "project__organization_id", "plan_id", "plan__slug", "metro_id", "metro__code",
-        "facility__code", "server__facility__code")}
+        "facility__code", "server__facility__code", "hardware_reservation_id")}
     stretches = []
     for object_id, start, until, open_ended in spans:
         device = info[UUID(str(object_id))]
+        if device["hardware_reservation_id"] is not None:
+            continue  # its server is paid for by the reservation's term
         stretches.append(Stretch(
             kind=PriceKind.DEVICE, service_id=str(device["pk"]), project_id=device["project_id"],
             organization_id=device["project__organization_id"], name=device["hostname"], plan_id=device["plan_id"],
@@ -274,6 +282,44 @@ def block_stretches(*, window_start: dt.datetime, window_end: dt.datetime, proje
             facility=pool.facility.code if pool is not None and pool.facility_id else "", start=block.assigned_at,
             end=block.released_at, multiplier=multiplier))
     return stretches
+
+
+def reservation_usage(*, window_start: dt.datetime, window_end: dt.datetime, book: PriceBook, project_ids: list[Any] | None = None,
+                      now: dt.datetime | None = None, strict: bool = False) -> list[Usage]:
+    """Hardware reservations: every started month of the term (counted from its start) is billed in full at the
+    reservation's own rate, or the book's reserved_hardware price for the plan when it has none, in the month
+    (or window) in which it starts."""
+    now = now or timezone.now()
+    reservations = HardwareReservation.objects.filter(starts_at__lt=min(window_end, now), ends_at__gt=window_start)
+    if project_ids is not None:
+        reservations = reservations.filter(project_id__in=project_ids)
+    usages = []
+    for reservation in reservations.select_related("project", "server__plan", "server__facility__metro").order_by("starts_at", "pk"):
+        server = reservation.server
+        end = min(reservation.ends_at, now, window_end)
+        first_month, months, month_start = None, 0, reservation.starts_at
+        for index in range(1200):  # a century of months bounds the loop
+            month_start = reservation.starts_at + relativedelta(months=index)
+            if month_start >= end:
+                break
+            if month_start >= window_start:
+                first_month = first_month or month_start
+                months += 1
+        if not months:
+            continue
+        price = reservation.custom_rate
+        if price is None:
+            price = book.at(PriceKind.RESERVED_HARDWARE, server.plan_id, server.facility.metro_id, first_month)
+        if price is None:
+            if strict:
+                raise MissingPrice(PriceKind.RESERVED_HARDWARE, server.plan.slug, server.facility.metro.code, first_month)
+            price = Decimal(0)
+        usages.append(Usage(kind=PriceKind.RESERVED_HARDWARE, service_id=str(reservation.pk), project_id=reservation.project_id,
+                            organization_id=reservation.project.organization_id, name=server.serial, plan=server.plan.slug,
+                            metro=server.facility.metro.code, facility=server.facility.code, unit=PRICE_UNITS[PriceKind.RESERVED_HARDWARE],
+                            seconds=0, months=months, unit_price=Decimal(price), start=first_month,
+                            end=min(month_start, reservation.ends_at)))
+    return usages
 
 
 def month_window(month: str) -> tuple[dt.datetime, dt.datetime]:

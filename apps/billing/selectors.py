@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.models import APIToken, Membership, Organization, Role
 from apps.billing.models import Invoice
-from apps.billing.rating import PriceBook, Usage, block_stretches, device_stretches, month_window, rate
+from apps.billing.rating import PriceBook, Usage, block_stretches, device_stretches, month_window, rate, reservation_usage
 from apps.billing.services import currency
 
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -32,7 +32,9 @@ def month_to_date(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datet
 def project_usage(*, project_id: Any, window_start: dt.datetime, window_end: dt.datetime) -> list[Usage]:
     stretches = device_stretches(window_start=window_start, window_end=window_end, project_ids=[project_id])
     stretches += block_stretches(window_start=window_start, window_end=window_end, project_ids=[project_id])
-    return rate(stretches, window_start=window_start, window_end=window_end, book=PriceBook())
+    book = PriceBook()
+    return (rate(stretches, window_start=window_start, window_end=window_end, book=book)
+            + reservation_usage(window_start=window_start, window_end=window_end, book=book, project_ids=[project_id]))
 
 
 def device_usage(*, device_id: Any, window_start: dt.datetime, window_end: dt.datetime) -> list[Usage]:
@@ -59,7 +61,10 @@ def usage_rows(month: str, *, now: dt.datetime | None = None) -> Iterator[dict[s
     now = now or timezone.now()
     stretches = device_stretches(window_start=start, window_end=end) + block_stretches(window_start=start, window_end=end)
     money = currency()
-    for usage in rate(stretches, window_start=start, window_end=min(end, now), book=PriceBook(), now=now):
+    book = PriceBook()
+    usages = rate(stretches, window_start=start, window_end=min(end, now), book=book, now=now)
+    usages += reservation_usage(window_start=start, window_end=min(end, now), book=book, now=now)
+    for usage in usages:
         yield {"organization_id": str(usage.organization_id), "project_id": str(usage.project_id), "type": usage.kind,
                "service_id": usage.service_id, "name": usage.name, "plan": usage.plan, "metro": usage.metro, "facility": usage.facility,
                "start": usage.start.isoformat(), "end": usage.end.isoformat(), "unit": usage.unit, "quantity": str(usage.quantity),

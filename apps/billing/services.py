@@ -19,7 +19,8 @@ from django.utils import timezone
 from apps.accounts.models import Organization, Project
 from apps.audit.services import audit_record, snapshot
 from apps.billing.models import PLAN_KINDS, Credit, Invoice, InvoiceLine, LineType, Price, PriceKind
-from apps.billing.rating import MissingPrice, PriceBook, Usage, block_stretches, device_stretches, money, month_window, rate
+from apps.billing.rating import MissingPrice, PriceBook, Usage, block_stretches, device_stretches, money, month_window, rate, reservation_usage
+from apps.installs.models import HardwareReservation
 
 
 def currency() -> str:
@@ -55,11 +56,13 @@ def organization_usage(*, organization_id: Any, window_start: dt.datetime, windo
     book = book or PriceBook()
     stretches = device_stretches(window_start=window_start, window_end=window_end, project_ids=project_ids)
     stretches += block_stretches(window_start=window_start, window_end=window_end, project_ids=project_ids)
-    return rate(stretches, window_start=window_start, window_end=window_end, book=book, strict=strict, now=now)
+    usages = rate(stretches, window_start=window_start, window_end=window_end, book=book, strict=strict, now=now)
+    return usages + reservation_usage(window_start=window_start, window_end=window_end, book=book, project_ids=project_ids, now=now,
+                                      strict=strict)
 
 
 def _line(invoice: Invoice, usage: Usage) -> InvoiceLine:
-    item_type = LineType.DEVICE if usage.kind == PriceKind.DEVICE else LineType.IP_BLOCK
+    item_type = {PriceKind.DEVICE: LineType.DEVICE, PriceKind.RESERVED_HARDWARE: LineType.HARDWARE_RESERVATION}.get(usage.kind, LineType.IP_BLOCK)
     label = f"{usage.plan} {usage.name}" if usage.plan else f"{usage.kind} {usage.name}"
     return InvoiceLine(invoice=invoice, item_type=item_type, project_id=usage.project_id, service_id=usage.service_id,
                        description=label[:300], plan=usage.plan, location=usage.facility or usage.metro, unit=usage.unit,
@@ -126,6 +129,13 @@ def invoices_issue(*, month: str, now: dt.datetime | None = None, on_issued: Any
             by_org[stretch.organization_id] += rate([stretch], window_start=start, window_end=end, book=book, strict=True, now=now)
         except MissingPrice as exc:
             errors[stretch.organization_id] = exc
+    reserving = set(HardwareReservation.objects.filter(starts_at__lt=end, ends_at__gt=start).values_list("project__organization_id", flat=True))
+    for org_id in wanted & reserving:
+        try:
+            by_org[org_id] += reservation_usage(window_start=start, window_end=end, book=book, now=now, strict=True,
+                                                project_ids=list(Project.objects.filter(organization_id=org_id).values_list("pk", flat=True)))
+        except MissingPrice as exc:
+            errors[org_id] = exc
     for org in todo:
         if org.pk in errors:
             counts["missing_price"] += 1

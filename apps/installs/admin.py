@@ -15,9 +15,9 @@ from apps.hardware import admin as hardware_admin
 from apps.hardware.models import Server
 from apps.hardware.power import NoUsableBmc
 from apps.installs.actions import ACTIONS, Action, perform
-from apps.installs.models import Device, DiscoveredMachine, Install, InstallEvent, OperatingSystem
+from apps.installs.models import Device, DiscoveredMachine, HardwareReservation, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, install_timeline
-from apps.installs.services import workflow
+from apps.installs.services import reservations, workflow
 from project.states import StateConflict
 
 
@@ -148,3 +148,24 @@ class ServerAdmin(hardware_admin.ServerAdmin):
 class DiscoveredMachineAdmin(admin.ModelAdmin):
     list_display = ("mac", "address", "first_seen", "last_seen")
     readonly_fields = ("mac", "address", "inventory", "first_seen", "last_seen")
+
+
+@admin.register(HardwareReservation)
+class HardwareReservationAdmin(admin.ModelAdmin):
+    """Staff reserve a server for a project (through hardware_reservation_create, which checks the server)."""
+
+    list_display = ("pk", "project", "server", "starts_at", "ends_at", "custom_rate", "created_at")
+    search_fields = ("server__serial", "project__name")
+    fields = ("project", "server", "starts_at", "ends_at", "custom_rate")
+    autocomplete_fields = ("server",)
+
+    def has_change_permission(self, request: HttpRequest, obj: HardwareReservation | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: HardwareReservation | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: HardwareReservation, form: object, change: bool) -> None:
+        saved = reservations.hardware_reservation_create(project=obj.project, server=obj.server, starts_at=obj.starts_at, ends_at=obj.ends_at,
+                                                         custom_rate=obj.custom_rate, actor=request.user)
+        obj.pk = saved.pk

@@ -105,6 +105,8 @@ class Device(models.Model):
     tags = models.JSONField(default=list, blank=True)
     public_ipv4_subnet_size = models.PositiveSmallIntegerField(default=31, validators=[MinValueValidator(24), MaxValueValidator(31)])
     server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
+    hardware_reservation = models.ForeignKey("HardwareReservation", on_delete=models.PROTECT, null=True, blank=True, related_name="devices",
+                                             help_text="The reservation it was deployed on (its server is the reservation's).")
     state = models.CharField(max_length=20, choices=DeviceState.choices, default=DeviceState.QUEUED, editable=False, db_index=True)
     state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     failure_reason = models.TextField(blank=True, editable=False)
@@ -119,11 +121,37 @@ class Device(models.Model):
             models.CheckConstraint(condition=Q(state__in=DeviceState.values), name="device_state_known"),
             # One live device per server: the SKIP LOCKED pick is backed by the database.
             models.UniqueConstraint(fields=["server"], condition=~Q(state="deleted"), name="device_one_live_per_server"),
+            # One live device per reservation: two orders on one reservation cannot both win.
+            models.UniqueConstraint(fields=["hardware_reservation"], condition=~Q(state="deleted"), name="device_one_live_per_reservation"),
             models.CheckConstraint(condition=Q(metro__isnull=False) | Q(facility__isnull=False), name="device_has_location"),
         ]
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class HardwareReservation(models.Model):
+    """A server set aside for one project for a term at a price (staff make them, customers deploy on them).
+    While it is in force its server is never picked for another order, and deleting the device on it
+    returns the server to it, not to the pool. It may move to another project of the same organization."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="hardware_reservations")
+    server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, related_name="reservations")
+    custom_rate = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)],
+                                      help_text="Per month of the term; empty: the price book's reserved_hardware price for the plan.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(help_text="End of the term (the API's termination_time).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["server", "ends_at"], name="reservation_server_term")]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="reservation_term_positive")]
+
+    def __str__(self) -> str:
+        return f"reservation {str(self.pk)[:8]}"
 
 
 class InstallKind(models.TextChoices):

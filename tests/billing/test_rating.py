@@ -108,3 +108,19 @@ def test_ip_reservations_are_billed_per_address_for_their_lifetime(site, make_de
     start, end = month_window("2026-11")
     usages = organization_usage(organization_id=project.organization_id, window_start=start, window_end=end, now=at("2026-12-02 00:00"))
     assert [(u.kind, u.quantity, u.unit_price, u.total) for u in usages] == [(PriceKind.PUBLIC_IPV4, Decimal(24 * 8), Decimal("0.0050"), Decimal("0.96"))]
+
+
+def test_a_reservation_is_billed_per_started_month_of_its_term_and_its_device_is_not(site, make_device) -> None:
+    from apps.installs.services.reservations import hardware_reservation_create
+    from tests.hardware.factories import ServerFactory
+
+    server = ServerFactory(facility=site["facility"], plan=site["plan"])
+    project = make_device().project
+    with time_machine.travel(at("2026-10-20 00:00"), tick=False):
+        reservation = hardware_reservation_create(project=project, server=server, ends_at=at("2027-01-20 00:00"), custom_rate=Decimal("700"))
+    device = make_device(project=project, hardware_reservation=reservation)
+    live(device, "2026-11-02 00:00", "2026-11-09 00:00")
+    start, end = month_window("2026-11")
+    usages = organization_usage(organization_id=project.organization_id, window_start=start, window_end=end, strict=True, now=at("2026-12-02 00:00"))
+    # The term month starting Nov 20 falls in November; the device on it has no hourly line.
+    assert [(u.kind, u.quantity, u.total, u.start) for u in usages] == [(PriceKind.RESERVED_HARDWARE, Decimal(1), Decimal("700.00"), at("2026-11-20 00:00"))]

@@ -11,7 +11,9 @@ from apps.billing.models import Invoice
 from apps.billing.rating import Usage
 
 BASE = "/metal/v1"
-USAGE_TYPES = {"device": "device", "public_ipv4": "ip_address", "public_ipv6": "ip_address", "private_ipv4": "ip_address"}
+USAGE_TYPES = {"device": "device", "public_ipv4": "ip_address", "public_ipv6": "ip_address", "private_ipv4": "ip_address",
+               "reserved_hardware": "hardware_reservation"}
+HREFS = {"device": "devices", "reserved_hardware": "hardware-reservations"}
 
 
 def window_from_query(params: Any, default: tuple[dt.datetime, dt.datetime]) -> tuple[dt.datetime, dt.datetime]:
@@ -41,7 +43,7 @@ def usage_out(usage: Usage) -> dict[str, Any]:
     return {"type": USAGE_TYPES.get(usage.kind, usage.kind), "name": usage.name, "plan": usage.plan, "plan_version": usage.plan,
             "facility": usage.facility, "metro": usage.metro, "unit": usage.unit, "quantity": str(usage.quantity),
             "price": str(usage.unit_price), "total": str(usage.total), "start": usage.start.isoformat(), "end": usage.end.isoformat(),
-            "href": f"{BASE}/devices/{usage.service_id}" if usage.kind == "device" else f"{BASE}/ips/{usage.service_id}"}
+            "href": f"{BASE}/{HREFS.get(usage.kind, 'ips')}/{usage.service_id}"}
 
 
 def device_usage_out(usage: Usage) -> dict[str, Any]:

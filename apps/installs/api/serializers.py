@@ -56,6 +56,8 @@ class DeviceOut(serializers.Serializer):
             "ip_addresses": _ip_addresses(device),
             "project": {"href": f"/metal/v1/projects/{device.project_id}"},
             "href": f"/metal/v1/devices/{device.pk}",
+            "hardware_reservation": ({"href": f"/metal/v1/hardware-reservations/{device.hardware_reservation_id}"}
+                                     if device.hardware_reservation_id else None),
             "provisioning_percentage": install_percentage(install, events) if install else 0,
             "provisioning_events": provisioning_events(install, events),
         }
@@ -66,7 +68,7 @@ class DeviceOut(serializers.Serializer):
 
 class DeviceIn(serializers.Serializer):
     hostname = serializers.CharField(max_length=63)
-    plan = serializers.CharField()
+    plan = serializers.CharField(required=False)
     operating_system = serializers.CharField()
     facility = serializers.CharField(required=False)
     metro = serializers.CharField(required=False)
@@ -76,10 +78,16 @@ class DeviceIn(serializers.Serializer):
     public_ipv4_subnet_size = serializers.IntegerField(required=False, default=31, min_value=28, max_value=31)
     ssh_keys = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                      help_text="Extra public keys; the project's keys are always added.")
+    hardware_reservation_id = serializers.CharField(required=False, allow_blank=True, default="",
+                                                    help_text="Deploy on a reservation of the project: its UUID or 'next-available'.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("facility") and not attrs.get("metro"):
+        # On a reservation by id, the reserved server says the plan and the place.
+        by_id = attrs.get("hardware_reservation_id") not in ("", "next-available")
+        if not by_id and not attrs.get("facility") and not attrs.get("metro"):
             raise serializers.ValidationError({"facility": "Give a facility code or a metro code."})
+        if not by_id and not attrs.get("plan"):
+            raise serializers.ValidationError({"plan": "This field is required."})
         return attrs
 
 

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from apps.installs.api import views
+from apps.installs.api import reservations, views
 
 urlpatterns = [
     path("operating-systems", views.OperatingSystemListView.as_view(), name="operating-systems"),
     path("projects/<uuid:project_pk>/devices", views.ProjectDeviceListView.as_view(), name="project-devices"),
     path("devices/<uuid:pk>", views.DeviceDetailView.as_view(), name="device"),
     path("devices/<uuid:pk>/actions", views.DeviceActionView.as_view(), name="device-actions"),
+    path("projects/<uuid:pk>/hardware-reservations", reservations.ProjectHardwareReservationListView.as_view(), name="project-hardware-reservations"),
+    path("hardware-reservations/<uuid:pk>", reservations.HardwareReservationDetailView.as_view(), name="hardware-reservation"),
+    path("hardware-reservations/<uuid:pk>/move", reservations.HardwareReservationMoveView.as_view(), name="hardware-reservation-move"),
 ]

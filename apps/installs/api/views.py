@@ -45,7 +45,7 @@ class ProjectDeviceListView(GenericAPIView):
         data = s.DeviceIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        plan = Plan.objects.filter(slug=v["plan"]).first()
+        plan = Plan.objects.filter(slug=v["plan"]).first() if v.get("plan") else None
         os_ = OperatingSystem.objects.filter(slug=v["operating_system"]).first()
         facility = Facility.objects.select_related("metro").filter(code=v["facility"]).first() if v.get("facility") else None
         metro = Metro.objects.filter(code=v["metro"]).first() if v.get("metro") else None
@@ -56,7 +56,8 @@ class ProjectDeviceListView(GenericAPIView):
         keys = [key.key for key in project.ssh_keys.all()] + list(v["ssh_keys"])
         device = orders.device_create(project=project, hostname=v["hostname"], plan=plan, operating_system=os_, facility=facility,
                                         metro=metro, ssh_keys=keys, userdata=v["userdata"], tags=v["tags"], description=v["description"],
-                                        public_ipv4_subnet_size=v["public_ipv4_subnet_size"], actor=actor_of(request))
+                                        public_ipv4_subnet_size=v["public_ipv4_subnet_size"],
+                                        hardware_reservation=v["hardware_reservation_id"] or None, actor=actor_of(request))
         return Response(s.DeviceOut(device).data, status=status.HTTP_201_CREATED)
 
 

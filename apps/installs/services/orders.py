@@ -11,38 +11,51 @@ from apps.audit.services import audit_record, snapshot
 from apps.hardware.models import Server
 from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
 from apps.installs.services.admission import installs_admit
+from apps.installs.services.reservations import reservation_for_order, unreserved
 from apps.installs.services.workflow import install_fail
 from project.states import transition
 
 
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
                   metro: Any = None, ssh_keys: list[str] | None = None, userdata: str = "", tags: list[str] | None = None,
-                  description: str = "", public_ipv4_subnet_size: int = 31, actor: Any = None) -> Device:
-    """Order a device: checks the order, records it `queued` and starts its provisioning run."""
-    if facility is None and metro is None:
-        raise ValidationError({"facility": "Give a facility or a metro."})
-    if metro is None:
-        metro = facility.metro
-    elif facility is not None and facility.metro_id != metro.pk:
-        raise ValidationError({"facility": f"Facility {facility.code} is not in metro {metro.code}."})
-    if not operating_system.provisionable:
-        raise ValidationError({"operating_system": f"{operating_system.slug} can no longer be ordered."})
-    if not operating_system.plans.filter(pk=plan.pk).exists():
-        allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
-        raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
-    pool = Server.objects.filter(plan=plan, state="ready")
-    pool = pool.filter(facility=facility) if facility is not None else pool.filter(facility__metro=metro)
-    if not pool.exists():
-        where = facility.code if facility is not None else f"metro {metro.code}"
-        raise ValidationError({"plan": f"No {plan.slug} server is available in {where} right now; try another facility or plan."})
+                  description: str = "", public_ipv4_subnet_size: int = 31, hardware_reservation: str | None = None,
+                  actor: Any = None) -> Device:
+    """Order a device: checks the order, records it `queued` and starts its provisioning run. With
+    `hardware_reservation` (a reservation's UUID or `next-available`) it deploys on the project's reserved server."""
     with transaction.atomic():
+        reservation = None
+        if hardware_reservation:
+            reservation = reservation_for_order(project=project, requested=str(hardware_reservation), plan=plan, facility=facility, metro=metro)
+            server = reservation.server
+            if plan is not None and plan.pk != server.plan_id:
+                raise ValidationError({"plan": f"The reserved server is a {server.plan.slug}, not a {plan.slug}."})
+            if server.state != "ready":
+                raise ValidationError({"hardware_reservation_id": f"The reserved server is not ready yet (it is {server.state}); try again shortly."})
+            plan, facility, metro = server.plan, server.facility, server.facility.metro
+        if facility is None and metro is None:
+            raise ValidationError({"facility": "Give a facility or a metro."})
+        if metro is None:
+            metro = facility.metro
+        elif facility is not None and facility.metro_id != metro.pk:
+            raise ValidationError({"facility": f"Facility {facility.code} is not in metro {metro.code}."})
+        if not operating_system.provisionable:
+            raise ValidationError({"operating_system": f"{operating_system.slug} can no longer be ordered."})
+        if not operating_system.plans.filter(pk=plan.pk).exists():
+            allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
+            raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
+        if reservation is None:
+            pool = Server.objects.filter(plan=plan, state="ready")
+            pool = pool.filter(facility=facility) if facility is not None else pool.filter(facility__metro=metro)
+            if not unreserved(pool).exists():
+                where = facility.code if facility is not None else f"metro {metro.code}"
+                raise ValidationError({"plan": f"No {plan.slug} server is available in {where} right now; try another facility or plan."})
         device = Device(project=project, hostname=hostname, plan=plan, metro=metro, facility=facility,
                         operating_system=operating_system, ssh_keys=list(ssh_keys or []), userdata=userdata,
                         tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
-                        created_by=actor if getattr(actor, "is_authenticated", False) else None)
+                        hardware_reservation=reservation, created_by=actor if getattr(actor, "is_authenticated", False) else None)
         # The related rows are the instances the caller looked up, and the table's constraints (and its
         # fresh UUID key) hold in the database itself: validate the fields without a query each.
-        device.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system"],
+        device.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system", "hardware_reservation"],
                           validate_unique=False, validate_constraints=False)
         device.save()
         Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)

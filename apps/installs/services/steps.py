@@ -16,6 +16,7 @@ from apps.hardware.models import Server
 from apps.hardware.power import NoUsableBmc, server_power_many
 from apps.hardware.services import server_transition
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
+from apps.installs.services.reservations import in_force, reserved_server_lock, unreserved
 from apps.installs.services.runs import InstallError, RetryLater, install_event_add, step_move, step_timeout
 from apps.ipam.selectors import server_addresses
 from apps.ipam.services import server_addresses_assign, server_addresses_release
@@ -40,13 +41,7 @@ def _step_pick_server(install: Install) -> None:
     if install.server_id is not None:
         return
     with transaction.atomic():
-        # of=("self",): lock only the server rows, never the facility rows a metro order joins.
-        pool = Server.objects.select_for_update(skip_locked=True, of=("self",)).filter(plan_id=device.plan_id, state="ready")
-        pool = pool.filter(facility_id=device.facility_id) if device.facility_id else pool.filter(facility__metro_id=device.metro_id)
-        server = pool.order_by("facility_id", "rack_id", "position_u", "serial").first()
-        if server is None:
-            where = device.facility.code if device.facility_id else f"metro {device.metro.code}"
-            raise InstallError(f"no ready {device.plan.slug} server is left in {where}")
+        server = _reserved_server(device) if device.hardware_reservation_id else _unreserved_server(device)
         # Just read under its lock: no need to read its state again as server_state_ensure would.
         server_transition(server=server, to="allocated", actor=None, reason=f"picked for device {device.hostname} ({device.pk})")
         Device.objects.filter(pk=device.pk).update(server=server)
@@ -54,6 +49,32 @@ def _step_pick_server(install: Install) -> None:
         device.server = server
         install.server = server
         _device_transition(device, DeviceState.PROVISIONING, f"server {server.serial} picked")
+
+
+def _unreserved_server(device: Device) -> Server:
+    # of=("self",): lock only the server rows, never the facility rows a metro order joins.
+    pool = Server.objects.select_for_update(skip_locked=True, of=("self",)).filter(plan_id=device.plan_id, state="ready")
+    pool = pool.filter(facility_id=device.facility_id) if device.facility_id else pool.filter(facility__metro_id=device.metro_id)
+    pool = unreserved(pool).order_by("facility_id", "rack_id", "position_u", "serial")
+    for _ in range(10):
+        server = pool.first()
+        if server is None:
+            break
+        # A reservation made between this statement's snapshot and the lock: seen now (a new statement), and none
+        # can be made any more while the lock is held (reserving locks the server too).
+        if not in_force().filter(server=server).exists():
+            return server
+        pool = pool.exclude(pk=server.pk)
+    where = device.facility.code if device.facility_id else f"metro {device.metro.code}"
+    raise InstallError(f"no ready {device.plan.slug} server is left in {where}")
+
+
+def _reserved_server(device: Device) -> Server:
+    server = reserved_server_lock(device)
+    if server is None:
+        held = Server.objects.get(pk=device.hardware_reservation.server_id)
+        raise InstallError(f"the reserved server {held.serial} is not ready (it is {held.state})")
+    return server
 
 
 def _step_addresses(install: Install) -> None:
