@@ -17,4 +17,4 @@ def test_generated_tables_in_the_architecture_page_match_the_code():
     generated = tables()
     assert set(on_page) == set(generated)
     for name, table in generated.items():
-        assert on_page[name].strip() == table.strip(), f"docs/architecture.md '{name}' is stale: run manage.py docs_tables"
+        assert on_page[name].strip() == table.strip(), f"docs/architecture.md '{name}' is stale: run manage.py docs_tables --write docs/architecture.md"

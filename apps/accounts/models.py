@@ -33,16 +33,34 @@ class Organization(models.Model):
         return self.name
 
 
+class LiveProjectManager(models.Manager["Project"]):
+    """Projects that are not deleted: what every lookup, list and permission check starts from."""
+
+    def get_queryset(self) -> models.QuerySet[Project]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Project(models.Model):
+    """A customer project. Deleting one keeps its row (marked deleted, invisible to every lookup) so
+    that its history — devices, address assignments, installs, audit, usage — still names it."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=80)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveProjectManager()
+    # History reads (related rows reach a deleted project through the base manager anyway).
+    with_deleted = models.Manager()  # noqa: DJ012 - ruff takes the custom manager above for a field
 
     class Meta:
         ordering = ["organization__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="project_name_unique_in_org")]
+        # Related lookups from history rows must find deleted projects too.
+        base_manager_name = "with_deleted"
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], condition=models.Q(deleted_at__isnull=True),
+                                               name="project_name_unique_in_org")]
 
     def __str__(self) -> str:
         return f"{self.organization.slug}/{self.name}" if self.organization_id else self.name

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from apps.accounts.models import APIToken, Membership, Organization, Project, Role, SSHKey
 from apps.accounts.sshkeys import parse_public_key
 from apps.audit.services import audit_record, diff, snapshot
+from project.holds import holds_of
 
 User = get_user_model()
 
@@ -241,12 +242,17 @@ def user_create(*, username: str, email: str = "", password: str | None = None, 
 
 @transaction.atomic
 def project_delete(*, project: Project, actor: Any = None) -> None:
-    """Delete an empty project. Projects that still hold servers or IP space refuse (PROTECT)."""
-    from django.db.models import ProtectedError
-
-    audit_record(action="accounts.project.delete", target=project, changes=diff(snapshot(project), {}), actor=actor)
-    try:
-        project.delete()
-    except ProtectedError as exc:
-        names = sorted({type(obj)._meta.verbose_name_plural for obj in exc.protected_objects})
-        raise ValidationError(f"Project {project} still holds {', '.join(names)}; delete or release them first.") from exc
+    """Delete a project whose devices are all deleted and whose IP reservations and assignments are all
+    released. Its row stays, marked deleted: every lookup and list leaves it out, its project tokens
+    are revoked, and its history (devices, address assignments, installs, audit, usage) still names it,
+    so "who held this address at that time" keeps its answer. A project that still holds anything
+    refuses, saying what (the apps that hold projects register with project.holds)."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    holds = holds_of("project", locked)
+    if holds:
+        raise ValidationError(f"Project {locked} still holds {'; '.join(holds)}; delete or release them first.")
+    for token in APIToken.objects.filter(project=locked, revoked_at__isnull=True):
+        api_token_revoke(token=token, actor=actor)
+    now = timezone.now()
+    Project.with_deleted.filter(pk=locked.pk).update(deleted_at=now)
+    audit_record(action="accounts.project.delete", target=locked, changes={"deleted_at": [None, now]}, actor=actor)

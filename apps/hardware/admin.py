@@ -152,9 +152,9 @@ class ServerAdmin(admin.ModelAdmin):
     recent_power_events = recent_power_events
     inlines = [BMCInline, NetworkInterfaceInline, FindingInline]
     actions = [
-        _transition_action(ServerState.COMMISSIONING, "Start commissioning"),
+        # "Start commissioning" (the discovery boot) and "Put in maintenance" (which moves a customer's
+        # device with its server) are the action registry's: apps.installs.admin adds them.
         _transition_action(ServerState.READY, "Return to the pool (ready)"),
-        _transition_action(ServerState.MAINTENANCE, "Put in maintenance"),
         _transition_action(ServerState.CLEANING, "Send to cleaning"),
         _transition_action(ServerState.FAILED, "Mark failed"),
         _transition_action(ServerState.NEW, "Back to new (re-onboard)"),

@@ -242,8 +242,9 @@ class Server(Mounted):
         S.ACTIVE: {S.DEPROVISIONING, S.PROVISIONING} | _ANYWHERE,
         S.DEPROVISIONING: {S.CLEANING} | _ANYWHERE,
         S.CLEANING: {S.READY} | _ANYWHERE,
-        # Out of maintenance: re-onboard, re-commission, straight back to the pool, or finish a wipe.
-        S.MAINTENANCE: {S.NEW, S.COMMISSIONING, S.READY, S.CLEANING, S.FAILED},
+        # Out of maintenance: re-onboard, re-commission, straight back to the pool, or finish a wipe;
+        # a server taken into maintenance under a customer's device is wiped when that device is deleted.
+        S.MAINTENANCE: {S.NEW, S.COMMISSIONING, S.READY, S.CLEANING, S.DEPROVISIONING, S.FAILED},
         # A failed server is looked at by a human first.
         S.FAILED: {S.MAINTENANCE},
     })

@@ -25,10 +25,11 @@ from apps.hardware.models import (
     Switch,
     SwitchPort,
 )
-from project.states import IllegalTransition, transition
+from project.holds import holds_of
+from project.states import StateConflict, transition
 
 
-class OpenFindings(Exception):
+class OpenFindings(StateConflict):
     """A server with open commissioning findings may not enter `ready` (the API answers 409)."""
 
     api_status = 409
@@ -38,6 +39,22 @@ class OpenFindings(Exception):
         listed = "; ".join(messages[:5]) + (f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
         super().__init__(f"Server {server.serial} has {len(messages)} open commissioning finding(s) and cannot become ready: {listed}. "
                          "Fix the hardware or the records and re-commission, or waive the findings in the admin.")
+
+
+class ServerHeld(StateConflict):
+    """A server that a customer's device or addresses still hold may not go back to the pool, and
+    staff may not take it out of service from under its device (the API answers 409)."""
+
+    def __init__(self, server: Server, to: str, holds: list[str], hint: str) -> None:
+        self.server, self.holds = server, holds
+        super().__init__(f"Server {server.serial} cannot go to '{to}': {'; '.join(holds)}. {hint}")
+
+
+# A server's holders (project.holds): "device" — a customer's live device (installs); "addresses" —
+# active address assignments (ipam). A server goes back to the pool only when nothing holds it.
+HOLD_DEVICE, HOLD_ADDRESSES = "device", "addresses"
+# Out of service from under a live device only through the service that moves the device too.
+OUT_OF_SERVICE_MOVES = frozenset({ServerState.MAINTENANCE, ServerState.FAILED})
 
 
 def _lock_rack(rack: Rack | None) -> None:
@@ -55,19 +72,32 @@ def _save_checked(obj: models.Model) -> None:
 # ---------------------------------------------------------------------------------------------- state
 
 
-def server_transition(*, server: Server, to: str, actor: Any = None, reason: str = "") -> Server:
+def server_transition(*, server: Server, to: str, actor: Any = None, reason: str = "", device_moved: bool = False) -> Server:
     """Move a server to state `to` (locked, checked against Server.TRANSITIONS, audited).
 
-    Raises project.states.IllegalTransition for a move the table forbids, and OpenFindings when a
-    server with open commissioning findings is asked to become `ready`."""
+    Raises project.states.IllegalTransition for a move the table forbids; OpenFindings when a server
+    with open commissioning findings is asked to become `ready`; ServerHeld when a server that a live
+    device or address assignments still hold is asked to become `ready`, or when a server holding a
+    live device is taken to maintenance or failed by a caller that did not move the device
+    (`device_moved`: the installs app's coupled services, which do)."""
     with transaction.atomic():
-        # transition() locks the row itself; only the move to `ready` reads it first (under the lock).
-        locked = Server.objects.select_for_update().get(pk=server.pk) if to == ServerState.READY else server
-        if to == ServerState.READY and to in Server.TRANSITIONS.get(locked.state, frozenset()):
-            open_messages = list(CommissioningFinding.objects.filter(server=locked, status=FindingStatus.OPEN)
-                                 .order_by("id").values_list("message", flat=True))
-            if open_messages:
-                raise OpenFindings(locked, open_messages)
+        # transition() locks the row itself; the guarded moves read it first (under the lock).
+        guarded = to == ServerState.READY or (to in OUT_OF_SERVICE_MOVES and not device_moved)
+        locked = Server.objects.select_for_update().get(pk=server.pk) if guarded else server
+        if guarded and to in Server.TRANSITIONS.get(locked.state, frozenset()):
+            if to == ServerState.READY:
+                holds = holds_of("server", locked)
+                if holds:
+                    raise ServerHeld(locked, to, holds, "Delete the device (or release the addresses) first.")
+                open_messages = list(CommissioningFinding.objects.filter(server=locked, status=FindingStatus.OPEN)
+                                     .order_by("id").values_list("message", flat=True))
+                if open_messages:
+                    raise OpenFindings(locked, open_messages)
+            else:
+                holds = holds_of("server", locked, kinds=frozenset({HOLD_DEVICE}))
+                if holds:
+                    raise ServerHeld(locked, to, holds, "Use the server's Maintenance action, which moves the device "
+                                                        "with it and tells its owner.")
         transition(server, to, actor=actor, reason=reason, extra={"state_reason": reason})
     return server
 
@@ -80,7 +110,7 @@ def servers_transition(*, servers: list[Server], to: str, actor: Any = None, rea
     for server in servers:
         try:
             moved.append(server_transition(server=server, to=to, actor=actor, reason=reason))
-        except (IllegalTransition, OpenFindings, ValidationError) as exc:
+        except (StateConflict, ValidationError) as exc:
             refused[server.serial] = str(exc)
     return moved, refused
 

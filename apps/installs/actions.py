@@ -28,8 +28,7 @@ from apps.hardware.models import Server, ServerState
 from apps.hardware.power import server_power_request
 from apps.hardware.power_models import PowerAction
 from apps.installs.models import Device, DeviceState, OperatingSystem
-from apps.installs.services import orders, power
-from apps.installs.services.coupling import server_live_device
+from apps.installs.services import coupling, orders, power
 from project.states import StateConflict
 
 
@@ -40,6 +39,7 @@ def _states_leading_to(table: Any, target: str) -> frozenset[str]:
 
 
 ALL_SERVER_STATES = frozenset(ServerState.values)
+LIVE_DEVICE_STATES = frozenset(DeviceState.values) - {DeviceState.DELETED}
 # A server that no customer holds: staff may power it any way they like.
 FREE_SERVER_STATES = frozenset({ServerState.NEW, ServerState.READY, ServerState.MAINTENANCE, ServerState.FAILED})
 
@@ -82,6 +82,14 @@ def _next_boot_network(*, device: Device | None, server: Server, actor: Any, rea
     server_power_request(server=server, action=PowerAction.BOOT_NETWORK, actor=actor, source="admin")
     if device is not None and staff:
         _tell_the_customer(device, "boot_network", actor, reason)
+
+
+def _maintenance(*, server: Server, actor: Any, reason: str, **_: Any) -> None:
+    coupling.server_maintenance(server=server, actor=actor, reason=reason)
+
+
+def _commission(*, server: Server, actor: Any, **_: Any) -> None:
+    orders.server_commission(server=server, actor=actor)
 
 
 def _tell_the_customer(device: Device, name: str, actor: Any, reason: str) -> None:
@@ -127,9 +135,19 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            staff_permission="hardware.change_server",
            description="Power cycle; the device stays active."),
     Action(name="boot_network", label="Next boot: network (PXE)", service=_next_boot_network, permission=None, in_api=False,
-           device_states=frozenset(DeviceState.values) - {DeviceState.DELETED}, server_states=ALL_SERVER_STATES,
+           device_states=LIVE_DEVICE_STATES, server_states=ALL_SERVER_STATES,
            staff_permission="hardware.change_server",
            description="Staff only: the server boots from the network the next time it starts."),
+    Action(name="maintenance", label="Put in maintenance", service=_maintenance, permission=None, in_api=False,
+           device_states=LIVE_DEVICE_STATES, server_states=_states_leading_to(Server.TRANSITIONS, ServerState.MAINTENANCE),
+           staff_permission="hardware.change_server",
+           description="Staff only: take the server out of service; a customer's device on it moves with it "
+                       "(its install is failed and cleaned up, or it goes failed) and its owner sees why."),
+    Action(name="commission", label="Start commissioning", service=_commission, permission=None, in_api=False,
+           device_states=frozenset(), server_states=_states_leading_to(Server.TRANSITIONS, ServerState.COMMISSIONING),
+           staff_permission="hardware.change_server",
+           description="Staff only: netboot the server into the discovery image; its inventory is checked "
+                       "against its plan and cabling (a match makes it ready)."),
     Action(name="reinstall", label="Reinstall", service=_reinstall,
            device_states=_states_leading_to(_DEVICE, DeviceState.REINSTALLING), params=("operating_system",),
            confirm="Reinstall {name}? Its disks are overwritten.",
@@ -181,7 +199,7 @@ def perform(name: str, *, device: Device | None = None, server: Server | None = 
             raise PermissionDenied(f"{action.label} needs the '{action.staff_permission}' permission.")
         if device is None:
             assert server is not None, "a staff action names a server or a device"
-            device = server_live_device(server)
+            device = coupling.server_live_device(server)
     else:
         assert device is not None, "a customer action names a device"
         if action.permission is None:
@@ -189,8 +207,10 @@ def perform(name: str, *, device: Device | None = None, server: Server | None = 
         if not can(user, device.project, action.permission, token=token):
             raise PermissionDenied(refusal_message(device.project, action.permission, token))
     if device is not None:
+        if not action.device_states:
+            raise StateConflict(f"{action.label} needs a server that no device holds; {device.server} holds {device.hostname}.")
         if device.state not in action.device_states:
-            allowed = " or ".join(sorted(action.device_states)) or "no state"
+            allowed = " or ".join(sorted(action.device_states))
             raise StateConflict(f"{device.hostname} is {device.state}; {action.label.lower()} needs it {allowed}.")
         server = device.server
     elif server is None or server.state not in action.server_states:

@@ -106,7 +106,7 @@ def registry_admin_action(action: Action, *, subject: str) -> Any:
             except (StateConflict, ValidationError, PermissionDenied, NoUsableBmc) as exc:
                 refused.append(f"{obj}: {' '.join(exc.messages) if isinstance(exc, ValidationError) else exc}")
         if done:
-            modeladmin.message_user(request, f"{action.label}: queued for {done} {subject}(s); the outcome appears in "
+            modeladmin.message_user(request, f"{action.label}: requested for {done} {subject}(s); the outcome appears in "
                                              "their history (and under Power events).", messages.SUCCESS)
         for why in refused[:10]:
             modeladmin.message_user(request, why, messages.ERROR)

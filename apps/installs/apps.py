@@ -5,3 +5,11 @@ class InstallsConfig(AppConfig):
     name = "apps.installs"
     label = "installs"
     verbose_name = "Devices and installs"
+
+    def ready(self) -> None:
+        from apps.hardware.services import HOLD_DEVICE
+        from apps.installs.services.coupling import project_held_by_devices, server_held_by_device
+        from project.holds import holds_register
+
+        holds_register("server", HOLD_DEVICE, server_held_by_device)
+        holds_register("project", "devices", project_held_by_devices)

@@ -271,3 +271,16 @@ def pools_for(*, facility: Any = None, metro: Any = None, family: int, public: b
     if metro is not None:
         return list(pools.filter(metro=metro).order_by(*order)) + list(pools.filter(facility__metro=metro).order_by("facility__code", *order))
     return []
+
+
+# ---------------------------------------------------------------------- holds (project.holds, registered in apps.py)
+
+
+def server_held_by_addresses(server: Any) -> list[str]:
+    held = list(Assignment.objects.active().filter(server=server).values_list("network", flat=True)[:5])
+    return [f"it holds address assignment(s) {', '.join(str(n) for n in held)}"] if held else []
+
+
+def project_held_by_blocks(project: Any) -> list[str]:
+    held = Block.objects.active().filter(project=project, kind__in=[Kind.RESERVATION, Kind.ASSIGNMENT]).count()
+    return [f"{held} IP reservation(s) or assignment(s) that are not released"] if held else []

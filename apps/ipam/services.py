@@ -427,10 +427,17 @@ def server_addresses_assign(*, server: Any, project: Any = None, device_id: Any 
                             public_ipv4_prefix: int = 31, actor: Any = None) -> list[Assignment]:
     """Give a server its public IPv4 (/31 or the size asked), private IPv4 /31 and public IPv6 /127
     from its facility's pools (falling back to its metro's). All or nothing; a server that already
-    holds addresses gets the same ones back."""
+    holds addresses for the same project and device gets the same ones back; addresses it still holds
+    for anyone else are never handed on (a ValidationError names them)."""
     type(server)._default_manager.select_for_update().filter(pk=server.pk).first()  # one assigner per server at a time
-    existing = list(Assignment.objects.active().filter(server=server))
+    existing = list(Assignment.objects.active().filter(server=server).select_related("project"))
     if existing:
+        foreign = [a for a in existing if a.project_id != getattr(project, "pk", None)
+                   or (device_id is not None and str(a.device_id) != str(device_id))]
+        if foreign:
+            held = ", ".join(f"{a.network} ({a.project or 'infrastructure'}, device {a.device_label or a.device_id})" for a in foreign)
+            raise ValidationError({"server": f"Server {server} still holds {held}; they are released when that device is "
+                                             "deleted, never handed to another."})
         return _ordered(existing)
     facility = server.facility
     common = {"facility": facility, "kind": Kind.ASSIGNMENT, "project": project, "server": server, "device_id": device_id,

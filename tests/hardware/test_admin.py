@@ -68,10 +68,10 @@ def test_bulk_state_action_goes_through_transitions(staff):
     busy = ServerFactory(state=ServerState.ACTIVE, serial="BUSY1")
     failed = ServerFactory(state=ServerState.FAILED, serial="DEAD1")
     page = staff.post(reverse("admin:hardware_server_changelist"),
-                      {"action": "to_maintenance", "_selected_action": [ok.pk, busy.pk, failed.pk]}, follow=True)
+                      {"action": "maintenance", "_selected_action": [ok.pk, busy.pk, failed.pk]}, follow=True)
     assert page.status_code == 200
     text = page.content.decode()
-    assert "3 server(s) moved to maintenance" in text
+    assert "Put in maintenance: requested for 3 server(s)" in text
     assert {s.state for s in Server.objects.all()} == {ServerState.MAINTENANCE}
     assert AuditEvent.objects.filter(action="hardware.server.transition").count() == 3
     page = staff.post(reverse("admin:hardware_server_changelist"),

@@ -26,7 +26,7 @@ def test_admin_power_actions_go_over_ipmi(client, staff_user, ipmi_lab, django_c
         response = client.post(url, {"action": "power_on", "_selected_action": [str(bmc.server_id), str(unusable.server_id)]},
                                follow=True)
     text = response.content.decode()
-    assert "queued for 1 server(s)" in text and "start the lab" in text
+    assert "requested for 1 server(s)" in text and "start the lab" in text
     assert ipmi_lab.state(port)["power"] == "on"
     assert list(PowerEvent.objects.filter(server=bmc.server).order_by("created_at").values_list("action", "outcome", "source")) == [
         ("boot_network", "ok", "admin"), ("on", "ok", "admin")]

@@ -92,7 +92,7 @@ def test_staff_power_off_of_a_server_moves_its_customer_s_device(powered, staff_
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("admin:hardware_server_changelist"),
                                {"action": "power_off", "_selected_action": [str(powered["server"].pk)]}, follow=True)
-    assert "queued for 1 server(s)" in response.content.decode()
+    assert "requested for 1 server(s)" in response.content.decode()
     device = powered["device"]
     device.refresh_from_db()
     assert device.state == DeviceState.INACTIVE  # not left "active" while the machine is off

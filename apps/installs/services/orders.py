@@ -8,12 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, snapshot
-from apps.hardware.models import Server
+from apps.hardware.models import Server, ServerState
 from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
 from apps.installs.services.admission import installs_admit
 from apps.installs.services.reservations import reservation_for_order, unreserved
 from apps.installs.services.workflow import install_fail
-from project.states import transition
+from project.states import IllegalTransition, StateConflict, transition
 
 
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
@@ -100,9 +100,16 @@ def device_delete(*, device: Device, actor: Any = None, reason: str = "") -> Ins
     return install
 
 
-def server_commission(*, server: Any, actor: Any = None) -> Install:
+def server_commission(*, server: Server, actor: Any = None) -> Install:
     """Netboot a `new` server into the discovery image; its inventory goes to the hardware commissioning check."""
     with transaction.atomic():
-        install = Install.objects.create(kind=InstallKind.COMMISSIONING, server=server)
+        locked = Server.objects.select_for_update().get(pk=server.pk)
+        allowed = Server.TRANSITIONS.get(locked.state, frozenset())
+        if ServerState.COMMISSIONING not in allowed:
+            raise IllegalTransition(locked, locked.state, ServerState.COMMISSIONING, allowed)
+        if Install.objects.filter(server=locked, state__in=Install.OPEN).exists():
+            raise StateConflict(f"Server {locked.serial} already has an install run under way.")
+        install = Install.objects.create(kind=InstallKind.COMMISSIONING, server=locked)
+        audit_record(action="installs.server.commission", target=locked, actor=actor, reason="discovery boot requested")
         transaction.on_commit(installs_admit)
     return install

@@ -29,10 +29,10 @@ def _device_transition(device: Device | None, target: str, reason: str) -> None:
         transition(device, target, reason=reason)
 
 
-def server_state_ensure(server: Any, target: str, reason: str) -> None:
+def server_state_ensure(server: Any, target: str, reason: str, *, device_moved: bool = False) -> None:
     server.refresh_from_db(fields=["state"])
     if server.state != target:
-        server_transition(server=server, to=target, actor=None, reason=reason)
+        server_transition(server=server, to=target, actor=None, reason=reason, device_moved=device_moved)
 
 
 def _step_pick_server(install: Install) -> None:
@@ -80,7 +80,9 @@ def _reserved_server(device: Device) -> Server:
 def _step_addresses(install: Install) -> None:
     device, server = install.device, install.server
     assert device is not None and server is not None
-    if list(server_addresses(server)):
+    # Only this device's own addresses (a retried step) are taken as done; anyone else's are refused
+    # by server_addresses_assign.
+    if any(str(a.device_id) == str(device.pk) for a in server_addresses(server)):
         return
     server_addresses_assign(server=server, project=device.project, device_id=device.pk, device_label=device.hostname,
                             public_ipv4_prefix=device.public_ipv4_subnet_size, actor=None)
@@ -211,9 +213,10 @@ def step_done(install: Install) -> None:
                 install_event_add(install=install, type="provisioning.110")
             _device_transition(device, DeviceState.ACTIVE, f"{install.kind} finished")
         elif install.kind == InstallKind.DEPROVISION:
-            server_state_ensure(server, "ready", f"device {device.pk if device else ''} deleted and wiped")
+            # The device lets go of the server first: a server goes back to the pool only when nothing holds it.
             Device.objects.filter(pk=device.pk).update(server=None)
             _device_transition(device, DeviceState.DELETED, "deprovisioned")
+            server_state_ensure(server, "ready", f"device {device.pk if device else ''} deleted and wiped")
         transition(install, InstallState.SUCCEEDED, reason="all steps done", extra={"finished_at": now, "deadline": None})
 
 

@@ -160,7 +160,8 @@ def _cleanup_server(install: Install, server: Any, reason: str) -> list[str]:
     """Best effort, each part on its own: one that fails is reported, the others still run."""
     problems: list[str] = []
     try:
-        server_state_ensure(server, "maintenance", f"install {install.pk} failed: {reason}"[:500])
+        # The run's device goes to failed just after (install_fail): it moves with the server.
+        server_state_ensure(server, "maintenance", f"install {install.pk} failed: {reason}"[:500], device_moved=True)
     except Exception as exc:  # the server may already be somewhere a human must look at
         problems.append(f"server state: {exc}")
     try:

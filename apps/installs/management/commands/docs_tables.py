@@ -2,7 +2,9 @@
 the action registry and every state machine's transition table (a test keeps the page equal to this)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -37,9 +39,26 @@ def tables() -> dict[str, str]:
     }
 
 
+GENERATED = re.compile(r"(<!-- generated: ([^>]+) -->\n)(.*?)(\n<!-- end generated -->)", re.S)
+
+
+def rewrite(text: str) -> str:
+    """`text` with each generated section replaced by today's table."""
+    current = tables()
+    return GENERATED.sub(lambda m: m.group(1) + current[m.group(2)] + m.group(4), text)
+
+
 class Command(BaseCommand):
     help = "Print the action registry and the state machines as Markdown tables (as in docs/architecture.md)."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--write", type=Path, default=None, help="Rewrite the generated sections of this Markdown file in place.")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["write"] is not None:
+            path: Path = options["write"]
+            path.write_text(rewrite(path.read_text()))
+            self.stdout.write(f"{path}: generated sections rewritten")
+            return
         for name, table in tables().items():
-            self.stdout.write(f"<!-- generated: {name} -->\n{table}\n")
+            self.stdout.write(f"<!-- generated: {name} -->\n{table}\n<!-- end generated -->\n")
