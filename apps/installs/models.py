@@ -107,6 +107,8 @@ class Device(models.Model):
     server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
     hardware_reservation = models.ForeignKey("HardwareReservation", on_delete=models.PROTECT, null=True, blank=True, related_name="devices",
                                              help_text="The reservation it was deployed on (its server is the reservation's).")
+    batch = models.ForeignKey("Batch", on_delete=models.SET_NULL, null=True, blank=True, related_name="devices",
+                              help_text="The batch order it came from.")
     state = models.CharField(max_length=20, choices=DeviceState.choices, default=DeviceState.QUEUED, editable=False, db_index=True)
     state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     failure_reason = models.TextField(blank=True, editable=False)
@@ -152,6 +154,27 @@ class HardwareReservation(models.Model):
 
     def __str__(self) -> str:
         return f"reservation {str(self.pk)[:8]}"
+
+
+class Batch(models.Model):
+    """One batch order: many devices of one description in one request, each with its own outcome. The
+    devices made are linked to it; the ones refused are its error messages."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="batches")
+    quantity = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, help_text="completed (every device ordered), partial, or failed (none).")
+    error_messages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {str(self.pk)[:8]} of {self.quantity}"
 
 
 class InstallKind(models.TextChoices):

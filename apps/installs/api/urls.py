@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.installs.api import reservations, views
+from apps.installs.api import batches, reservations, views
 
 urlpatterns = [
     path("operating-systems", views.OperatingSystemListView.as_view(), name="operating-systems"),
@@ -10,4 +10,7 @@ urlpatterns = [
     path("projects/<uuid:pk>/hardware-reservations", reservations.ProjectHardwareReservationListView.as_view(), name="project-hardware-reservations"),
     path("hardware-reservations/<uuid:pk>", reservations.HardwareReservationDetailView.as_view(), name="hardware-reservation"),
     path("hardware-reservations/<uuid:pk>/move", reservations.HardwareReservationMoveView.as_view(), name="hardware-reservation-move"),
+    path("projects/<uuid:pk>/devices/batch", batches.ProjectBatchCreateView.as_view(), name="project-device-batch"),
+    path("projects/<uuid:pk>/batches", batches.ProjectBatchListView.as_view(), name="project-batches"),
+    path("batches/<uuid:pk>", batches.BatchDetailView.as_view(), name="batch"),
 ]

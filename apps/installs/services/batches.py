@@ -1,0 +1,112 @@
+"""Batch orders: many devices of one description in one request, each with its own outcome. A batch takes only
+what the pool can give: the ready, unreserved servers of its plan and place, less the orders already waiting
+for one, counted under those servers' row locks so that two batches never promise the same server. The rest
+is refused with a reason, and every refusal is kept on the batch."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from apps.audit.services import audit_record
+from apps.hardware.models import Server
+from apps.installs import actions
+from apps.installs.models import Batch, Device, DeviceState, OperatingSystem
+from apps.installs.services.orders import device_create
+from apps.installs.services.reservations import unreserved
+
+MAX_BATCH = 100
+INDEX = re.compile(r"\{\{\s*index\s*\}\}")
+
+
+@dataclass
+class BatchSpec:
+    """One entry of a batch request: `quantity` devices like this (hostnames from `hostnames`, or `hostname`
+    with an `{{index}}` placeholder, 01, 02 …)."""
+
+    quantity: int
+    plan: Any
+    operating_system: OperatingSystem
+    facility: Any = None
+    metro: Any = None
+    hostname: str = ""
+    hostnames: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)  # the rest of device_create's arguments
+
+    def names(self) -> list[str]:
+        if self.hostnames:
+            return list(self.hostnames)
+        template = self.hostname if INDEX.search(self.hostname) else f"{self.hostname}-{{{{index}}}}"
+        return [INDEX.sub(f"{index:02d}", template) for index in range(1, self.quantity + 1)]
+
+
+def _capacity(spec: BatchSpec) -> int:
+    """Servers this batch may still count on: the ready, unreserved ones of its plan and place, locked (in one
+    order, so that concurrent batches queue instead of deadlocking), less the orders waiting for a server."""
+    pool = Server.objects.filter(plan=spec.plan, state="ready")
+    waiting = Device.objects.filter(plan=spec.plan, state=DeviceState.QUEUED, server__isnull=True)
+    if spec.facility is not None:
+        pool = pool.filter(facility=spec.facility)
+        waiting = waiting.filter(Q(facility=spec.facility) | Q(facility__isnull=True, metro=spec.facility.metro_id))
+    else:
+        pool = pool.filter(facility__metro=spec.metro)
+        waiting = waiting.filter(metro=spec.metro)
+    held = list(unreserved(pool).select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    return max(0, len(held) - waiting.count())
+
+
+def device_batch_create(*, project: Any, specs: list[BatchSpec], actor: Any = None) -> list[Batch]:
+    """Order every spec's devices; one Batch per spec with the devices made and the reasons for the others."""
+    for number, spec in enumerate(specs, start=1):
+        if not 1 <= spec.quantity <= MAX_BATCH:
+            raise ValidationError({"quantity": f"Batch {number}: a batch orders 1 to {MAX_BATCH} devices."})
+        if spec.hostnames and len(spec.hostnames) != spec.quantity:
+            raise ValidationError({"hostnames": f"Batch {number}: {len(spec.hostnames)} hostnames for a quantity of {spec.quantity}."})
+        if not spec.hostnames and not spec.hostname:
+            raise ValidationError({"hostname": f"Batch {number}: give hostnames, or a hostname (with {{{{index}}}})."})
+        if spec.facility is None and spec.metro is None:
+            raise ValidationError({"facility": f"Batch {number}: give a facility or a metro."})
+    batches = []
+    for spec in specs:
+        with transaction.atomic():
+            free = _capacity(spec)
+            made: list[Device] = []
+            errors: list[str] = []
+            where = spec.facility.code if spec.facility is not None else f"metro {spec.metro.code}"
+            for hostname in spec.names():
+                if len(made) >= free:
+                    errors.append(f"{hostname}: no {spec.plan.slug} server is left in {where} for this batch "
+                                  f"({free} available when it was ordered).")
+                    continue
+                try:
+                    with transaction.atomic():
+                        made.append(device_create(project=project, hostname=hostname, plan=spec.plan, operating_system=spec.operating_system,
+                                                  facility=spec.facility, metro=spec.metro, actor=actor, **spec.options))
+                except ValidationError as exc:
+                    errors.append(f"{hostname}: " + " ".join(exc.messages))
+            state = "completed" if not errors else ("failed" if not made else "partial")
+            batch = Batch.objects.create(project=project, quantity=spec.quantity, state=state, error_messages=errors,
+                                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
+            Device.objects.filter(pk__in=[device.pk for device in made]).update(batch=batch)
+            audit_record(action="installs.batch.create", target=batch, actor=actor,
+                         changes={"quantity": [None, spec.quantity], "created": [None, len(made)], "refused": [None, len(errors)]})
+        batches.append(batch)
+    return batches
+
+
+def batch_delete(*, batch: Batch, remove_devices: bool, actor: Any, user: Any = None, token: Any = None) -> int:
+    """Delete a batch; with `remove_devices`, first delete its live devices (each through the delete action, with
+    its permission and state checks). Returns how many devices were deleted."""
+    removed = 0
+    if remove_devices:
+        for device in batch.devices.exclude(state__in=[DeviceState.DELETED, DeviceState.DEPROVISIONING]).order_by("hostname"):
+            actions.perform("delete", device=device, actor=actor, user=user, token=token, reason=f"batch {batch.pk} deleted")
+            removed += 1
+    with transaction.atomic():
+        audit_record(action="installs.batch.delete", target=batch, actor=actor, changes={"devices_deleted": [None, removed]})
+        batch.delete()
+    return removed
