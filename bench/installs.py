@@ -175,6 +175,9 @@ def build_site(count: int, ipmi, switches_lab: list[dict]) -> dict:
     from apps.installs.demo import lab_provisioning_networks
 
     lab_provisioning_networks()
+    from apps.lab.machines import lab_inventory_reports
+
+    lab_inventory_reports()  # the disks each wipe must attest
     return {"facility": facility, "plan": plan, "os": os_}
 
 

@@ -25,14 +25,20 @@ def _boot(kernel: str, initrd: str, args: str) -> str:
     return f"#!ipxe\nkernel {kernel} {args}\ninitrd {initrd}\nboot\n"
 
 
+def install_mode(install: Install) -> str:
+    return {InstallKind.DEPROVISION: "wipe", InstallKind.COMMISSIONING: "discover"}.get(install.kind, "install")
+
+
 def install_script(install: Install, base_url: str) -> str:
-    mode = {InstallKind.DEPROVISION: "wipe", InstallKind.COMMISSIONING: "discover"}.get(install.kind, "install")
+    """The installer's kernel and its orders. No secret: the installer claims its run (POST …/claim)
+    from its reserved address and gets the phase's secret once."""
+    mode = install_mode(install)
     os_ = install.operating_system or (install.device.operating_system if install.device else None)
     if os_ is not None and mode == "install":
         kernel, initrd, extra = os_.kernel_url, os_.initrd_url, os_.kernel_args
     else:
         kernel, initrd, extra = settings.INSTALLER_KERNEL_URL, settings.INSTALLER_INITRD_URL, settings.INSTALLER_KERNEL_ARGS
-    args = f"{extra} metalyard.api={base_url}/machine/{install.pk} metalyard.secret={install.secret} metalyard.mode={mode}".strip()
+    args = f"{extra} metalyard.api={base_url}/machine/{install.pk} metalyard.mode={mode}".strip()
     return _boot(_absolute(kernel, base_url), _absolute(initrd, base_url), args)
 
 

@@ -213,7 +213,12 @@ class Install(models.Model):
     step = models.CharField(max_length=30, default="start", editable=False)
     step_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     deadline = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    # Each boot phase has its own secret. `secret`: the netboot phase (installer, wipe or discovery),
+    # handed out once, to the machine at its reserved address, by the claim call (claimed_at);
+    # `first_boot_secret`: the installed system's phone-home, given to the installer to leave on the disk.
     secret = EncryptedTextField(default=new_secret, editable=False)
+    first_boot_secret = EncryptedTextField(default=new_secret, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     failure_reason = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

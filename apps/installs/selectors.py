@@ -64,9 +64,12 @@ def _absolute(url: str, base_url: str) -> str:
     return f"{base_url}{url}" if url.startswith("/") else url
 
 
-def device_metadata(*, install: Install, base_url: str) -> dict[str, Any]:
+def device_metadata(*, install: Install, base_url: str, for_installer: bool = False) -> dict[str, Any]:
     """What the installer (and later cloud-init) reads: the Equinix Metal metadata fields plus the
-    image to install. `base_url` is the platform as this machine reaches it."""
+    image to install. `base_url` is the platform as this machine reaches it. For the installer of a
+    provision or reinstall it adds `first_boot`: where and with which secret (the first-boot phase's
+    own) the installed system phones home — the installer leaves it on the disk, as a real one
+    configures cloud-init's phone_home."""
     from apps.ipam.selectors import server_addresses
 
     device, server = install.device, install.server
@@ -82,6 +85,8 @@ def device_metadata(*, install: Install, base_url: str) -> dict[str, Any]:
         "metro": server.facility.metro.code if server else None,
         "serial": server.serial if server else None,
     }
+    if for_installer and install.kind in ("provision", "reinstall"):
+        doc["first_boot"] = {"phone_home_url": f"{api}/phone-home", "secret": install.first_boot_secret}
     if device is not None:
         os_ = install.operating_system or device.operating_system
         doc.update({

@@ -3,6 +3,7 @@ secret in the X-Metalyard-Secret header) metadata, userdata, events, failure, ph
 Unauthenticated or malformed calls get a 4xx and change nothing."""
 from __future__ import annotations
 
+import functools
 import hmac
 import mimetypes
 from collections.abc import Callable
@@ -54,72 +55,113 @@ def ipxe_entry(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def ipxe_for_mac(request: HttpRequest, mac: str) -> HttpResponse:
+    """The per-MAC script. It carries no secret and changes nothing: the installer it boots claims the
+    run (POST …/claim) to get its phase's secret, once."""
     normal = _mac(mac)
     if normal is None:
         return _text("#!ipxe\necho Metalyard: malformed MAC in the URL\nexit\n", status=400)
     server, install = machine.install_for_mac(normal)
     base = _base_url(request)
-    address = provisioning.client_address(request)
-    reserved = provisioning.reservation_at(address)
+    reserved = provisioning.reservation_at(provisioning.client_address(request))
     # Only the machine at the address reserved for this MAC gets its script: a MAC is no credential.
     if (server is None and reserved is not None) or (server is not None and (reserved is None or reserved.interface.mac != normal)):
         return _error(403, "this address is not the one reserved for that MAC")
     if server is None:
-        machine.discovered_machine_record(mac=normal, address=address)
         return _text(ipxe.discovery_script(normal.replace(":", "-"), base))
     if install is None or install.step not in ("wait_ipxe", "wait_phone_home", "wait_inventory"):
         return _text(ipxe.local_boot_script("no install is running for this server"))
-    machine.install_ipxe_fetched(install=install, mac=normal)
     return _text(ipxe.install_script(install, base))
 
 
-def machine_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Load the install named in the URL and check the secret its iPXE script carried."""
+NETBOOT, FIRST_BOOT = "netboot", "first_boot"  # the boot phases, each with its own secret
 
-    @csrf_exempt
-    def wrapper(request: HttpRequest, install_id: Any) -> HttpResponse:
-        install = Install.objects.select_related("device", "server", "operating_system").filter(pk=install_id).first()
-        offered = request.META.get(SECRET_HEADER, "")
-        # Unknown install and wrong secret answer alike, so the call reveals nothing.
-        if install is None or not offered or not hmac.compare_digest(offered.encode(), install.secret.encode()) \
-                or not provisioning.may_speak_for(install, provisioning.client_address(request),
-                                                  running_os=install.step == "wait_first_boot"):
-            return _error(403, "unknown install, wrong X-Metalyard-Secret or not the install's machine")
-        payload: dict[str, Any] = {}
-        if request.method == "POST":
-            if len(request.body) > MAX_BODY:
-                return _error(413, f"body larger than {MAX_BODY} bytes")
+
+def _phase_of(install: Install, offered: str) -> str | None:
+    """Which phase's secret was offered (compared in constant time), or None."""
+    phase = None
+    for name, secret in ((NETBOOT, install.secret), (FIRST_BOOT, install.first_boot_secret)):
+        if offered and hmac.compare_digest(offered.encode(), secret.encode()):
+            phase = name
+    return phase
+
+
+def _body(request: HttpRequest) -> dict[str, Any] | HttpResponse:
+    if len(request.body) > MAX_BODY:
+        return _error(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        payload = loads_bounded(request.body or b"{}", max_bytes=MAX_BODY)
+    except ValueError as exc:  # JSONBodyError too: too deep, not UTF-8, not JSON
+        return _error(400, str(exc))
+    if not isinstance(payload, dict):
+        return _error(400, "the body must be a JSON object")
+    return payload
+
+
+def machine_call(*phases: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Load the install named in the URL; the caller must be the install's machine (its reserved
+    address) and offer the secret of one of `phases`. The view gets the phase the secret is for."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, install_id: Any) -> HttpResponse:
+            install = Install.objects.select_related("device", "server", "operating_system").filter(pk=install_id).first()
+            phase = _phase_of(install, request.META.get(SECRET_HEADER, "")) if install is not None else None
+            # Unknown install, wrong secret, a secret of another phase and another address answer alike.
+            if install is None or phase not in phases or not provisioning.may_speak_for(
+                    install, provisioning.client_address(request), running_os=phase == FIRST_BOOT):
+                return _error(403, "unknown install, wrong X-Metalyard-Secret or not the install's machine")
+            payload = _body(request) if request.method == "POST" else {}
+            if isinstance(payload, HttpResponse):
+                return payload
             try:
-                payload = loads_bounded(request.body or b"{}", max_bytes=MAX_BODY)
-            except ValueError as exc:  # JSONBodyError too: too deep, not UTF-8, not JSON
-                return _error(400, str(exc))
-            if not isinstance(payload, dict):
-                return _error(400, "the body must be a JSON object")
-        try:
-            return view(request, install, payload)
-        except machine.MachineCallRejected as exc:
-            return _error(409, str(exc))
+                return view(request, install, payload, phase)
+            except machine.MachineCallRejected as exc:
+                return _error(409, str(exc))
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+@csrf_exempt
+@require_POST
+def claim(request: HttpRequest, install_id: Any) -> HttpResponse:
+    """The installer (or wipe or discovery image) claims its run from its reserved address and gets
+    the phase's secret, once. No secret is needed to ask; a second claim gets 409."""
+    install = Install.objects.select_related("server").filter(pk=install_id).first()
+    address = provisioning.client_address(request)
+    if install is None or not provisioning.may_speak_for(install, address):
+        return _error(403, "unknown install or not the install's machine")
+    reserved = provisioning.reservation_at(address)
+    try:
+        secret = machine.install_claim(install=install, mac=reserved.interface.mac if reserved else "")
+    except machine.MachineCallRejected as exc:
+        return _error(409, str(exc))
+    return JsonResponse({"secret": secret, "mode": ipxe.install_mode(install)})
 
 
 @require_GET
-@machine_call
-def metadata(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT, FIRST_BOOT)
+def metadata(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
     if not install.is_open:
         return _error(409, f"install {install.pk} is {install.state}")
-    return JsonResponse(device_metadata(install=install, base_url=_base_url(request)))
+    return JsonResponse(device_metadata(install=install, base_url=_base_url(request), for_installer=phase == NETBOOT))
 
 
 @require_GET
-@machine_call
-def userdata(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT, FIRST_BOOT)
+def userdata(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
+    # Only while the run is open: a secret that leaked later reads nothing (a running device reads its
+    # userdata from the metadata service, by its own address).
+    if not install.is_open:
+        return _error(409, f"install {install.pk} is {install.state}")
     return _text(install.device.userdata if install.device else "")
 
 
 @require_POST
-@machine_call
-def events(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT)
+def events(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
     kind, body = payload.get("type"), payload.get("body", "")
     if kind not in MACHINE_EVENT_TYPES or not isinstance(body, str):
         allowed = ", ".join(sorted(MACHINE_EVENT_TYPES))
@@ -129,18 +171,22 @@ def events(request: HttpRequest, install: Install, payload: dict[str, Any]) -> H
 
 
 @require_POST
-@machine_call
-def phone_home(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT, FIRST_BOOT)
+def phone_home(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
     known = sorted(machine.INSTALLER_STATES | {machine.FIRST_BOOT_STATE})
-    if payload.get("state", "installed") not in known:
+    state = payload.get("state", "installed")
+    if state not in known:
         return _error(422, f"'state' must be one of {', '.join(known)}")
+    if (state == machine.FIRST_BOOT_STATE) != (phase == FIRST_BOOT):
+        # The installer's secret never says "booted", the installed system's never "installed".
+        return _error(403, f"this secret is not the one for a {state!r} phone-home")
     machine.install_phone_home(install=install, payload=payload)
     return JsonResponse({"status": "ok"})
 
 
 @require_POST
-@machine_call
-def failure(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT, FIRST_BOOT)
+def failure(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
     reason = payload.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         return _error(422, "'reason' (a non-empty string) is required")
@@ -149,8 +195,8 @@ def failure(request: HttpRequest, install: Install, payload: dict[str, Any]) -> 
 
 
 @require_POST
-@machine_call
-def inventory(request: HttpRequest, install: Install, payload: dict[str, Any]) -> HttpResponse:
+@machine_call(NETBOOT)
+def inventory(request: HttpRequest, install: Install, payload: dict[str, Any], phase: str) -> HttpResponse:
     from apps.hardware.commissioning import InvalidReport
 
     try:

@@ -272,10 +272,12 @@ class LightMachine:
             self.run.mode = "local-disk"
             return  # the script said boot from disk
         args = dict(re.findall(r"metalyard\.(\w+)=(\S+)", kernel.group(1)))
-        api, self.secret, self.run.mode = args["api"], args.get("secret", ""), args.get("mode", "install")
+        api, self.run.mode = args["api"], args.get("mode", "install")
         self.pause("kernel")
+        if "/machine/" in api:  # an install run: claim it once for this phase's secret, as the installer does
+            self.secret = json.loads(self.call("claim", f"{api}/claim", {}))["secret"]
         if self.run.mode == "discover":
-            self.call("inventory", f"{api}/inventory", _inventory(self.run.server_id, self.run.mac))
+            self.call("inventory", f"{api}/inventory", lab_inventory(self.run.server_id, self.run.mac))
             return
         meta = json.loads(self.call("metadata", f"{api}/metadata"))
         self.call("event", f"{api}/events", {"type": "provisioning.104", "body": "Connected to magic install system"})
@@ -283,7 +285,10 @@ class LightMachine:
             _light_disks.pop(self.run.server_id, None)
             self.pause("partition")
             self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Disk wiped"})
-            self.call("phone-home", f"{api}/phone-home", {"state": "wiped"})
+            # The attestation: every disk wiped, by serial and size.
+            disks = [{"serial": d["serial"], "size_bytes": int(d["size_gb"] * 10**9)}
+                     for d in lab_inventory(self.run.server_id, self.run.mac)["disks"]]
+            self.call("phone-home", f"{api}/phone-home", {"state": "wiped", "disks": disks})
             return
         self.pause("partition")
         self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Server partitions created"})
@@ -300,7 +305,8 @@ class LightMachine:
                            ("provisioning.109", "Installation finished, rebooting server")):
             self.call("event", f"{api}/events", {"type": kind, "body": text})
         self.pause("configure")
-        _light_disks[self.run.server_id] = {"api": api, "secret": self.secret}
+        # The installed system's own phone-home secret (the first-boot phase's), left on the disk.
+        _light_disks[self.run.server_id] = {"api": api, "secret": meta["first_boot"]["secret"]}
         self.call("phone-home", f"{api}/phone-home", {"state": "installed"})
 
     def first_boot(self) -> None:
@@ -314,7 +320,7 @@ class LightMachine:
         self.call("phone-home", f"{disk['api']}/phone-home", {"state": "booted"})
 
 
-def _inventory(server_id: str, mac: str) -> dict[str, Any]:
+def lab_inventory(server_id: str, mac: str) -> dict[str, Any]:
     """What a discovery image on this server would find: the hardware of its record and plan, and the
     switch ports its NICs see over LLDP (the commissioning report's shape, apps.hardware.commissioning)."""
     from apps.hardware.models import Server
@@ -356,3 +362,18 @@ def _light_boot(server_id: str, mac: str, address: str | None, bootdev: str, sto
             if _light_running.get(server_id) is stop:
                 _light_running.pop(server_id, None)
         connection.close()
+
+
+def lab_inventory_reports() -> int:
+    """A commissioning report (what the lab machine's discovery image would post) for every server that
+    has none: the inventory a wipe's attestation is checked against. Returns how many were made."""
+    from apps.hardware.models import CommissioningReport, Server
+
+    made = 0
+    for server in Server.objects.filter(commissioning_reports__isnull=True).prefetch_related("interfaces"):
+        nic = min(server.interfaces.all(), key=lambda n: n.name, default=None)
+        if nic is None:
+            continue
+        CommissioningReport.objects.create(server=server, data=lab_inventory(str(server.pk), nic.mac))
+        made += 1
+    return made

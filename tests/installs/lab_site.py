@@ -30,7 +30,8 @@ class Site:
     servers: list = field(default_factory=list)
     bmc_ports: dict = field(default_factory=dict)
 
-    def add_server(self, index: int, *, mac: str | None = None) -> Any:
+    def add_server(self, index: int, *, mac: str | None = None, inventory: bool = True) -> Any:
+        """A lab server cabled to port `index`; with `inventory`, already commissioned (its report known)."""
         from apps.hardware.models import BMC
         from tests.hardware.factories import CableFactory, NetworkInterfaceFactory, ServerFactory, SwitchPortFactory
 
@@ -42,6 +43,8 @@ class Site:
         self.bmc_ports[server.pk] = port
         self.servers.append(server)
         provisioning_address(server)  # its machine calls from its NIC's reservation (a loopback address)
+        if inventory:
+            machines.lab_inventory_reports()  # the disks its wipe must attest
         return server
 
 

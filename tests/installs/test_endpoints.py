@@ -56,7 +56,7 @@ def test_an_unknown_mac_boots_discovery_and_is_recorded(client: Client) -> None:
     assert answer.status_code == 200 and text.startswith("#!ipxe\n")
     assert "metalyard.mode=discover" in text and "/discovery/52-54-00-99-99-99" in text
     assert "metalyard.secret" not in text
-    assert DiscoveredMachine.objects.filter(mac="52:54:00:99:99:99").exists()
+    assert not DiscoveredMachine.objects.exists()  # a GET changes nothing
     posted = client.post("/discovery/52-54-00-99-99-99/inventory", data={"cpu": {"count": 2}}, content_type="application/json")
     assert posted.status_code == 201
     assert DiscoveredMachine.objects.get(mac="52:54:00:99:99:99").inventory == {"cpu": {"count": 2}}
@@ -75,18 +75,23 @@ def test_a_known_server_with_no_install_boots_from_disk(client: Client) -> None:
     assert not DiscoveredMachine.objects.exists()
 
 
-def test_an_installing_server_gets_its_installer_with_its_secret(client: Client, installing) -> None:
+def test_an_installing_server_gets_its_installer_and_claims_its_secret_once(client: Client, installing) -> None:
     text = client.get("/ipxe/mac/52-54-00-AA-BB-01", HTTP_HOST="10.0.2.2:8123").content.decode()
     assert f"metalyard.api=http://10.0.2.2:8123/machine/{installing.pk}" in text
-    assert f"metalyard.secret={installing.secret}" in text
+    assert "metalyard.secret" not in text and installing.secret not in text  # the script carries no secret
     assert "kernel http://10.0.2.2:8123/netboot/assets/vmlinuz" in text
     assert "initrd http://10.0.2.2:8123/netboot/assets/installer.cpio.gz" in text
     installing.refresh_from_db()
-    assert installing.step == "wait_phone_home"
+    assert installing.step == "wait_ipxe" and not installing.events.exists()  # the GET changed nothing
+    assert client.get("/ipxe/mac/52-54-00-aa-bb-01", HTTP_HOST="10.0.2.2:8123").content.decode() == text
+    claimed = client.post(f"/machine/{installing.pk}/claim")
+    assert claimed.status_code == 200 and claimed.json() == {"secret": installing.secret, "mode": "install"}
+    installing.refresh_from_db()
+    assert installing.step == "wait_phone_home" and installing.claimed_at is not None
     assert list(installing.events.values_list("type", flat=True)) == ["provisioning.104.01"]
-    # Fetched again (the machine rebooted mid-install): same script, no second event.
-    again = client.get("/ipxe/mac/52-54-00-aa-bb-01", HTTP_HOST="10.0.2.2:8123").content.decode()
-    assert again == text
+    # One-shot: a second claim (a replay, or anyone at that address later) gets nothing.
+    again = client.post(f"/machine/{installing.pk}/claim")
+    assert again.status_code == 409 and installing.secret not in again.content.decode()
     assert installing.events.count() == 1
 
 
@@ -96,7 +101,7 @@ def _post(client: Client, install, path: str, body, secret: str | None = None):
 
 
 def test_events_need_the_secret_and_a_known_type(client: Client, installing) -> None:
-    client.get("/ipxe/mac/52-54-00-aa-bb-01")
+    client.post(f"/machine/{installing.pk}/claim")
     before = InstallEvent.objects.count()
     assert _post(client, installing, "events", {"type": "provisioning.105"}).status_code == 403
     assert _post(client, installing, "events", {"type": "provisioning.105"}, secret="wrong").status_code == 403
@@ -127,9 +132,11 @@ def test_events_before_netboot_or_after_the_end_are_refused(client: Client, inst
 
 
 def test_the_installed_system_cannot_call_before_the_installer_did(client: Client, installing) -> None:
-    client.get("/ipxe/mac/52-54-00-aa-bb-01")
+    client.post(f"/machine/{installing.pk}/claim")
     secret = installing.secret
-    assert _post(client, installing, "phone-home", {"state": "booted"}, secret=secret).status_code == 409
+    assert _post(client, installing, "phone-home", {"state": "booted"}, secret=installing.first_boot_secret).status_code == 409
+    # The installer's secret never says "booted": each phase has its own.
+    assert _post(client, installing, "phone-home", {"state": "booted"}, secret=secret).status_code == 403
     # A state nobody sends is a malformed call.
     assert _post(client, installing, "phone-home", {"state": "rebooted"}, secret=secret).status_code == 422
     assert _post(client, installing, "phone-home", {"state": 3}, secret=secret).status_code == 422
@@ -155,6 +162,12 @@ def test_the_first_boot_phone_home_makes_the_device_active(client: Client, first
     assert _post(client, first_booting, "phone-home", {"state": "installed"}, secret=secret).status_code == 200
     first_booting.refresh_from_db()
     assert first_booting.step == "wait_first_boot" and first_booting.state == InstallState.RUNNING
+    assert _post(client, first_booting, "phone-home", {"state": "booted"}, secret=secret).status_code == 403
+    assert _post(client, first_booting, "phone-home", {"state": "installed"},
+                 secret=first_booting.first_boot_secret).status_code == 403
+    first_booting.refresh_from_db()
+    assert first_booting.step == "wait_first_boot"
+    secret = first_booting.first_boot_secret
     assert _post(client, first_booting, "phone-home", {"state": "booted"}, secret=secret).status_code == 200
     first_booting.refresh_from_db()
     assert first_booting.state == InstallState.SUCCEEDED and first_booting.step == "done"

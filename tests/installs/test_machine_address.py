@@ -53,7 +53,12 @@ def test_the_script_goes_only_to_the_reserved_address(installing) -> None:
     installing.refresh_from_db()
     assert installing.step == "wait_ipxe" and not installing.events.exists() and not DiscoveredMachine.objects.exists()
     here = provisioning_client(REMOTE_ADDR=reserved(installing)).get(f"/ipxe/mac/{mac}")
-    assert here.status_code == 200 and f"metalyard.secret={installing.secret}" in here.content.decode()
+    assert here.status_code == 200 and f"/machine/{installing.pk}" in here.content.decode()
+    # The claim too: only from the reserved address.
+    assert provisioning_client(REMOTE_ADDR="127.151.0.200").post(f"/machine/{installing.pk}/claim").status_code == 403
+    installing.refresh_from_db()
+    assert installing.claimed_at is None and installing.step == "wait_ipxe"
+    assert provisioning_client(REMOTE_ADDR=reserved(installing)).post(f"/machine/{installing.pk}/claim").status_code == 200
 
 
 def test_a_reserved_address_cannot_pose_as_an_unknown_machine(installing) -> None:
@@ -64,7 +69,7 @@ def test_a_reserved_address_cannot_pose_as_an_unknown_machine(installing) -> Non
 
 
 def test_the_secret_from_another_address_is_refused(installing) -> None:
-    provisioning_client(REMOTE_ADDR=reserved(installing)).get("/ipxe/mac/52-54-00-aa-cc-01")
+    provisioning_client(REMOTE_ADDR=reserved(installing)).post(f"/machine/{installing.pk}/claim")
     installing.refresh_from_db()
     events = installing.events.count()
     other = provisioning_client(REMOTE_ADDR="127.151.0.200", HTTP_X_METALYARD_SECRET=installing.secret)

@@ -132,7 +132,8 @@ def test_a_server_that_never_phones_home_fails_clean(lab_site) -> None:
     mac = install.server.interfaces.get().mac
     # The machine netboots, then dies before it finishes.
     machine = provisioning_client(REMOTE_ADDR=provisioning_address(install.server))
-    assert "metalyard.secret" in machine.get(f"/ipxe/mac/{mac}").content.decode()
+    assert f"/machine/{install.pk}" in machine.get(f"/ipxe/mac/{mac}").content.decode()
+    assert machine.post(f"/machine/{install.pk}/claim").status_code == 200
     workflow.installs_watchdog(now=timezone.now() + dt.timedelta(hours=3))
     install.refresh_from_db()
     assert install.state == InstallState.FAILED
@@ -221,7 +222,7 @@ def test_a_step_that_keeps_dying_fails_clean_instead_of_sticking(lab_site, setti
 def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
     from apps.hardware.models import CommissioningReport, Server
 
-    server = lab_site.add_server(7)
+    server = lab_site.add_server(7, inventory=False)
     Server.objects.filter(pk=server.pk).update(state="new")
     run = orders.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=60)
@@ -238,14 +239,15 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     from apps.hardware.models import CommissioningReport, Server
 
     machines.emulate(False)
-    server = lab_site.add_server(8)
+    server = lab_site.add_server(8, inventory=False)
     Server.objects.filter(pk=server.pk).update(state="new")
     run = orders.server_commission(server=server)
     assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
     client = provisioning_client(REMOTE_ADDR=provisioning_address(server))
     assert "metalyard.mode=discover" in client.get(f"/ipxe/mac/{server.interfaces.get().mac}").content.decode()
+    secret = client.post(f"/machine/{run.pk}/claim").json()["secret"]
     answer = client.post(f"/machine/{run.pk}/inventory", data={"cpu": 1}, content_type="application/json",
-                         HTTP_X_METALYARD_SECRET=run.secret)
+                         HTTP_X_METALYARD_SECRET=secret)
     assert answer.status_code == 400
     run.refresh_from_db()
     assert run.step == "wait_inventory" and run.state == InstallState.RUNNING

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Metalyard's lab installer: the /init of a busybox initramfs. It reads its orders from the kernel
-# command line (metalyard.api=<base URL of this install> metalyard.secret=<per-install secret>
-# metalyard.mode=install|wipe|discover), fetches its metadata, does the work, reports each step
-# and powers off. Every network call is bounded by `timeout`.
+# command line (metalyard.api=<base URL of this install> metalyard.mode=install|wipe|discover), claims
+# the run from the address DHCP gave it (POST $API/claim: the phase's secret, handed out once), fetches
+# its metadata, does the work, reports each step and powers off. Every network call is bounded by `timeout`.
 # The same init is the lab operating system's (metalyard.mode=firstboot, booted from the disk): it
 # reads where to call home from the last MiB of the disk, where the installer left it (as a real
 # installer leaves cloud-init its phone-home URL), calls home and keeps running.
@@ -64,6 +64,13 @@ fi
 
 [ -n "$API" ] || { say "no metalyard.api= on the kernel command line"; halt; }
 say "mode $MODE, talking to $API"
+case "$API" in
+  */machine/*)  # an install run: claim it (once) for this phase's secret
+    CLAIM=$(timeout 30 wget -q -O - --header "Content-Type: application/json" --post-data '{}' "$API/claim") \
+      || { say "could not claim the run at $API/claim"; halt; }
+    SECRET=$(printf '%s' "$CLAIM" | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
+    [ -n "$SECRET" ] || { say "the claim gave no secret"; halt; } ;;
+esac
 
 if [ "$MODE" = discover ]; then
   cpus=$(grep -c '^processor' /proc/cpuinfo)
@@ -72,7 +79,7 @@ if [ "$MODE" = discover ]; then
   disks=""
   for d in /sys/block/vd* /sys/block/sd* /sys/block/nvme*; do
     [ -e "$d/size" ] || continue
-    disks="$disks{\"name\": \"${d##*/}\", \"size_gb\": $(( $(cat "$d/size") * 512 / 1000000000 )), \"type\": \"ssd\"},"
+    disks="$disks{\"name\": \"${d##*/}\", \"size_gb\": $(( $(cat "$d/size") * 512 / 1000000000 )), \"type\": \"ssd\", \"serial\": \"$(cat "$d/serial" 2>/dev/null)\"},"
   done
   nics=""
   for n in /sys/class/net/*; do
@@ -98,10 +105,15 @@ if [ "$MODE" = wipe ]; then
   dd if=/dev/zero of="$DISK" bs=1M count=16 conv=fsync 2>/dev/null || fail "could not wipe $DISK"
   dd if=/dev/zero of="$DISK" bs=1M seek="$LAST_MIB" count=1 conv=fsync 2>/dev/null || fail "could not wipe the end of $DISK"
   event provisioning.105 "Disk $DISK wiped"
-  call phone-home '{"state": "wiped"}' >/dev/null || fail "could not phone home"
+  # The attestation: the disks wiped, by serial and size, which the platform checks against its inventory.
+  call phone-home "{\"state\": \"wiped\", \"disks\": [{\"serial\": \"$(cat /sys/block/${DISK##*/}/serial 2>/dev/null)\", \"size_bytes\": $(blockdev --getsize64 "$DISK")}]}" \
+    >/dev/null || fail "could not phone home"
   halt
 fi
 
+# The installed system's own phone-home secret (the first-boot phase's), left on the disk for it.
+FIRST_BOOT_SECRET=$(field secret)
+[ -n "$FIRST_BOOT_SECRET" ] || fail "metadata lacks first_boot's secret"
 IMAGE=$(field image_url)
 SUM=$(field image_sha256)
 SIZE=$(number image_size)
@@ -114,7 +126,7 @@ echo 3 > /proc/sys/vm/drop_caches
 GOT=$(head -c "$SIZE" "$DISK" | sha256sum | cut -d' ' -f1)
 [ "$GOT" = "$SUM" ] || fail "checksum mismatch on $DISK: expected $SUM, read back $GOT"
 dd if=/dev/zero of="$DISK" bs=1M seek="$LAST_MIB" count=1 conv=fsync 2>/dev/null
-printf 'metalyard.api=%s metalyard.secret=%s\n' "$API" "$SECRET" | dd of="$DISK" bs=1M seek="$LAST_MIB" conv=fsync,notrunc 2>/dev/null \
+printf 'metalyard.api=%s metalyard.secret=%s\n' "$API" "$FIRST_BOOT_SECRET" | dd of="$DISK" bs=1M seek="$LAST_MIB" conv=fsync,notrunc 2>/dev/null \
   || fail "could not write the first-boot settings to $DISK"
 event provisioning.106 "Operating system packages installed"
 event provisioning.107 "Server networking interfaces configured"

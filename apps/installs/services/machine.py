@@ -14,7 +14,7 @@ from apps.installs.models import DiscoveredMachine, EventSource, Install, Instal
 from apps.installs.services.admission import install_enqueue
 from apps.installs.services.runs import install_event_add, step_move
 from apps.installs.services.steps import step_done
-from apps.installs.services.workflow import WORKFLOWS, install_fail, next_step
+from apps.installs.services.workflow import WAITS, WORKFLOWS, install_fail, next_step
 from project.states import transition
 
 
@@ -32,13 +32,22 @@ def install_for_mac(mac: str) -> tuple[Any, Install | None]:
     return nic.server, install
 
 
-def install_ipxe_fetched(*, install: Install, mac: str) -> None:
-    """The machine fetched its script: it reached the DHCP system and iPXE. Ends the wait_ipxe step."""
+def install_claim(*, install: Install, mac: str) -> str:
+    """The machine booted its installer (or wipe or discovery image) and claims the run: the phase's
+    secret is handed out once (`claimed_at`), and the wait for the iPXE fetch ends. A second claim
+    (a replay, or anyone who learned the install's id) is refused: the script the machine fetched
+    by GET carries no secret, and GETs change nothing."""
     with transaction.atomic():
-        moved = step_move(install, from_step="wait_ipxe", to_step=next_step(install, after="wait_ipxe"))
-        if moved and install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+        install = Install.objects.select_for_update(of=("self",)).select_related("device", "server").get(pk=install.pk)
+        if install.state != InstallState.RUNNING or install.step != "wait_ipxe" or install.claimed_at is not None:
+            raise MachineCallRejected(f"install {install.pk} cannot be claimed now (step {install.step}, {install.state}"
+                                      f"{', already claimed' if install.claimed_at else ''})")
+        Install.objects.filter(pk=install.pk).update(claimed_at=timezone.now())
+        step_move(install, from_step="wait_ipxe", to_step=next_step(install, after="wait_ipxe"))
+        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
             install_event_add(install=install, type="provisioning.104.01", body=f"Device connected to DHCP system ({mac})",
-                                  source=EventSource.MACHINE)
+                              source=EventSource.MACHINE)
+    return install.secret
 
 
 def install_machine_event(*, install: Install, type: str, body: str) -> InstallEvent:
@@ -56,11 +65,22 @@ def install_phone_home(*, install: Install, payload: dict[str, Any]) -> Install:
     verified, or the disk wiped) it hands the run back to the platform; from the installed operating
     system's first boot (`{"state": "booted"}`) it ends the run, the device `active`."""
     state = payload.get("state", "installed")
+    installs_os = install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL)
     if state == FIRST_BOOT_STATE:
+        if not installs_os:
+            raise MachineCallRejected(f"a {install.kind} run has no installed system to boot")
         return _first_boot_phone_home(install)
     if state not in INSTALLER_STATES:
         raise MachineCallRejected(f"unknown phone-home state {state!r}: the installer sends "
                                   f"{' or '.join(sorted(INSTALLER_STATES))}, the installed system {FIRST_BOOT_STATE!r}")
+    # Each state only for its kind: a forged "wiped" never ends a provision, nor "installed" a wipe.
+    if state == "installed" and not installs_os:
+        raise MachineCallRejected(f"'installed' ends a provision or reinstall, not a {install.kind}")
+    if state == "wiped":
+        if install.kind != InstallKind.DEPROVISION:
+            raise MachineCallRejected(f"'wiped' ends a deprovision, not a {install.kind}")
+        if install.state == InstallState.RUNNING and install.step == "wait_phone_home":
+            wipe_attestation_check(install=install, disks=payload.get("disks"))
     with transaction.atomic():
         moved = step_move(install, from_step="wait_phone_home", to_step=next_step(install, after="wait_phone_home"))
         if not moved:
@@ -95,9 +115,10 @@ def _step_index(install: Install, step: str | None = None) -> int:
 
 
 def install_machine_failure(*, install: Install, reason: str) -> Install:
-    """The installer gave up (e.g. checksum mismatch): fail now instead of waiting for the timeout."""
-    if install.state != InstallState.RUNNING:
-        raise MachineCallRejected(f"install {install.pk} is not running ({install.state})")
+    """The installer gave up (e.g. checksum mismatch): fail now instead of waiting for the timeout.
+    Only while the run waits on its machine: a failure report can never cut a platform step short."""
+    if install.state != InstallState.RUNNING or install.step not in WAITS or install.step == "wait_ipxe":
+        raise MachineCallRejected(f"install {install.pk} is not waiting for its machine (step {install.step}, {install.state})")
     return install_fail(install=install, reason=f"installer reported: {reason}"[:2000])
 
 
@@ -113,6 +134,37 @@ def install_inventory(*, install: Install, inventory: dict[str, Any]) -> Install
         transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
                    extra={"finished_at": timezone.now(), "deadline": None})
     return install
+
+
+# A disk's size as the wipe reports it may differ a little from the discovery image's rounding.
+WIPE_SIZE_TOLERANCE = 0.02
+
+
+def wipe_attestation_check(*, install: Install, disks: Any) -> None:
+    """A machine's word alone never puts a server back in the pool: the wipe must name every disk the
+    server's inventory (its latest commissioning report) knows, by serial and size."""
+    from apps.hardware.models import CommissioningReport
+
+    report = CommissioningReport.objects.filter(server=install.server).first()
+    known = {str(d.get("serial")): float(d.get("size_gb") or int(d.get("size_bytes") or 0) / 10**9)
+             for d in (report.data.get("disks", []) if report else []) if isinstance(d, dict) and d.get("serial")}
+    if not known:
+        raise MachineCallRejected("no inventory of this server's disks (serials and sizes): its wipe cannot be attested; "
+                                  "commission the server first")
+    if not isinstance(disks, list) or not all(isinstance(d, dict) for d in disks):
+        raise MachineCallRejected("'wiped' needs 'disks': the wiped disks, each with its serial and size_bytes")
+    wiped: dict[str, float] = {}
+    for disk in disks:
+        size = disk.get("size_bytes")
+        if not isinstance(disk.get("serial"), str) or not isinstance(size, int) or isinstance(size, bool):
+            raise MachineCallRejected("each wiped disk needs a 'serial' (string) and 'size_bytes' (integer)")
+        wiped[disk["serial"]] = size / 10**9
+    missing = sorted(serial for serial in known if serial not in wiped)
+    wrong = sorted(serial for serial, gb in known.items()
+                   if serial in wiped and abs(wiped[serial] - gb) > WIPE_SIZE_TOLERANCE * max(gb, 1.0))
+    if missing or wrong:
+        raise MachineCallRejected(f"the wipe does not cover the server's disks: not wiped {missing or 'none'}, "
+                                  f"size differs {wrong or 'none'}")
 
 
 def discovered_machine_record(*, mac: str, address: str | None, inventory: dict[str, Any] | None = None) -> DiscoveredMachine:
