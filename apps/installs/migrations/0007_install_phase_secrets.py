@@ -17,7 +17,7 @@ def give_each_run_its_own(registry, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('installs', '0005_provisioning_network'),
+        ('installs', '0006_hardware_reservations'),
     ]
 
     operations = [
