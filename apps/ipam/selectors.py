@@ -160,9 +160,12 @@ class Utilisation:
         return self.total - self.allocated
 
 
-_ASSIGNED_BENEATH_SQL = """
-SELECT coalesce(sum(child_assigned), 0) FROM ipam_block
-WHERE family = %s AND first >= %s AND first <= %s AND kind <> 'assignment' AND released_at IS NULL AND last <= %s
+_UTILISATION_SQL = """
+SELECT (SELECT child_addresses FROM ipam_block WHERE id = %(id)s),
+       (SELECT count(*) FROM ipam_block WHERE parent_id = %(id)s AND released_at IS NULL),
+       (SELECT coalesce(sum(child_assigned), 0) FROM ipam_block
+        WHERE family = %(family)s AND first >= %(first)s AND first <= %(last)s AND kind <> 'assignment' AND released_at IS NULL
+          AND last <= %(last)s)
 """
 
 
@@ -175,16 +178,17 @@ def block_utilisation(block: Block) -> Utilisation:
     if block.kind == Kind.ASSIGNMENT:
         size = block.size if block.is_active else 0
         return Utilisation(block.size, size, size, 0)
+    if _postgres():
+        with connection.cursor() as cursor:  # one round trip for the three figures
+            cursor.execute(_UTILISATION_SQL, {"id": block.pk, "family": block.family, "first": Decimal(block.first),
+                                              "last": Decimal(block.last)})
+            allocated, children, assigned = (int(value or 0) for value in cursor.fetchone())
+        return Utilisation(block.size, allocated, assigned, children)
     allocated = Block.objects.filter(pk=block.pk).values_list("child_addresses", flat=True).first() or 0
     children = Block.objects.active().filter(parent=block).count()
-    if _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(_ASSIGNED_BENEATH_SQL, [block.family, Decimal(block.first), Decimal(block.last), Decimal(block.last)])
-            assigned = int(cursor.fetchone()[0])
-    else:
-        assigned = sum(Block.objects.active().exclude(kind=Kind.ASSIGNMENT)
-                       .filter(family=block.family, first__gte=block.first, first__lte=block.last, last__lte=block.last)
-                       .values_list("child_assigned", flat=True))
+    assigned = sum(Block.objects.active().exclude(kind=Kind.ASSIGNMENT)
+                   .filter(family=block.family, first__gte=block.first, first__lte=block.last, last__lte=block.last)
+                   .values_list("child_assigned", flat=True))
     return Utilisation(block.size, allocated, assigned, children)
 
 

@@ -163,20 +163,25 @@ class BlockReleaseView(StaffView):
         return Response(s.staff_block(block))
 
 
-def _free_space_response(request: Request, block: Block, base: str) -> Response:
+def free_space_payload(params: Any, block: Block, base: str) -> dict[str, Any]:
+    """The free-space page of `block` for query parameters `params` (per_page, start); shared by the lean view."""
     try:
-        per_page = max(1, min(int(request.query_params.get("per_page", 50)), 1000))
+        per_page = max(1, min(int(params.get("per_page", 50)), 1000))
     except ValueError as exc:
         raise ValidationError({"per_page": "per_page is a number (1–1000)."}) from exc
     start = None
-    if request.query_params.get("start"):
-        start_address = selectors.parse_address(request.query_params["start"], field="start")
+    if params.get("start"):
+        start_address = selectors.parse_address(params["start"], field="start")
         start = int(start_address)
     page = selectors.block_free_space(block, start=start, limit=per_page)
     factory = ipaddress.IPv4Address if block.family == 4 else ipaddress.IPv6Address
     next_href = f"{base}?per_page={per_page}&start={factory(page.next_start)}" if page.next_start is not None else None
-    return Response({"network": block.network, "free": [str(n) for n in page.blocks],
-                     "meta": {"next": {"href": next_href} if next_href else None, "per_page": per_page}})
+    return {"network": block.network, "free": [str(n) for n in page.blocks],
+            "meta": {"next": {"href": next_href} if next_href else None, "per_page": per_page}}
+
+
+def _free_space_response(request: Request, block: Block, base: str) -> Response:
+    return Response(free_space_payload(request.query_params, block, base))
 
 
 class BlockFreeView(StaffView):
@@ -197,21 +202,26 @@ class WhoHeldView(StaffView):
     """GET ?address=147.75.3.17&at=2026-03-04T12:00:00Z — the abuse desk's first question."""
 
     def get(self, request: Request) -> Response:
-        address = request.query_params.get("address")
-        if not address:
-            raise ValidationError({"address": "Give the address, e.g. ?address=147.75.3.17&at=2026-03-04T12:00:00Z."})
-        at_text = request.query_params.get("at")
-        try:
-            at = parse_datetime(at_text) if at_text else timezone.now()
-        except ValueError:
-            at = None  # well-formed but impossible, e.g. month 13
-        if at is None:
-            raise ValidationError({"at": f"'{at_text}' is not an ISO 8601 date and time, e.g. 2026-03-04T12:00:00Z."})
-        if timezone.is_naive(at):
-            at = timezone.make_aware(at, dt.UTC)
-        held = selectors.who_held(address, at)
-        return Response({"address": address, "at": at, "holders": [
-            {**s.staff_block(a), "project_name": str(a.project) if a.project_id else None} for a in held]})
+        return Response(who_held_payload(request.query_params))
+
+
+def who_held_payload(params: Any) -> dict[str, Any]:
+    """Who held ?address at ?at (default: now); shared by the lean view."""
+    address = params.get("address")
+    if not address:
+        raise ValidationError({"address": "Give the address, e.g. ?address=147.75.3.17&at=2026-03-04T12:00:00Z."})
+    at_text = params.get("at")
+    try:
+        at = parse_datetime(at_text) if at_text else timezone.now()
+    except ValueError:
+        at = None  # well-formed but impossible, e.g. month 13
+    if at is None:
+        raise ValidationError({"at": f"'{at_text}' is not an ISO 8601 date and time, e.g. 2026-03-04T12:00:00Z."})
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, dt.UTC)
+    held = selectors.who_held(address, at)
+    return {"address": address, "at": at, "holders": [
+        {**s.staff_block(a), "project_name": str(a.project) if a.project_id else None} for a in held]}
 
 
 class AddressHistoryView(StaffView):
