@@ -154,3 +154,32 @@ def may_speak_for(install: Install, address: str | None, *, running_os: bool = F
     if address in server_reserved_addresses(install.server):
         return True
     return running_os and address in device_own_addresses(install)
+
+
+def server_at(address: str | None) -> Any:
+    """The server whose machine is at `address`: by its NIC's provisioning reservation (while it
+    netboots and installs), or by an address the platform assigned to it (its OS, once running)."""
+    from apps.ipam.models import Assignment
+
+    if address is None:
+        return None
+    reserved = reservation_at(address)
+    if reserved is not None:
+        return reserved.interface.server
+    ip = ipaddress.ip_address(address)
+    for item in (Assignment.objects.active().filter(family=ip.version, first__lte=int(ip), last__gte=int(ip), server__isnull=False)
+                 .select_related("server")):
+        if item.address == str(ip):  # the device's own address, never its gateway
+            return item.server
+    return None
+
+
+def device_at(address: str | None) -> Any:
+    """The live device on the server at `address`, or None."""
+    from apps.installs.models import Device
+
+    server = server_at(address)
+    if server is None:
+        return None
+    return (Device.objects.filter(server=server).exclude(state="deleted")
+            .select_related("plan", "operating_system", "server__facility__metro", "project").first())

@@ -1,7 +1,8 @@
-"""URLs the netbooting machines call (mounted at the site root by project/urls.py)."""
-from django.urls import URLPattern, URLResolver, path
+"""The provisioning listener's machine routes: iPXE scripts, netboot assets, the per-install calls, discovery, and
+the metadata service (mounted by project/provisioning_urls.py; never on the public site)."""
+from django.urls import URLPattern, URLResolver, path, re_path
 
-from apps.installs import views
+from apps.installs import metadata, views
 
 app_name = "installs"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -16,4 +17,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("machine/<uuid:install_id>/inventory", views.inventory, name="inventory"),
     path("discovery/<str:mac>/inventory", views.discovery_inventory, name="discovery-inventory"),
     path("netboot/assets/<path:name>", views.netboot_asset, name="netboot-asset"),
+    # The metadata service, by the caller's address, for the device's whole life.
+    path("metadata", metadata.metadata, name="device-metadata"),
+    path("userdata", metadata.userdata, name="device-userdata"),
+    re_path(r"^(?P<version>2009-04-04|latest)/?$", metadata.ec2_index, name="ec2-index"),
+    re_path(r"^(?P<version>2009-04-04|latest)/meta-data/(?P<path>.*)$", metadata.ec2_meta_data, name="ec2-meta-data"),
+    re_path(r"^(?P<version>2009-04-04|latest)/user-data$", metadata.ec2_user_data, name="ec2-user-data"),
 ]

@@ -25,6 +25,12 @@ MACHINE_CALLS = [
     ("post", "/machine/00000000-0000-0000-0000-000000000000/inventory"),
     ("post", "/discovery/52-54-00-12-34-56/inventory"),
     ("get", "/netboot/assets/vmlinuz"),
+    ("post", "/machine/00000000-0000-0000-0000-000000000000/claim"),
+    ("get", "/metadata"),
+    ("get", "/userdata"),
+    ("get", "/latest/meta-data/"),
+    ("get", "/2009-04-04/meta-data/hostname"),
+    ("get", "/latest/user-data"),
 ]
 
 
