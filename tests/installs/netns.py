@@ -106,6 +106,7 @@ class ProvisioningSegment:
     other_address: str
     provisioning: Namespace = field(init=False)
     other: Namespace = field(init=False)
+    hosts: list[Namespace] = field(default_factory=list)
     tap: str = "tap0"
 
     def __post_init__(self) -> None:
@@ -131,6 +132,23 @@ class ProvisioningSegment:
         ip("-n", o, "link", "set", "veth-o", "up")
         return self
 
+    def add_host(self, label: str, address: str) -> Namespace:
+        """Another namespace on the bridge whose only address is `address`/32 (say, a device's own
+        public address once its OS runs), reaching the platform from that address."""
+        host = Namespace(f"{self.provisioning.name.replace('prov', label)}").create()
+        self.hosts.append(host)
+        p, h, veth = self.provisioning.name, host.name, f"veth-{label}"[:15]
+        ip("-n", p, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h)
+        ip("-n", p, "link", "set", veth, "master", "br0")
+        ip("-n", p, "link", "set", veth, "up")
+        ip("-n", h, "addr", "add", f"{address}/32", "dev", "eth0")
+        ip("-n", h, "link", "set", "eth0", "up")
+        ip("-n", h, "route", "add", self.network, "dev", "eth0", "src", address)
+        ip("-n", p, "route", "add", f"{address}/32", "dev", "br0")
+        return host
+
     def delete(self) -> None:
+        for host in self.hosts:
+            host.delete()
         self.other.delete()
         self.provisioning.delete()

@@ -29,6 +29,8 @@ NETWORK, PLATFORM, OTHER = "198.18.0.0/24", "198.18.0.1", "198.18.0.99"
 IN_CI = os.environ.get("CI") == "true"
 MISSING_TOOLS = [tool for tool in ("qemu-system-x86_64", "cpio", "dnsmasq") if shutil.which(tool) is None
                  and not os.path.exists(f"/usr/sbin/{tool}")]
+if not os.path.exists("/usr/lib/python3/dist-packages/cloudinit/sources/helpers/ec2.py"):
+    MISSING_TOOLS.append("cloud-init (Debian package)")
 WHY_NOT = netns.available() or (f"needs {', '.join(MISSING_TOOLS)} (see docs/installs.md)" if MISSING_TOOLS else None)
 
 pytestmark = [
@@ -88,6 +90,18 @@ def snapshot() -> dict[str, object]:
     }
 
 
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMetalyardNetbootTestKeyOnly test@netboot"
+USERDATA = "#cloud-config\nwrite_files:\n  - path: /etc/metalyard-test\n    content: hello from the metadata service\n"
+# cloud-init's own EC2 metadata code (Debian's cloud-init, run by Debian's python3 inside the namespace).
+CLOUD_INIT = """
+import json, sys
+from cloudinit.sources.helpers import ec2
+base = sys.argv[1]
+meta = ec2.get_instance_metadata("2009-04-04", base, timeout=5, retries=2)
+user = ec2.get_instance_userdata("2009-04-04", base, timeout=5, retries=2)
+print(json.dumps({"meta": meta, "user": user.decode() if isinstance(user, bytes) else user}))
+"""
+
 PROBE = """
 import json, sys, urllib.error, urllib.request
 base, mac, install, secret = sys.argv[1:5]
@@ -136,7 +150,7 @@ def test_a_qemu_machine_netboots_on_a_real_network_installs_and_goes_active(lab_
     try:
         started = time.monotonic()
         device = orders.device_create(project=ProjectFactory(), hostname="qemu1", plan=lab_site.plan, facility=lab_site.facility,
-                                        operating_system=lab_site.os, ssh_keys=["ssh-ed25519 AAAA test"])
+                                        operating_system=lab_site.os, ssh_keys=[SSH_KEY], userdata=USERDATA)
 
         def done():
             device.refresh_from_db()
@@ -181,6 +195,23 @@ def test_a_qemu_machine_netboots_on_a_real_network_installs_and_goes_active(lab_
         answers = json.loads(probe.stdout)
         assert [status for _, status, _ in answers] == [403] * len(answers), answers
         assert all(install.secret not in body and "metalyard.api" not in body for _, _, body in answers)
+        assert snapshot() == before
+
+        # The running device reads its metadata tree from its own address with cloud-init's own code.
+        from apps.ipam.selectors import server_addresses
+
+        public = next(str(a.address) for a in server_addresses(device.server) if a.family == 4 and a.public)
+        device_host = segment.add_host("dev", public)
+        read = device_host.exec("/usr/bin/python3", "-c", CLOUD_INIT, f"http://{PLATFORM}", timeout=60)
+        assert read.returncode == 0, read.stderr[-2000:]
+        seen = json.loads(read.stdout.strip().splitlines()[-1])
+        assert seen["meta"]["hostname"] == "qemu1" and seen["meta"]["instance-id"] == str(device.pk)
+        assert seen["meta"]["public-ipv4"] == public
+        assert list(seen["meta"]["public-keys"].values()) == [SSH_KEY]
+        assert seen["user"] == USERDATA
+        # From the other host, the same code gets nothing.
+        stranger = segment.other.exec("/usr/bin/python3", "-c", CLOUD_INIT, f"http://{PLATFORM}", timeout=60)
+        assert stranger.returncode != 0 or "qemu1" not in stranger.stdout
         assert snapshot() == before
     finally:
         for each in lab_site.servers:
