@@ -76,6 +76,22 @@ class IpmiDriver(PyghmiPowerCalls, PowerDriver):
             )
         return self._command
 
+    def _bounded(self, what: str, fn: Any) -> Any:
+        try:
+            return super()._bounded(what, fn)
+        except BmcTimeout:
+            # The call was abandoned at its deadline, but pyghmi goes on retrying its session for
+            # longer than that, in the abandoned thread, holding this BMC's lock: a retry (the
+            # power-state sync asks twice) then timed out behind it even when the BMC answered
+            # again — healthy BMCs were flagged silent under load. End the session now: the
+            # abandoned thread returns, the lock is free, and the next call logs in anew.
+            from apps.hardware.drivers import pyghmi_fixes
+
+            pyghmi_fixes.sessions_break(host=self.target.host, port=self.target.port,
+                                        reason=f"{self.target.label}: abandoned at the caller's deadline")
+            self._command = None
+            raise
+
     def _call(self, fn: Any) -> Any:
         lock = _bmc_lock(self.target.host, self.target.port)
         if not lock.acquire(timeout=self.target.timeout):

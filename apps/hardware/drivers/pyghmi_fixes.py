@@ -43,6 +43,29 @@ def _io_sendto(mysocket: Any, packet: Any, sockaddr: Any) -> None:
         pass  # pyghmi ignores send errors too; the retry timer handles the loss
 
 
+def sessions_break(*, host: str, port: int, reason: str) -> int:
+    """End every pyghmi session (logging in or logged in) of this process with the BMC at host:port:
+    threads waiting on them return at once with an error. Used when our caller abandoned a call at
+    its deadline: pyghmi itself would go on retrying that session for longer than any deadline of
+    ours, holding the BMC (our per-BMC lock, and pyghmi's session cache, which would hand the stuck
+    session to the next login with the same credentials). Returns how many sessions it ended."""
+    from pyghmi.ipmi.private import session
+
+    found: list[Any] = []
+    with session.util.protect(session.KEEPALIVE_SESSIONS):
+        candidates = list(session.Session.initting_sessions.values())
+        for handlers in list(session.Session.bmc_handlers.values()):
+            candidates += list(handlers.values())
+        for candidate in candidates:
+            if getattr(candidate, "bmc", None) == host and getattr(candidate, "port", None) == port \
+                    and not getattr(candidate, "broken", False) and all(candidate is not f for f in found):
+                found.append(candidate)
+    for stuck in found:
+        with contextlib.suppress(Exception):  # a session that ends on its own meanwhile is fine
+            stuck._mark_broken(reason)
+    return len(found)
+
+
 def apply() -> None:
     global _applied
     if _applied:
