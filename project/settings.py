@@ -111,6 +111,8 @@ PROVISIONING_BIND = os.environ.get("METALYARD_PROVISIONING_BIND", "127.0.0.1:800
 PROVISIONING_TRUSTED_PROXIES = env_list("METALYARD_PROVISIONING_TRUSTED_PROXIES")
 # The metadata service (/metadata, /userdata, the EC2 tree): calls a minute per caller address.
 METADATA_RATE_PER_MINUTE = int(os.environ.get("METALYARD_METADATA_RATE_PER_MINUTE", "600"))
+# Unknown machines' discovery reports are kept for staff, at most this many at a time.
+DISCOVERY_MAX_MACHINES = int(os.environ.get("METALYARD_DISCOVERY_MAX_MACHINES", "1000"))
 # Machines reach the listener by its address: accept that as a Host (and any other names given).
 ALLOWED_HOSTS += [host for host in [PROVISIONING_BIND.rpartition(":")[0] or "127.0.0.1",
                                     *env_list("METALYARD_PROVISIONING_HOSTS")] if host not in ALLOWED_HOSTS]

@@ -221,10 +221,14 @@ def discovery_inventory(request: HttpRequest, mac: str) -> HttpResponse:
     if not isinstance(payload, dict):
         return _error(400, "the body must be a JSON object")
     address = provisioning.client_address(request)
-    if provisioning.reservation_at(address) is not None:
-        # A known server's address: it is commissioned through its install, never as a stranger.
-        return _error(403, "this address belongs to a known server")
-    machine.discovered_machine_record(mac=normal, address=address, inventory=payload)
+    server, _ = machine.install_for_mac(normal)
+    if provisioning.reservation_at(address) is not None or server is not None:
+        # A known server (by its address or its MAC) is commissioned through its install, never as a stranger.
+        return _error(403, "this address or MAC belongs to a known server")
+    try:
+        machine.discovered_machine_record(mac=normal, address=address, inventory=payload)
+    except machine.MachineCallRejected as exc:
+        return _error(409, str(exc))
     return JsonResponse({"status": "recorded"}, status=201)
 
 

@@ -168,7 +168,14 @@ def wipe_attestation_check(*, install: Install, disks: Any) -> None:
 
 
 def discovered_machine_record(*, mac: str, address: str | None, inventory: dict[str, Any] | None = None) -> DiscoveredMachine:
-    """An unknown MAC netbooted (and maybe reported its inventory): staff onboard it from this list."""
+    """An unknown MAC netbooted (and maybe reported its inventory): staff onboard it from this list.
+    The list is bounded (METALYARD_DISCOVERY_MAX_MACHINES): unauthenticated callers cannot grow it forever."""
+    from django.conf import settings
+
+    if not DiscoveredMachine.objects.filter(mac=mac).exists() and \
+            DiscoveredMachine.objects.count() >= settings.DISCOVERY_MAX_MACHINES:
+        raise MachineCallRejected(f"the discovered-machines list is full ({settings.DISCOVERY_MAX_MACHINES}); "
+                                  "staff onboard or delete some first")
     machine, _ = DiscoveredMachine.objects.get_or_create(mac=mac, defaults={"address": address})
     machine.address = address
     if inventory is not None:
