@@ -53,6 +53,9 @@ class EncryptedTextField(models.TextField):
     """A text field whose value is a Fernet token in the database and plaintext in Python."""
 
     description = "Text encrypted at rest"
+    # Read by the audit log (by attribute, so that apps.audit need not import this module): a secret's
+    # value is never copied into an audit record.
+    secret = True
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":

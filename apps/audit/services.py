@@ -13,7 +13,6 @@ from django.db import models
 
 from apps.audit import context
 from apps.audit.models import ActorType, AuditEvent
-from project.encryption import EncryptedTextField
 
 SECRET_FIELD_MARK = "<secret changed>"  # noqa: S105 - a placeholder, not a secret
 
@@ -55,7 +54,7 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
             continue
         if getattr(field, "auto_now", False):
             continue  # bookkeeping that changes on every save, not a change anyone made
-        if isinstance(field, EncryptedTextField):
+        if getattr(field, "secret", False):  # project.encryption.EncryptedTextField
             values[field.name] = SECRET_FIELD_MARK
             continue
         values[field.name] = _jsonable(getattr(instance, field.attname))

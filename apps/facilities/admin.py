@@ -1,19 +1,16 @@
-"""Staff screens for metros, facilities and racks, with rack elevations (pictures come from apps.hardware.elevation)."""
+"""Staff screens for metros, facilities and racks. Their rack elevations are drawn from what the
+hardware app mounts in them, so apps.hardware.admin adds them (facilities imports no hardware)."""
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from apps.audit.services import audit_record
 from apps.facilities import services
 from apps.facilities.models import Facility, Metro, Rack
-from apps.hardware.elevation import facility_elevations, legend_html, rack_elevation_svg
-from apps.hardware.models import RackUnit
 
 
 def _audit_change(request: HttpRequest, obj: object, form: forms.ModelForm, action: str) -> None:
@@ -39,7 +36,6 @@ class FacilityAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "metro", "rack_count")
     list_filter = ("metro",)
     search_fields = ("code", "name")
-    readonly_fields = ("elevations",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Facility]:
         return super().get_queryset(request).select_related("metro").annotate(n_racks=Count("racks"))
@@ -47,16 +43,6 @@ class FacilityAdmin(admin.ModelAdmin):
     @admin.display(description="racks", ordering="n_racks")
     def rack_count(self, obj: Facility) -> int:
         return obj.n_racks
-
-    @admin.display(description="Rack elevations")
-    def elevations(self, obj: Facility) -> str:
-        if not obj.pk:
-            return "-"
-        cells = format_html_join("", '<div style="display:inline-block;vertical-align:top;margin:0 12px 12px 0">'
-                                     '<a href="{}">{}</a><br>{}</div>',
-                                 ((reverse("admin:facilities_rack_change", args=[rack.pk]), rack.name, mark_safe(svg))  # noqa: S308 - SVG built from escaped values
-                                  for rack, svg in facility_elevations(obj)))
-        return format_html('<div>{}</div><div style="overflow-x:auto;white-space:nowrap">{}</div>', mark_safe(legend_html()), cells)  # noqa: S308
 
     def save_model(self, request: HttpRequest, obj: Facility, form: forms.ModelForm, change: bool) -> None:
         if change:
@@ -74,10 +60,10 @@ class RackForm(forms.ModelForm):
 
     def clean_height_u(self) -> int:
         height = self.cleaned_data["height_u"]
-        if self.instance.pk:
-            highest = RackUnit.objects.filter(rack=self.instance).order_by("-u").values_list("u", flat=True).first()
-            if highest and height < highest:
-                raise forms.ValidationError(f"Equipment is mounted up to U{highest}; move it before making the rack {height}U high.")
+        try:
+            services.rack_height_check(rack=self.instance, height_u=height)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["height_u"]) from exc
         return height
 
 
@@ -87,7 +73,6 @@ class RackAdmin(admin.ModelAdmin):
     list_display = ("__str__", "facility", "height_u", "units_used", "power_budget_watts")
     list_filter = ("facility__metro", "facility")
     search_fields = ("name", "facility__code")
-    readonly_fields = ("elevation",)
     list_select_related = ("facility",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Rack]:
@@ -95,17 +80,11 @@ class RackAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Rack | None = None) -> tuple[str, ...]:
         # Moving a rack to another facility would strand what is mounted in it.
-        return ("facility", "elevation") if obj else ("elevation",)
+        return ("facility",) if obj else ()
 
     @admin.display(description="U used", ordering="n_units")
     def units_used(self, obj: Rack) -> int:
         return obj.n_units
-
-    @admin.display(description="Elevation")
-    def elevation(self, obj: Rack) -> str:
-        if not obj.pk:
-            return "-"
-        return format_html("<div>{}</div>{}", mark_safe(legend_html()), mark_safe(rack_elevation_svg(obj)))  # noqa: S308
 
     def save_model(self, request: HttpRequest, obj: Rack, form: forms.ModelForm, change: bool) -> None:
         if change:

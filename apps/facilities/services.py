@@ -38,11 +38,18 @@ def rack_create(*, facility: Facility, name: str, height_u: int = 42, power_budg
     return rack
 
 
+def rack_height_check(*, rack: Rack, height_u: int) -> None:
+    """The one rule for a rack's height: never below the highest U something is mounted at. (Mounted
+    units are the hardware app's; they are read through the reverse relation `rack.units`, since
+    hardware builds on facilities, not the other way round.)"""
+    highest = rack.units.order_by("-u").values_list("u", flat=True).first() if rack.pk else None
+    if highest and height_u < highest:
+        raise ValidationError({"height_u": f"Rack {rack} has equipment up to U{highest}; move it before making the rack {height_u}U high."})
+
+
 @transaction.atomic
 def rack_update(*, rack: Rack, actor: Any = None, **fields: Any) -> Rack:
     """Rename a rack or change its height or power budget; a rack cannot shrink below what is mounted in it."""
-    from apps.hardware.models import RackUnit  # hardware builds on facilities, not the other way round
-
     unknown = set(fields) - {"name", "height_u", "power_budget_watts"}
     if unknown:
         raise ValueError(f"rack_update cannot change {', '.join(sorted(unknown))}")
@@ -50,9 +57,7 @@ def rack_update(*, rack: Rack, actor: Any = None, **fields: Any) -> Rack:
     before = snapshot(locked)
     for name, value in fields.items():
         setattr(rack, name, value)
-    highest = RackUnit.objects.filter(rack=rack).order_by("-u").values_list("u", flat=True).first()
-    if highest and rack.height_u < highest:
-        raise ValidationError({"height_u": f"Rack {rack} has equipment up to U{highest}; move it before making the rack {rack.height_u}U high."})
+    rack_height_check(rack=locked, height_u=rack.height_u)
     rack.full_clean()
     rack.save()
     changes = diff(before, snapshot(rack))

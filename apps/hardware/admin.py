@@ -11,11 +11,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from apps.facilities import admin as facilities_admin
+from apps.facilities.models import Facility, Rack
 from apps.hardware import services
 from apps.hardware.admin_power import read_power_now, recent_power_events
 from apps.hardware.commissioning import finding_waive
+from apps.hardware.elevation import STATE_COLOURS, facility_elevations, legend_html, rack_elevation_svg
 from apps.hardware.models import (
     BMC,
     Cable,
@@ -163,8 +167,6 @@ class ServerAdmin(admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def coloured_state(self, obj: Server) -> str:
-        from apps.hardware.elevation import STATE_COLOURS
-
         return format_html('<span style="background:{};padding:1px 6px;border-radius:3px">{}</span>', STATE_COLOURS.get(obj.state, "#fff"),
                            obj.get_state_display())
 
@@ -356,3 +358,37 @@ class CommissioningFindingAdmin(admin.ModelAdmin):
             finding_waive(finding=finding, actor=request.user, reason=f"waived in the admin by {request.user}")
             count += 1
         self.message_user(request, f"{count} finding(s) waived.", messages.SUCCESS)
+
+
+# ---------------------------------------------------------------------------------------------- rack elevations
+# Facilities and racks are the facilities app's; their elevations are drawn from what this app mounts
+# in them, so this app adds them to those screens (facilities imports nothing from hardware).
+admin.site.unregister(Facility)
+admin.site.unregister(Rack)
+
+
+@admin.register(Facility)
+class FacilityAdmin(facilities_admin.FacilityAdmin):
+    readonly_fields = ("elevations",)
+
+    @admin.display(description="Rack elevations")
+    def elevations(self, obj: Facility) -> str:
+        if not obj.pk:
+            return "-"
+        cells = format_html_join("", '<div style="display:inline-block;vertical-align:top;margin:0 12px 12px 0">'
+                                     '<a href="{}">{}</a><br>{}</div>',
+                                 ((reverse("admin:facilities_rack_change", args=[rack.pk]), rack.name, mark_safe(svg))  # noqa: S308 - SVG built from escaped values
+                                  for rack, svg in facility_elevations(obj)))
+        return format_html('<div>{}</div><div style="overflow-x:auto;white-space:nowrap">{}</div>', mark_safe(legend_html()), cells)  # noqa: S308
+
+
+@admin.register(Rack)
+class RackAdmin(facilities_admin.RackAdmin):
+    def get_readonly_fields(self, request: HttpRequest, obj: Rack | None = None) -> tuple[str, ...]:
+        return (*super().get_readonly_fields(request, obj), "elevation")
+
+    @admin.display(description="Elevation")
+    def elevation(self, obj: Rack) -> str:
+        if not obj.pk:
+            return "-"
+        return format_html("<div>{}</div>{}", mark_safe(legend_html()), mark_safe(rack_elevation_svg(obj)))  # noqa: S308

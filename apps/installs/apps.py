@@ -8,8 +8,11 @@ class InstallsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.hardware.services import HOLD_DEVICE
+        from apps.installs.selectors import project_live_device_hostname
         from apps.installs.services.coupling import project_held_by_devices, server_held_by_device
+        from apps.ipam.selectors import device_hostname_lookup_register
         from project.holds import holds_register
 
         holds_register("server", HOLD_DEVICE, server_held_by_device)
         holds_register("project", "devices", project_held_by_devices)
+        device_hostname_lookup_register(project_live_device_hostname)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from apps.installs.models import EVENT_TYPES, Device, Install, InstallEvent
+from apps.installs.models import EVENT_TYPES, Device, DeviceState, Install, InstallEvent
 
 
 def visible_devices(user: Any, token: Any = None) -> QuerySet[Device]:
@@ -125,3 +125,9 @@ def _address_doc(item: Any) -> dict[str, Any]:
         "netmask": str(network.netmask),
         "cidr": network.prefixlen,
     }
+
+
+def project_live_device_hostname(device_id: Any, project: Any) -> str | None:
+    """The hostname of `project`'s device `device_id` unless it is deleted (None for anything else)."""
+    return (Device.objects.filter(pk=device_id, project=project).exclude(state=DeviceState.DELETED)
+            .values_list("hostname", flat=True).first())

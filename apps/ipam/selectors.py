@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -288,3 +288,21 @@ def server_held_by_addresses(server: Any) -> list[str]:
 def project_held_by_blocks(project: Any) -> list[str]:
     held = Block.objects.active().filter(project=project, kind__in=[Kind.RESERVATION, Kind.ASSIGNMENT]).count()
     return [f"{held} IP reservation(s) or assignment(s) that are not released"] if held else []
+
+
+# ---------------------------------------------------------------------- devices (the installs app's)
+# Devices belong to the installs app, which builds on ipam: it registers how to find a project's live
+# device here at startup (InstallsConfig.ready), so that ipam never imports it.
+_device_hostname_lookup: Callable[[Any, Any], str | None] | None = None
+
+
+def device_hostname_lookup_register(lookup: Callable[[Any, Any], str | None]) -> None:
+    global _device_hostname_lookup
+    _device_hostname_lookup = lookup
+
+
+def project_device_hostname(device_id: Any, project: Any) -> str | None:
+    """The hostname of `project`'s live device `device_id`, or None (another project's, deleted, none)."""
+    if _device_hostname_lookup is None:
+        raise RuntimeError("no device lookup registered: apps.installs must be installed")
+    return _device_hostname_lookup(device_id, project)

@@ -41,16 +41,11 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 HANDSHAKE_SECONDS = 10.0
 HISTORY_DEPTH = 50
 CAPABILITIES = (
-    "urn:ietf:params:netconf:base:1.0",
-    "urn:ietf:params:netconf:capability:candidate:1.0",
-    "urn:ietf:params:netconf:capability:confirmed-commit:1.0",
-    "urn:ietf:params:netconf:capability:validate:1.0",
-    "urn:ietf:params:netconf:capability:url:1.0?scheme=http,ftp,file",
-    "urn:ietf:params:xml:ns:netconf:base:1.0",
-    "urn:ietf:params:xml:ns:netconf:capability:candidate:1.0",
-    "urn:ietf:params:xml:ns:netconf:capability:confirmed-commit:1.0",
-    "urn:ietf:params:xml:ns:netconf:capability:validate:1.0",
-    "http://xml.juniper.net/netconf/junos/1.0",
+    "urn:ietf:params:netconf:base:1.0", "urn:ietf:params:netconf:capability:candidate:1.0",
+    "urn:ietf:params:netconf:capability:confirmed-commit:1.0", "urn:ietf:params:netconf:capability:validate:1.0",
+    "urn:ietf:params:netconf:capability:url:1.0?scheme=http,ftp,file", "urn:ietf:params:xml:ns:netconf:base:1.0",
+    "urn:ietf:params:xml:ns:netconf:capability:candidate:1.0", "urn:ietf:params:xml:ns:netconf:capability:confirmed-commit:1.0",
+    "urn:ietf:params:xml:ns:netconf:capability:validate:1.0", "http://xml.juniper.net/netconf/junos/1.0",
     "http://xml.juniper.net/dmi/system/1.0",
 )
 

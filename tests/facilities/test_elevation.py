@@ -73,6 +73,6 @@ def test_rack_cannot_shrink_below_its_equipment(client, staff_user, rack):
     client.force_login(staff_user)
     page = client.post(reverse("admin:facilities_rack_change", args=[rack.pk]),
                        {"name": "r07", "height_u": 8, "power_budget_watts": 8000})
-    assert page.status_code == 200 and b"Equipment is mounted up to U10" in page.content
+    assert page.status_code == 200 and b"has equipment up to U10" in page.content
     rack.refresh_from_db()
     assert rack.height_u == 10

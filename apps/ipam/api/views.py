@@ -8,7 +8,6 @@ import ipaddress
 import uuid
 from typing import Any
 
-from django.apps import apps as django_apps
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -238,12 +237,8 @@ class AddressHistoryView(StaffView):
 
 def _project_device_hostname(device_id: Any, project: Project) -> str:
     """The hostname of the live device `device_id` of `project`; any other device — another tenant's,
-    a deleted one, none — is the same field error, so nothing is learnt about other projects.
-    Devices are the installs app's, which depends on ipam: the model is found by name so that
-    imports stay one-way (installs → ipam)."""
-    device_model = django_apps.get_model("installs", "Device")
-    hostname = (device_model.objects.filter(pk=device_id, project=project).exclude(state="deleted")
-                .values_list("hostname", flat=True).first())
+    a deleted one, none — is the same field error, so nothing is learnt about other projects."""
+    hostname = selectors.project_device_hostname(device_id, project)
     if hostname is None:
         raise ValidationError({"device_id": f"There is no device {device_id} in project {project.name}."})
     return hostname
