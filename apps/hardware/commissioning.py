@@ -149,9 +149,10 @@ def compare(*, server: Server, report: dict[str, Any], interfaces: list[NetworkI
     return findings
 
 
-def commissioning_check(*, server: Server, report: dict[str, Any], actor: Any = None) -> list[CommissioningFinding]:
-    """Store `report`, replace the server's open findings with this report's, and — when there are none
-    and the server is commissioning — move it to `ready`. Returns the new findings."""
+def commissioning_check(*, server: Server, report: dict[str, Any], actor: Any = None, promote: bool = True) -> list[CommissioningFinding]:
+    """Store `report`, replace the server's open findings with this report's, and — when there are none,
+    the server is commissioning and `promote` — move it to `ready`. Returns the new findings. (An install's
+    commissioning passes promote=False: the BMC confirms the report first, apps.installs.services.steps.)"""
     from apps.hardware.services import server_transition
 
     with transaction.atomic():
@@ -165,7 +166,7 @@ def commissioning_check(*, server: Server, report: dict[str, Any], actor: Any = 
             [CommissioningFinding(server=server, report=stored, kind=kind, message=message) for kind, message in found])
         audit_record(action="hardware.server.commission", target=server, actor=actor,
                      changes={"report": [None, stored.pk], "findings": [None, [f.message for f in findings]]})
-        if not findings and server.state == ServerState.COMMISSIONING:
+        if promote and not findings and server.state == ServerState.COMMISSIONING:
             server_transition(server=server, to=ServerState.READY, actor=actor, reason=f"commissioning report {stored.pk} matches the records")
     return findings
 

@@ -232,7 +232,8 @@ def test_a_new_server_is_commissioned_by_its_discovery_boot(lab_site) -> None:
     assert server.state == "ready", list(server.findings.values_list("message", flat=True))  # matched plan and cabling
     report = CommissioningReport.objects.get(server=server)
     assert report.data["nics"][0]["lldp"] == {"switch": "lab-sw1", "port": "xe-0/0/7"}
-    assert list(run.events.values_list("type", flat=True)) == ["commissioning.inventory"]
+    # The report alone did not make it ready: the BMC confirmed the machine is on, over its own channel.
+    assert list(run.events.values_list("type", flat=True)) == ["commissioning.inventory", "commissioning.bmc"]
 
 
 def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
@@ -252,3 +253,25 @@ def test_a_malformed_inventory_is_refused_and_changes_nothing(lab_site) -> None:
     run.refresh_from_db()
     assert run.step == "wait_inventory" and run.state == InstallState.RUNNING
     assert not CommissioningReport.objects.filter(server=server).exists()
+
+
+def test_a_matching_report_is_not_trusted_when_the_bmc_says_the_machine_is_off(lab_site) -> None:
+    from apps.hardware.models import Server
+
+    machines.emulate(False)
+    server = lab_site.add_server(9, inventory=False)
+    Server.objects.filter(pk=server.pk).update(state="new")
+    run = orders.server_commission(server=server)
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).step == "wait_ipxe", timeout=60)
+    # Someone posts a perfect report, but the machine is not running: its BMC says off.
+    lab_site.ipmi.set_state(lab_site.bmc_ports[server.pk], power="off")
+    client = provisioning_client(REMOTE_ADDR=provisioning_address(server))
+    secret = client.post(f"/machine/{run.pk}/claim").json()["secret"]
+    report = machines.lab_inventory(str(server.pk), server.interfaces.get().mac)
+    assert client.post(f"/machine/{run.pk}/inventory", data=report, content_type="application/json",
+                       HTTP_X_METALYARD_SECRET=secret).status_code == 200
+    assert wait_for(lambda: Install.objects.get(pk=run.pk).state != InstallState.RUNNING, timeout=60)
+    run.refresh_from_db()
+    server.refresh_from_db()
+    assert run.state == InstallState.FAILED and "BMC reports the server off" in run.failure_reason
+    assert server.state != "ready"

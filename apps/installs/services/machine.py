@@ -123,16 +123,20 @@ def install_machine_failure(*, install: Install, reason: str) -> Install:
 
 
 def install_inventory(*, install: Install, inventory: dict[str, Any]) -> Install:
-    """The discovery image's report on a server being commissioning: the hardware app checks it against
-    the plan and the cabling (a match makes the server `ready`; differences become findings for staff)."""
+    """The discovery image's report on a server being commissioned: the hardware app checks it against
+    the plan and the cabling. Differences become findings for staff and end the run; a match goes on to
+    the BMC cross-check (bmc_check, on the facility's worker), which alone makes the server `ready`."""
     with transaction.atomic():
-        if not step_move(install, from_step="wait_inventory", to_step="done"):
+        if not step_move(install, from_step="wait_inventory", to_step=next_step(install, after="wait_inventory")):
             raise MachineCallRejected(f"install {install.pk} is not waiting for an inventory (step {install.step})")
-        findings = commissioning_check(server=install.server, report=inventory, actor=None)
+        findings = commissioning_check(server=install.server, report=inventory, actor=None, promote=False)
         note = "matches the records" if not findings else f"{len(findings)} finding(s) for staff"
         install_event_add(install=install, type="commissioning.inventory", body=f"Inventory posted: {note}", source=EventSource.MACHINE)
-        transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
-                   extra={"finished_at": timezone.now(), "deadline": None})
+        if findings:
+            transition(install, InstallState.SUCCEEDED, reason=f"inventory posted: {note}",
+                       extra={"finished_at": timezone.now(), "deadline": None})
+        else:
+            install_enqueue(install)
     return install
 
 

@@ -220,6 +220,27 @@ def step_done(install: Install) -> None:
         transition(install, InstallState.SUCCEEDED, reason="all steps done", extra={"finished_at": now, "deadline": None})
 
 
+def _step_bmc_check(install: Install) -> None:
+    """Commissioning: the discovery image's report matched the records, but a machine's word alone never
+    puts a server in the pool. The BMC (its own channel, on the facility's worker) must report the server
+    powered on while its discovery image runs; only then does the server become `ready`."""
+    from apps.hardware.power import power_state_read
+
+    server = install.server
+    try:
+        with _device_wait(install):
+            event = power_state_read(server=server, source="install")
+    except NoUsableBmc as exc:
+        raise InstallError(f"the BMC cannot confirm the report: {exc}") from exc
+    if event.outcome != "ok":
+        raise RetryLater(event.message or "the BMC did not answer the power-state read")
+    if event.power_state != "on":
+        raise InstallError(f"the BMC reports the server {event.power_state or 'in no known state'} while a discovery report "
+                           "arrived for it: the report is not trusted")
+    install_event_add(install=install, type="commissioning.bmc", body=f"BMC confirms power {event.power_state}")
+    server_state_ensure(server, "ready", f"commissioning {install.pk}: the report matches the records and the BMC confirms it")
+
+
 STEPS: dict[str, Callable[[Install], None]] = {
     "pick_server": _step_pick_server,
     "addresses": _step_addresses,
@@ -231,5 +252,6 @@ STEPS: dict[str, Callable[[Install], None]] = {
     "boot_disk": _step_boot_disk,
     "power_off": _step_power_off,
     "release": _step_release,
+    "bmc_check": _step_bmc_check,
     "done": step_done,
 }

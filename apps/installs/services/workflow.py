@@ -34,12 +34,12 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
     InstallKind.REINSTALL: ("begin_reinstall", "port", "netboot", "wait_ipxe", "wait_phone_home", "boot_disk",
                             "wait_first_boot", "done"),
     InstallKind.DEPROVISION: ("begin_deprovision", "netboot", "wait_ipxe", "wait_phone_home", "power_off", "release", "done"),
-    InstallKind.COMMISSIONING: ("begin_commissioning", "netboot", "wait_ipxe", "wait_inventory", "done"),
+    InstallKind.COMMISSIONING: ("begin_commissioning", "netboot", "wait_ipxe", "wait_inventory", "bmc_check", "done"),
 }
 
 
 # Steps that talk to the server's BMC or switch: they run on the facility's own cluster, if it has one.
-DEVICE_STEPS = frozenset({"port", "netboot", "boot_disk", "power_off", "release"})
+DEVICE_STEPS = frozenset({"port", "netboot", "boot_disk", "power_off", "release", "bmc_check"})
 
 
 def _belongs_to_another_cluster(install: Install) -> bool:
