@@ -200,6 +200,9 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
                 "metalyard": lambda i: my("GET", f"/api/ipam/blocks/{supernet.pk}/utilisation"),
                 "netbox": lambda i: nb_page("GET", f"/ipam/prefixes/{netbox.supernet_id}/")}, slow_runs),
             "who-held": ({"metalyard": lambda i: my("GET", who(i))}, runs),
+            # What any request costs here before it does anything: the client, gunicorn, Django's
+            # middleware and URL resolver answering 404 without touching the database.
+            "floor: HTTP + Django 404": ({"metalyard": lambda i: my("GET", "/api/ipam/no-such-endpoint", expect=404)}, runs),
         }
         for name, (calls, count) in table.items():
             rows.append((name, alternate(calls, count), count))
