@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -126,15 +126,57 @@ class FreeSpacePage:
 def block_free_space(block: Block, *, start: int | None = None, limit: int = 50) -> FreeSpacePage:
     """The free space of `block` as the largest aligned CIDR blocks, in address order, one page at a time."""
     limit = max(1, min(limit, 1000))
-    factory = ipaddress.IPv4Address if block.family == 4 else ipaddress.IPv6Address
+    return _page(block_gaps(block, start=start, limit=limit), block.family, limit)
+
+
+def _page(gaps: Iterable[tuple[int, int]], family: int, limit: int) -> FreeSpacePage:
+    factory = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
     out: list[IPNetwork] = []
     # Each gap yields at most 2 × bits CIDR blocks, so `limit` gaps always fill a page.
-    for gap_start, gap_end in block_gaps(block, start=start, limit=limit):
+    for gap_start, gap_end in gaps:
         for network in ipaddress.summarize_address_range(factory(gap_start), factory(gap_end)):
             if len(out) == limit:
                 return FreeSpacePage(out, int(network.network_address))
             out.append(network)
     return FreeSpacePage(out, None)
+
+
+# The block and the gaps of its first page in one statement (PostgreSQL): the same walk as _GAPS_SQL,
+# from the block's free_from, with the block's columns on every row (one row with no gap when full).
+_FIRST_PAGE_SQL = """
+WITH b AS (SELECT id, network::text AS network, family, first, last, greatest(first, coalesce(free_from, first)) AS start
+           FROM ipam_block WHERE id = %(id)s)
+SELECT b.network, b.family, b.first, b.last, g.gap_start, g.gap_end FROM b LEFT JOIN LATERAL (
+    (SELECT gap_start, gap_end FROM (
+        SELECT coalesce(lag(c.last) OVER (ORDER BY c.first) + 1, b.start) AS gap_start, c.first - 1 AS gap_end
+        FROM ipam_block c WHERE c.parent_id = b.id AND c.released_at IS NULL AND c.first >= b.start
+    ) x WHERE gap_end >= gap_start)
+    UNION ALL
+    (SELECT gap_start, b.last FROM (
+        SELECT coalesce((SELECT c.last + 1 FROM ipam_block c WHERE c.parent_id = b.id AND c.released_at IS NULL AND c.first >= b.start
+                         ORDER BY c.first DESC LIMIT 1), b.start) AS gap_start
+    ) t WHERE b.last >= gap_start)
+    LIMIT %(limit)s
+) g ON true
+"""
+
+
+def block_free_space_first_page(pk: int, *, limit: int = 50) -> tuple[Block, FreeSpacePage] | None:
+    """The block `pk` (network, family, first, last loaded) and its first free-space page, in one round
+    trip on PostgreSQL (the API's hot path); None if there is no such block."""
+    limit = max(1, min(limit, 1000))
+    if not _postgres():
+        block = Block.objects.filter(pk=pk).first()
+        return None if block is None else (block, block_free_space(block, limit=limit))
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRST_PAGE_SQL, {"id": pk, "limit": limit})
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    network, family, first, last = rows[0][:4]
+    block = Block(pk=pk, network=network, family=family, first=int(first), last=int(last))
+    gaps = [(int(gap_start), int(gap_end)) for *_, gap_start, gap_end in rows if gap_start is not None]
+    return block, _page(gaps, family, limit)
 
 
 # ---------------------------------------------------------------------- utilisation

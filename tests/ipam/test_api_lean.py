@@ -59,6 +59,11 @@ def test_a_token_allocation_takes_the_lean_path_with_the_same_body_and_audit(sta
     event = AuditEvent.objects.get(action="ipam.assignment.create", target_id=str(block.pk))
     assert (event.actor_type, event.actor_id) == ("token", str(token.pk))
 
+    with CaptureQueriesContext(connection) as queries:
+        assert lean.get(f"/api/ipam/blocks/{pool4.pk}/free?per_page=5").json()["free"][0] == "147.75.0.4/30"  # after both /31s
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 2  # the token, then the block and its first page in one statement
+
 
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({"prefix_length": "x"}, 422, "prefix_length: A valid integer is required."),

@@ -159,3 +159,18 @@ def test_free_space_of_a_pool_does_not_read_the_children_packed_before_its_first
     # One query each (the block was loaded by the caller), reading the same rows with 10 or 100 /31s before the gap.
     assert few[1] == many[1] == 2  # the Block.objects.get() and the gap query
     assert few[2] == many[2] <= 3
+
+
+def test_first_page_in_one_statement_is_the_same_listing(supernet4, pool4, supernet6, pool6):
+    tiny = services.block_create(network="147.75.9.0/31", kind=Kind.POOL, parent=supernet4, facility=pool4.facility)
+    services.block_allocate(parent=tiny, prefix_length=31)  # full
+    services.block_create(network="147.75.0.254/31", kind=Kind.ASSIGNMENT, parent=pool4)
+    for _ in range(5):
+        services.block_allocate(parent=pool4, prefix_length=31)
+    for block in (pool4, tiny, supernet4, supernet6, pool6):
+        for limit in (1, 3, 50):
+            fresh = Block.objects.get(pk=block.pk)
+            loaded, page = selectors.block_free_space_first_page(block.pk, limit=limit)
+            assert (loaded.network, loaded.family, loaded.first, loaded.last) == (fresh.network, fresh.family, fresh.first, fresh.last)
+            assert page == selectors.block_free_space(fresh, limit=limit), (block.network, limit)
+    assert selectors.block_free_space_first_page(999999) is None

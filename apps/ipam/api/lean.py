@@ -105,7 +105,18 @@ def block_allocate(request: HttpRequest, pk: int) -> HttpResponse:
 
 @lean(views.BlockFreeView, "GET")
 def block_free(request: HttpRequest, pk: int) -> HttpResponse:
-    return _json(views.free_space_payload(request.GET, _block(pk), request.path))
+    params = request.GET
+    if "start" in params:
+        return _json(views.free_space_payload(params, _block(pk), request.path))
+    try:
+        per_page = max(1, min(int(params.get("per_page", 50)), 1000))
+    except ValueError as exc:
+        raise _HandOver from exc
+    found = selectors.block_free_space_first_page(pk, limit=per_page)  # the block and its page in one statement
+    if found is None:
+        raise _HandOver
+    block, page = found
+    return _json(views.free_space_body(block, page, per_page, request.path))
 
 
 @lean(views.BlockUtilisationView, "GET")

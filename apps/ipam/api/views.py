@@ -172,7 +172,10 @@ def free_space_payload(params: Any, block: Block, base: str) -> dict[str, Any]:
     if params.get("start"):
         start_address = selectors.parse_address(params["start"], field="start")
         start = int(start_address)
-    page = selectors.block_free_space(block, start=start, limit=per_page)
+    return free_space_body(block, selectors.block_free_space(block, start=start, limit=per_page), per_page, base)
+
+
+def free_space_body(block: Block, page: selectors.FreeSpacePage, per_page: int, base: str) -> dict[str, Any]:
     factory = ipaddress.IPv4Address if block.family == 4 else ipaddress.IPv6Address
     next_href = f"{base}?per_page={per_page}&start={factory(page.next_start)}" if page.next_start is not None else None
     return {"network": block.network, "free": [str(n) for n in page.blocks],
