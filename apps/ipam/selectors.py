@@ -234,6 +234,34 @@ def block_utilisation(block: Block) -> Utilisation:
     return Utilisation(block.size, allocated, assigned, children)
 
 
+_UTILISATION_BY_ID_SQL = """
+SELECT b.network::text, b.family, b.first, b.last, b.kind, b.released_at, b.child_addresses,
+       (SELECT count(*) FROM ipam_block c WHERE c.parent_id = b.id AND c.released_at IS NULL),
+       (SELECT coalesce(sum(i.child_assigned), 0) FROM ipam_block i
+        WHERE i.family = b.family AND i.first >= b.first AND i.first <= b.last AND i.kind <> 'assignment' AND i.released_at IS NULL
+          AND i.last <= b.last)
+FROM ipam_block b WHERE b.id = %(id)s
+"""
+
+
+def block_utilisation_by_id(pk: int) -> tuple[Block, Utilisation] | None:
+    """The block `pk` (network, family, first, last, kind, released_at loaded) and its utilisation, in
+    one round trip on PostgreSQL (the API's hot path); None if there is no such block."""
+    if not _postgres():
+        block = Block.objects.filter(pk=pk).first()
+        return None if block is None else (block, block_utilisation(block))
+    with connection.cursor() as cursor:
+        cursor.execute(_UTILISATION_BY_ID_SQL, {"id": pk})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    network, family, first, last, kind, released_at, allocated, children, assigned = row
+    block = Block(pk=pk, network=network, family=family, first=int(first), last=int(last), kind=kind, released_at=released_at)
+    if kind == Kind.ASSIGNMENT:
+        return block, block_utilisation(block)
+    return block, Utilisation(block.size, int(allocated), int(assigned), int(children))
+
+
 # ---------------------------------------------------------------------- history and search
 
 

@@ -174,3 +174,15 @@ def test_first_page_in_one_statement_is_the_same_listing(supernet4, pool4, super
             assert (loaded.network, loaded.family, loaded.first, loaded.last) == (fresh.network, fresh.family, fresh.first, fresh.last)
             assert page == selectors.block_free_space(fresh, limit=limit), (block.network, limit)
     assert selectors.block_free_space_first_page(999999) is None
+
+
+def test_utilisation_by_id_in_one_statement_is_the_same(supernet4, pool4):
+    assignment = services.block_allocate(parent=pool4, prefix_length=31)
+    services.reservation_create(project=ProjectFactory(), pool=pool4, quantity=8)
+    released = services.block_allocate(parent=pool4, prefix_length=30)
+    services.block_release(block=released)
+    for block in (supernet4, pool4, assignment, released):
+        fresh = Block.objects.get(pk=block.pk)
+        loaded, use = selectors.block_utilisation_by_id(block.pk)
+        assert (loaded.network, loaded.kind, use) == (fresh.network, fresh.kind, selectors.block_utilisation(fresh))
+    assert selectors.block_utilisation_by_id(999999) is None

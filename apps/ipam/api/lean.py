@@ -121,8 +121,10 @@ def block_free(request: HttpRequest, pk: int) -> HttpResponse:
 
 @lean(views.BlockUtilisationView, "GET")
 def block_utilisation(request: HttpRequest, pk: int) -> HttpResponse:
-    block = _block(pk)
-    return _json(s.utilisation(block, selectors.block_utilisation(block)))
+    found = selectors.block_utilisation_by_id(pk)  # the block and its figures in one statement
+    if found is None:
+        raise _HandOver
+    return _json(s.utilisation(*found))
 
 
 @lean(views.WhoHeldView, "GET")
