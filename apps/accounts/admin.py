@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from apps.accounts import services
 from apps.accounts.models import APIToken, Membership, Organization, Project, SSHKey
 from apps.accounts.sshkeys import parse_public_key
+from apps.audit.admin import AuditedAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -21,7 +22,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     readonly_fields = ("id", "created_at", "updated_at")
@@ -30,10 +31,6 @@ class OrganizationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Organization, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            from apps.audit.services import audit_record
-
-            audit_record(action="accounts.organization.update", target=obj,
-                         changes={k: [form.initial.get(k), form.cleaned_data.get(k)] for k in form.changed_data}, actor=request.user)
         else:
             created = services.organization_create(name=obj.name, slug=obj.slug, actor=request.user)
             obj.pk = created.pk
@@ -43,13 +40,20 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedAdmin):
     list_display = ("name", "organization", "created_at")
     list_filter = ("organization",)
     search_fields = ("name", "organization__name", "id")
     readonly_fields = ("id", "created_at", "updated_at")
     list_select_related = ("organization",)
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
+        # A project does not move between organizations (project_update changes its name only).
+        return (*self.readonly_fields, "organization") if obj else tuple(self.readonly_fields)
+
+    def delete_model(self, request: HttpRequest, obj: Project) -> None:
+        services.project_delete(project=obj, actor=request.user)
 
     def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
         if change:
@@ -75,7 +79,7 @@ def _save_membership_formset(request: HttpRequest, formset: forms.BaseModelFormS
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
     list_display = ("user", "role", "organization", "project", "created_at")
     list_filter = ("role",)
     search_fields = ("user__username", "organization__name", "project__name")
@@ -103,7 +107,7 @@ class APITokenCreateForm(forms.ModelForm):
 
 
 @admin.register(APIToken)
-class APITokenAdmin(admin.ModelAdmin):
+class APITokenAdmin(AuditedAdmin):
     list_display = ("key_preview", "user", "project", "description", "read_only", "created_at", "last_used_at", "revoked_at")
     list_filter = ("read_only", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("key_preview", "user__username", "description")
@@ -153,7 +157,7 @@ class SSHKeyForm(forms.ModelForm):
 
 
 @admin.register(SSHKey)
-class SSHKeyAdmin(admin.ModelAdmin):
+class SSHKeyAdmin(AuditedAdmin):
     form = SSHKeyForm
     list_display = ("label", "fingerprint_sha256", "owner", "project", "created_at")
     search_fields = ("label", "fingerprint", "fingerprint_sha256", "owner__username", "project__name")

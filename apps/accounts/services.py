@@ -59,7 +59,9 @@ def project_create(*, organization: Organization, name: str, actor: Any = None) 
 
 @transaction.atomic
 def project_update(*, project: Project, name: str, actor: Any = None) -> Project:
-    before = snapshot(project)
+    # The "before" comes from the locked row, never from the caller's object: the admin changes
+    # that object from its form before it calls here, and an audit of it would show no change.
+    before = snapshot(Project.objects.select_for_update().get(pk=project.pk))
     project.name = name
     project.full_clean()
     project.save()
@@ -203,7 +205,7 @@ def ssh_key_create(*, label: str, key: str, owner: Any = None, project: Project 
 
 @transaction.atomic
 def ssh_key_update(*, ssh_key: SSHKey, label: str | None = None, key: str | None = None, actor: Any = None) -> SSHKey:
-    before = snapshot(ssh_key)
+    before = snapshot(SSHKey.objects.select_for_update().get(pk=ssh_key.pk))  # the stored row (see project_update)
     if label is not None:
         if not label.strip():
             raise ValidationError({"label": "Give the key a label, e.g. 'laptop'."})

@@ -1,10 +1,17 @@
-"""Staff read the audit log here; nobody can add, change or delete an event."""
+"""Staff read the audit log here; nobody can add, change or delete an event. AuditedAdmin is the
+base of every other staff screen that writes."""
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.audit.models import AuditEvent
+from apps.audit.services import record_create, record_delete, record_update
 
 
 @admin.register(AuditEvent)
@@ -27,3 +34,27 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict:
         return {}
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """The base of every staff screen that writes: a save or a delete — bulk "Delete selected"
+    included — goes through a service that snapshots the locked row and records the change. A
+    screen whose model has services of its own overrides save_model/delete_model to call them;
+    bulk deletes always go one object at a time through delete_model. Without an override, the
+    reference-row services (apps.audit.services.record_*) do it."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            record_update(instance=obj, actor=request.user)
+        else:
+            record_create(instance=obj, actor=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        record_delete(instance=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            try:
+                self.delete_model(request, obj)
+            except ValidationError as exc:
+                self.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)

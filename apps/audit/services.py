@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import ProtectedError
 
 from apps.audit import context
 from apps.audit.models import ActorType, AuditEvent
@@ -95,3 +97,48 @@ def audit_record(
         event.target_repr = str(target)[:200]
     event.save()
     return event
+
+
+# ---------------------------------------------------------------------------------------------- reference rows
+# The write services of rows that have no rules beyond their fields (metros, plans, operating
+# systems, NICs, switch records …), used by the admin for every model without a service of its own.
+
+
+def _label(instance: models.Model) -> str:
+    return f"{instance._meta.app_label}.{instance._meta.model_name}"
+
+
+@transaction.atomic
+def record_create(*, instance: models.Model, actor: Any = None) -> models.Model:
+    instance.full_clean()
+    instance.save()
+    audit_record(action=f"{_label(instance)}.create", target=instance, changes=diff({}, snapshot(instance)), actor=actor)
+    return instance
+
+
+@transaction.atomic
+def record_update(*, instance: models.Model, actor: Any = None) -> models.Model:
+    """Save `instance` with the field values the caller set on it (an admin form does so before it
+    saves), auditing the change against the stored row, locked — never against the caller's object."""
+    stored = type(instance)._base_manager.select_for_update().get(pk=instance.pk)
+    before = snapshot(stored)
+    instance.full_clean()
+    instance.save()
+    changes = diff(before, snapshot(instance))
+    if changes:
+        audit_record(action=f"{_label(instance)}.update", target=instance, changes=changes, actor=actor)
+    return instance
+
+
+@transaction.atomic
+def record_delete(*, instance: models.Model, actor: Any = None) -> None:
+    """Delete `instance`, recording what it was (read from the locked row). A row that others still
+    refer to (PROTECT) refuses with a readable ValidationError."""
+    stored = type(instance)._base_manager.select_for_update().get(pk=instance.pk)
+    audit_record(action=f"{_label(instance)}.delete", target=stored, changes=diff(snapshot(stored), {}), actor=actor)
+    try:
+        with transaction.atomic():
+            stored.delete()
+    except ProtectedError as exc:
+        users = sorted({str(type(obj)._meta.verbose_name_plural) for obj in exc.protected_objects})
+        raise ValidationError(f"{instance} is still used by {', '.join(users)}; it cannot be deleted.") from exc

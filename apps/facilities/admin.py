@@ -8,31 +8,25 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from apps.audit.services import audit_record
+from apps.audit.admin import AuditedAdmin
 from apps.facilities import services
 from apps.facilities.models import Facility, Metro, Rack
 
 
-def _audit_change(request: HttpRequest, obj: object, form: forms.ModelForm, action: str) -> None:
-    audit_record(action=action, target=obj, changes={k: [str(form.initial.get(k)), str(form.cleaned_data.get(k))] for k in form.changed_data},
-                 actor=request.user)
-
-
 @admin.register(Metro)
-class MetroAdmin(admin.ModelAdmin):
+class MetroAdmin(AuditedAdmin):
     list_display = ("code", "name", "country")
     search_fields = ("code", "name")
 
     def save_model(self, request: HttpRequest, obj: Metro, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            _audit_change(request, obj, form, "facilities.metro.update")
         else:
             obj.pk = services.metro_create(code=obj.code, name=obj.name, country=obj.country, actor=request.user).pk
 
 
 @admin.register(Facility)
-class FacilityAdmin(admin.ModelAdmin):
+class FacilityAdmin(AuditedAdmin):
     list_display = ("code", "name", "metro", "rack_count")
     list_filter = ("metro",)
     search_fields = ("code", "name")
@@ -47,7 +41,6 @@ class FacilityAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Facility, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            _audit_change(request, obj, form, "facilities.facility.update")
         else:
             obj.pk = services.facility_create(code=obj.code, metro=obj.metro, name=obj.name, address=obj.address, features=obj.features,
                                               actor=request.user).pk
@@ -68,7 +61,7 @@ class RackForm(forms.ModelForm):
 
 
 @admin.register(Rack)
-class RackAdmin(admin.ModelAdmin):
+class RackAdmin(AuditedAdmin):
     form = RackForm
     list_display = ("__str__", "facility", "height_u", "units_used", "power_budget_watts")
     list_filter = ("facility__metro", "facility")

@@ -14,6 +14,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from apps.audit.admin import AuditedAdmin
+from apps.audit.services import audit_record
 from apps.facilities import admin as facilities_admin
 from apps.facilities.models import Facility, Rack
 from apps.hardware import services
@@ -36,15 +38,20 @@ from apps.hardware.onboarding import ImportRejected, rack_import
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedAdmin):
     list_display = ("slug", "line", "cpu_model", "cpu_count", "cpu_cores", "ram_gb", "nic_count", "nic_speed_gbps", "price_hourly")
     list_filter = ("line", "facilities")
     search_fields = ("slug", "name", "cpu_model")
     filter_horizontal = ("facilities",)
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # The row itself is saved and audited by AuditedAdmin; the facilities it is sold in are a
+        # many-to-many set, saved here, after it.
         super().save_related(request, form, formsets, change)
-        _audit_form(request, form, "hardware.plan.update" if change else "hardware.plan.create")
+        if "facilities" in form.changed_data:
+            audit_record(action="hardware.plan.facilities", target=form.instance, actor=request.user,
+                         changes={"facilities": [sorted(str(f) for f in form.initial.get("facilities", [])),
+                                                 sorted(str(f) for f in form.cleaned_data["facilities"])]})
 
 
 class NetworkInterfaceInline(admin.TabularInline):
@@ -60,17 +67,6 @@ class NetworkInterfaceInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[NetworkInterface]:
         return super().get_queryset(request).select_related("cable__port__switch")
-
-
-def _audit_form(request: HttpRequest, form: forms.ModelForm, action: str) -> None:
-    """Audit an admin form that saved a row the ordinary way (secrets are never copied)."""
-    from apps.audit.services import SECRET_FIELD_MARK, audit_record
-
-    def shown(name: str, value: Any) -> str:
-        return SECRET_FIELD_MARK if name == "password" else str(value)
-
-    audit_record(action=action, target=form.instance, actor=request.user,
-                 changes={k: [shown(k, form.initial.get(k)), shown(k, form.cleaned_data.get(k))] for k in form.changed_data})
 
 
 class KeepPasswordForm(forms.ModelForm):
@@ -140,7 +136,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Server)
-class ServerAdmin(admin.ModelAdmin):
+class ServerAdmin(AuditedAdmin):
     list_display = ("serial", "asset_tag", "plan", "facility", "rack", "position_u", "coloured_state", "state_changed_at")
     list_filter = ("state", "facility", "plan", "rack")
     search_fields = ("serial", "asset_tag", "interfaces__mac", "bmc__host", "rack__name")
@@ -217,8 +213,6 @@ class ServerAdmin(admin.ModelAdmin):
                                  actor=request.user)
             return
         super().save_formset(request, form, formset, change)
-        from apps.audit.services import audit_record
-
         for obj in formset.new_objects:
             audit_record(action="hardware.interface.create", target=obj, changes={"mac": [None, obj.mac]}, actor=request.user)
         for obj, changed in formset.changed_objects:
@@ -254,7 +248,7 @@ class ServerAdmin(admin.ModelAdmin):
 
 
 @admin.register(NetworkInterface)
-class NetworkInterfaceAdmin(admin.ModelAdmin):
+class NetworkInterfaceAdmin(AuditedAdmin):
     list_display = ("server", "name", "mac", "speed_mbps", "cabled_to")
     search_fields = ("mac", "name", "server__serial")
     list_filter = ("server__facility",)
@@ -269,7 +263,6 @@ class NetworkInterfaceAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: NetworkInterface, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            _audit_form(request, form, "hardware.interface.update")
         else:
             obj.pk = services.interface_create(server=obj.server, name=obj.name, mac=obj.mac, speed_mbps=obj.speed_mbps, actor=request.user).pk
 
@@ -290,7 +283,7 @@ class SwitchPortInline(admin.TabularInline):
 
 
 @admin.register(Switch)
-class SwitchAdmin(admin.ModelAdmin):
+class SwitchAdmin(AuditedAdmin):
     list_display = ("hostname", "facility", "rack", "position_u", "os", "model", "mgmt_host", "mgmt_port")
     list_filter = ("facility", "os", "rack")
     search_fields = ("hostname", "mgmt_host", "model")
@@ -301,7 +294,6 @@ class SwitchAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Switch, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            _audit_form(request, form, "hardware.switch.update")
         else:
             data = {k: form.cleaned_data[k] for k in ("hostname", "facility", "rack", "position_u", "height_u", "model", "os", "mgmt_host",
                                                       "mgmt_port", "username", "password", "host_key_fingerprint")}
@@ -309,19 +301,14 @@ class SwitchAdmin(admin.ModelAdmin):
 
 
 @admin.register(SwitchPort)
-class SwitchPortAdmin(admin.ModelAdmin):
+class SwitchPortAdmin(AuditedAdmin):
     list_display = ("switch", "name")
     search_fields = ("name", "switch__hostname")
     list_filter = ("switch__facility",)
     list_select_related = ("switch",)
 
-    def save_model(self, request: HttpRequest, obj: SwitchPort, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        _audit_form(request, form, "hardware.switchport.update" if change else "hardware.switchport.create")
-
-
 @admin.register(Cable)
-class CableAdmin(admin.ModelAdmin):
+class CableAdmin(AuditedAdmin):
     list_display = ("interface", "port", "created_at")
     search_fields = ("interface__mac", "interface__server__serial", "port__switch__hostname", "port__name")
     list_filter = ("port__switch__facility",)
@@ -338,9 +325,11 @@ class CableAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Cable) -> None:
         services.cable_disconnect(cable=obj, actor=request.user)
 
+    # delete_queryset: AuditedAdmin's, one cable at a time through delete_model (cable_disconnect).
+
 
 @admin.register(CommissioningFinding)
-class CommissioningFindingAdmin(admin.ModelAdmin):
+class CommissioningFindingAdmin(AuditedAdmin):
     list_display = ("server", "kind", "message", "status", "created_at")
     list_filter = ("status", "kind", "server__facility")
     search_fields = ("server__serial", "message")

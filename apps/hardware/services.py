@@ -147,7 +147,8 @@ def server_update(*, server: Server, actor: Any = None, **fields: Any) -> Server
     if unknown:
         raise ValueError(f"server_update cannot change {', '.join(sorted(unknown))}")
     _lock_rack(fields.get("rack", server.rack))
-    before = snapshot(server)
+    # The stored row, locked: the admin changes `server` from its form before calling here.
+    before = snapshot(Server.objects.select_for_update().get(pk=server.pk))
     for name, value in fields.items():
         setattr(server, name, value)
     _save_checked(server)

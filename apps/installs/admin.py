@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.audit.admin import AuditedAdmin
 from apps.hardware import admin as hardware_admin
 from apps.hardware.models import Server
 from apps.hardware.power import NoUsableBmc
@@ -22,7 +23,7 @@ from project.states import StateConflict
 
 
 @admin.register(OperatingSystem)
-class OperatingSystemAdmin(admin.ModelAdmin):
+class OperatingSystemAdmin(AuditedAdmin):
     list_display = ("slug", "name", "distro", "version", "image_size", "provisionable")
     list_filter = ("distro", "provisionable")
     search_fields = ("slug", "name")
@@ -66,7 +67,7 @@ class InstallEventInline(admin.TabularInline):
 
 
 @admin.register(Install)
-class InstallAdmin(admin.ModelAdmin):
+class InstallAdmin(AuditedAdmin):
     list_display = ("id", "kind", "device", "server", "state", "step", "percentage", "created_at", "finished_at")
     list_filter = ("kind", "state", "step")
     search_fields = ("id", "device__hostname", "server__serial")
@@ -116,7 +117,7 @@ def registry_admin_action(action: Action, *, subject: str) -> Any:
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(AuditedAdmin):
     list_display = ("hostname", "project", "plan", "facility", "operating_system", "server", "state", "created_at")
     list_filter = ("state", "plan", "facility")
     search_fields = ("hostname", "id", "server__serial")
@@ -126,6 +127,11 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders go through the API or the portal, which run the checks
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Device | None = None) -> tuple[str, ...]:
+        # What a customer ordered is changed by the customer (or the registry's actions), never by a
+        # staff form: moving a device to another project or rewriting its keys left no trace.
+        return tuple(field.name for field in Device._meta.fields)
 
     def has_delete_permission(self, request: HttpRequest, obj: Device | None = None) -> bool:
         # Django's own delete would drop the row with no wipe, no address release and no port
@@ -145,13 +151,13 @@ class ServerAdmin(hardware_admin.ServerAdmin):
 
 
 @admin.register(DiscoveredMachine)
-class DiscoveredMachineAdmin(admin.ModelAdmin):
+class DiscoveredMachineAdmin(AuditedAdmin):
     list_display = ("mac", "address", "first_seen", "last_seen")
     readonly_fields = ("mac", "address", "inventory", "first_seen", "last_seen")
 
 
 @admin.register(HardwareReservation)
-class HardwareReservationAdmin(admin.ModelAdmin):
+class HardwareReservationAdmin(AuditedAdmin):
     """Staff reserve a server for a project (through hardware_reservation_create, which checks the server)."""
 
     list_display = ("pk", "project", "server", "starts_at", "ends_at", "custom_rate", "created_at")

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from apps.audit.admin import AuditedAdmin
 from apps.ipam import selectors, services
 from apps.ipam.models import Assignment, Block, Kind
 
@@ -62,7 +63,7 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(AuditedAdmin):
     list_display = ("network_link", "kind", "scope", "project", "device_label", "utilisation", "assigned_at", "released_at", "tools")
     list_filter = ("kind", "family", "public", ActiveFilter, "facility")
     search_fields = ("device_label", "description", "project__name")
@@ -208,7 +209,7 @@ class BlockAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(AuditedAdmin):
     """Every assignment, active and past: the abuse desk's list (search by address through History)."""
 
     list_display = ("network", "address", "gateway", "project", "device_label", "server", "assigned_at", "released_at")

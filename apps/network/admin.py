@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.audit.admin import AuditedAdmin
 from apps.network import selectors, services
 from apps.network.models import ConfigPush, ManagedSwitch, PortConfig, PortDrift, PushOutcome
 
@@ -97,7 +98,7 @@ class OpenDriftInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(ManagedSwitch)
-class ManagedSwitchAdmin(admin.ModelAdmin):
+class ManagedSwitchAdmin(AuditedAdmin):
     list_display = ("hostname", "facility", "managed", "pending", "open_drift", "last_push", "last_drift_check")
     list_filter = ("facility",)
     search_fields = ("hostname", "mgmt_host")
