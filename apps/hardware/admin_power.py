@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from apps.hardware import power
-from apps.hardware.models import BMC, Server
+from apps.hardware.models import Server
 from apps.hardware.power_models import PowerEvent
 
 READ_NOW_MAX = 50  # servers read synchronously by one click; larger selections wait for the sync
@@ -19,22 +19,17 @@ READ_NOW_MAX = 50  # servers read synchronously by one click; larger selections 
 
 @admin.action(description="Read power state now", permissions=["view"])
 def read_power_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+    # A facility's BMCs are reachable only from inside it: the reads run on each facility's workers
+    # (like every other device call), never in this web process.
     ids = list(queryset.values_list("pk", flat=True)[: READ_NOW_MAX + 1])
     if len(ids) > READ_NOW_MAX:
         modeladmin.message_user(request, f"Select at most {READ_NOW_MAX} servers to read at once; the scheduled "
                                          "power-state sync reads them all.", messages.WARNING)
         return
-    report = power.power_state_sync(server_ids=ids, source="admin")
-    by_id = {str(s.pk): s.serial for s in queryset}
-    states = BMC.objects.filter(server_id__in=ids).order_by("server__serial").values_list("server__serial", "power_state")
-    summary = ", ".join(f"{serial}: {state}" for serial, state in states[:20])
-    modeladmin.message_user(request, f"Read {report.checked} BMC(s) in {report.seconds:.1f} s. {summary}".strip(), messages.SUCCESS)
-    for server_id in report.drift:
-        modeladmin.message_user(request, f"{by_id.get(server_id, server_id)}: the BMC disagreed with the platform (see Power events).",
-                                messages.WARNING)
-    for server_id in report.failed:
-        modeladmin.message_user(request, f"{by_id.get(server_id, server_id)}: no usable answer — see its BMC's last error.",
-                                messages.ERROR)
+    facilities = power.power_state_read_request(server_ids=ids)
+    modeladmin.message_user(request, f"Power-state read queued for {len(ids)} server(s) on the workers of "
+                                     f"{', '.join(facilities) or 'no facility'}; the answers (and any drift) appear under "
+                                     "Power events and on each BMC record.", messages.SUCCESS)
 
 
 RECENT_EVENTS = 20

@@ -243,6 +243,18 @@ def server_power_request(*, server: Server, action: str, actor: Any = None, sour
     ))
 
 
+def power_state_read_request(*, server_ids: list[Any], source: str = "admin") -> list[str]:
+    """Queue a power-state read of these servers, one task per facility on its cluster, once the
+    caller commits. Returns the facility codes."""
+    by_facility: dict[str, list[str]] = {}
+    for server_id, code in Server.objects.filter(pk__in=server_ids).values_list("pk", "facility__code"):
+        by_facility.setdefault(code, []).append(str(server_id))
+    for code, ids in sorted(by_facility.items()):
+        transaction.on_commit(lambda code=code, ids=ids: enqueue_for_facility(
+            "apps.hardware.tasks.power_state_sync_task", code, ids, source, facility_code=code))
+    return sorted(by_facility)
+
+
 def power_state_read(*, server: Server, actor: Any = None, source: str = "admin", timeout: float | None = None) -> PowerEvent:
     """Ask the BMC now (one attempt); the answer lands on the BMC record and in a PowerEvent."""
     return server_power(server=server, action=PowerAction.READ, actor=actor, source=source, attempts=1, timeout=timeout)

@@ -20,8 +20,8 @@ def power_action_task(server_id: str, action: str, actor_id: int | None = None, 
             "duration_ms": event.duration_ms, "worker": event.worker}
 
 
-def power_state_sync_task(facility_code: str | None = None) -> dict:
-    return power.power_state_sync(facility_code=facility_code).as_dict()
+def power_state_sync_task(facility_code: str | None = None, server_ids: list[str] | None = None, source: str = "sync") -> dict:
+    return power.power_state_sync(facility_code=facility_code, server_ids=server_ids, source=source).as_dict()
 
 
 def power_sync_schedule(*, minutes: int | None = None) -> list[Schedule]:

@@ -233,6 +233,16 @@ def schedule_push(switch_id: int) -> None:
     transaction.on_commit(_PushAfterCommit(switch_id))
 
 
+def switch_drift_check_request(*, switch_ids: list[int]) -> int:
+    """Queue a drift check of each switch on its facility's workers, once the caller commits."""
+    switches = list(Switch.objects.filter(pk__in=switch_ids).values_list("pk", "facility__code"))
+    for switch_id, code in switches:
+        transaction.on_commit(lambda switch_id=switch_id, code=code: enqueue_for_facility(
+            "apps.network.tasks.drift_check", switch_id, facility_code=code, task_name=f"network.drift.{switch_id}",
+            group="network.drift"))
+    return len(switches)
+
+
 def enqueue_push(switch_id: int, *, attempt: int = 1) -> bool:
     """Queue a push task for the switch unless one is queued and not started yet. Returns whether it queued."""
     SwitchSync.objects.get_or_create(switch_id=switch_id)
