@@ -333,3 +333,8 @@ LAB_MACHINE_DELAY_SCALE = float(os.environ.get("METALYARD_LAB_MACHINE_DELAY_SCAL
 BILLING_INCREMENT_SECONDS = int(os.environ.get("METALYARD_BILLING_INCREMENT_SECONDS", "3600"))
 BILLING_CURRENCY = os.environ.get("METALYARD_BILLING_CURRENCY", "USD")
 BILLING_DUE_DAYS = int(os.environ.get("METALYARD_BILLING_DUE_DAYS", "30"))
+# The spot market (docs/billing.md): the price moves between these fractions of a plan's list price as its idle
+# pool empties; a reclaimed spot device gets this much notice before it is deprovisioned.
+SPOT_FLOOR_RATIO = float(os.environ.get("METALYARD_SPOT_FLOOR_RATIO", "0.2"))
+SPOT_CEILING_RATIO = float(os.environ.get("METALYARD_SPOT_CEILING_RATIO", "1.0"))
+SPOT_TERMINATION_NOTICE_SECONDS = int(os.environ.get("METALYARD_SPOT_TERMINATION_NOTICE_SECONDS", "120"))

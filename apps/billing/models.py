@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 
 
 class PriceKind(models.TextChoices):
@@ -29,6 +30,7 @@ PRICE_UNITS: dict[str, str] = {
     PriceKind.PUBLIC_IPV6: "block-hour",
     PriceKind.PRIVATE_IPV4: "block-hour",
     PriceKind.RESERVED_HARDWARE: "month",
+    "spot": "hour",  # spot devices, at the market's price (apps.billing.rating.SPOT)
 }
 PLAN_KINDS = frozenset({PriceKind.DEVICE, PriceKind.RESERVED_HARDWARE})
 
@@ -54,7 +56,8 @@ class Price(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="billing_price_not_negative"),
             models.CheckConstraint(condition=Q(kind__in=sorted(PLAN_KINDS), plan__isnull=False) | (~Q(kind__in=sorted(PLAN_KINDS)) & Q(plan__isnull=True)),
                                    name="billing_price_plan_iff_plan_kind"),
-            models.UniqueConstraint(fields=["kind", "plan", "metro", "valid_from"], nulls_distinct=False, name="billing_price_one_per_date"),
+            # One entry per key and date; "every metro" (NULL) counts as a key of its own on every database.
+            models.UniqueConstraint("kind", Coalesce("plan", Value(0)), Coalesce("metro", Value(0)), "valid_from", name="billing_price_one_per_date"),
         ]
 
     def __str__(self) -> str:

@@ -31,9 +31,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.billing.models import PRICE_UNITS, Price, PriceKind
-from apps.installs.models import Device, DeviceState, HardwareReservation
+from apps.installs.models import Device, DeviceState, HardwareReservation, SpotPrice
 from apps.ipam.models import Block, Kind
 
+SPOT = "spot"  # a spot device: priced from the market's recorded prices (SpotPrice), not from the price book
 BILLABLE_STATES = (DeviceState.ACTIVE, DeviceState.POWERING_OFF, DeviceState.INACTIVE, DeviceState.POWERING_ON,
                    DeviceState.REINSTALLING)
 CENT = Decimal("0.01")
@@ -45,7 +46,7 @@ class MissingPrice(Exception):
 
     def __init__(self, kind: str, plan: str, metro: str, at: dt.datetime) -> None:
         self.kind, self.plan, self.metro, self.at = kind, plan, metro, at
-        what = f"plan {plan}" if plan else PriceKind(kind).label
+        what = f"{'spot ' if kind == SPOT else ''}plan {plan}" if plan else PriceKind(kind).label
         super().__init__(f"No price for {what} in metro {metro or '(none)'} in force at {at.isoformat()}; add one to the price book.")
 
 
@@ -100,6 +101,8 @@ class PriceBook:
         rows = prices if prices is not None else Price.objects.all()
         for price in rows:
             self._entries[(price.kind, price.plan_id, price.metro_id)].append((price.valid_from, price.amount))
+        for plan_id, metro_id, at, amount in SpotPrice.objects.values_list("plan_id", "metro_id", "at", "price"):
+            self._entries[(SPOT, plan_id, metro_id)].append((at, amount))
         for entries in self._entries.values():
             entries.sort()
 
@@ -244,14 +247,14 @@ def device_stretches(*, window_start: dt.datetime, window_end: dt.datetime, proj
     ids = {UUID(str(row[0])) for row in spans}
     info = {row["pk"]: row for row in Device.objects.filter(pk__in=ids).values(
         "pk", "hostname", "project_id", "project__organization_id", "plan_id", "plan__slug", "metro_id", "metro__code",
-        "facility__code", "server__facility__code", "hardware_reservation_id")}
+        "facility__code", "server__facility__code", "hardware_reservation_id", "spot_instance")}
     stretches = []
     for object_id, start, until, open_ended in spans:
         device = info[UUID(str(object_id))]
         if device["hardware_reservation_id"] is not None:
             continue  # its server is paid for by the reservation's term
         stretches.append(Stretch(
-            kind=PriceKind.DEVICE, service_id=str(device["pk"]), project_id=device["project_id"],
+            kind=SPOT if device["spot_instance"] else PriceKind.DEVICE, service_id=str(device["pk"]), project_id=device["project_id"],
             organization_id=device["project__organization_id"], name=device["hostname"], plan_id=device["plan_id"],
             plan=device["plan__slug"], metro_id=device["metro_id"], metro=device["metro__code"] or "",
             facility=device["server__facility__code"] or device["facility__code"] or "",

@@ -19,7 +19,7 @@ from django.utils import timezone
 from apps.accounts.models import Organization, Project
 from apps.audit.services import audit_record, snapshot
 from apps.billing.models import PLAN_KINDS, Credit, Invoice, InvoiceLine, LineType, Price, PriceKind
-from apps.billing.rating import MissingPrice, PriceBook, Usage, block_stretches, device_stretches, money, month_window, rate, reservation_usage
+from apps.billing.rating import SPOT, MissingPrice, PriceBook, Usage, block_stretches, device_stretches, money, month_window, rate, reservation_usage
 from apps.installs.models import HardwareReservation
 
 
@@ -62,7 +62,8 @@ def organization_usage(*, organization_id: Any, window_start: dt.datetime, windo
 
 
 def _line(invoice: Invoice, usage: Usage) -> InvoiceLine:
-    item_type = {PriceKind.DEVICE: LineType.DEVICE, PriceKind.RESERVED_HARDWARE: LineType.HARDWARE_RESERVATION}.get(usage.kind, LineType.IP_BLOCK)
+    item_type = {PriceKind.DEVICE: LineType.DEVICE, SPOT: LineType.DEVICE,
+                 PriceKind.RESERVED_HARDWARE: LineType.HARDWARE_RESERVATION}.get(usage.kind, LineType.IP_BLOCK)
     label = f"{usage.plan} {usage.name}" if usage.plan else f"{usage.kind} {usage.name}"
     return InvoiceLine(invoice=invoice, item_type=item_type, project_id=usage.project_id, service_id=usage.service_id,
                        description=label[:300], plan=usage.plan, location=usage.facility or usage.metro, unit=usage.unit,

@@ -107,6 +107,12 @@ class Device(models.Model):
     server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
     hardware_reservation = models.ForeignKey("HardwareReservation", on_delete=models.PROTECT, null=True, blank=True, related_name="devices",
                                              help_text="The reservation it was deployed on (its server is the reservation's).")
+    spot_instance = models.BooleanField(default=False, help_text="An idle server rented at the spot price; reclaimed with notice.")
+    spot_price_max = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True,
+                                         help_text="Spot: the highest hourly price the customer pays (the bid).")
+    termination_time = models.DateTimeField(null=True, blank=True, editable=False,
+                                            help_text="Spot: when the platform deprovisions it (set with notice when reclaimed).")
+    spot_market_request = models.ForeignKey("SpotMarketRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="devices")
     batch = models.ForeignKey("Batch", on_delete=models.SET_NULL, null=True, blank=True, related_name="devices",
                               help_text="The batch order it came from.")
     state = models.CharField(max_length=20, choices=DeviceState.choices, default=DeviceState.QUEUED, editable=False, db_index=True)
@@ -126,6 +132,7 @@ class Device(models.Model):
             # One live device per reservation: two orders on one reservation cannot both win.
             models.UniqueConstraint(fields=["hardware_reservation"], condition=~Q(state="deleted"), name="device_one_live_per_reservation"),
             models.CheckConstraint(condition=Q(metro__isnull=False) | Q(facility__isnull=False), name="device_has_location"),
+            models.CheckConstraint(condition=Q(spot_instance=False) | Q(spot_price_max__gt=0), name="device_spot_has_a_bid"),
         ]
 
     def __str__(self) -> str:
@@ -175,6 +182,50 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {str(self.pk)[:8]} of {self.quantity}"
+
+
+class SpotPrice(models.Model):
+    """The spot price of a plan in a metro from `at` on (until the next row): the market's history, and the price
+    spot devices are billed at. Written when the price changes (apps.installs.services.spot)."""
+
+    metro = models.ForeignKey("facilities.Metro", on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey("hardware.Plan", on_delete=models.PROTECT, related_name="+")
+    price = models.DecimalField(max_digits=10, decimal_places=4)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["metro", "plan", "at"]
+        indexes = [models.Index(fields=["metro", "plan", "at"], name="spotprice_series")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}@{self.metro_id}: {self.price} from {self.at:%Y-%m-%d %H:%M}"
+
+
+class SpotMarketRequest(models.Model):
+    """Keep between devices_min and devices_max spot devices of one description running at or below a bid."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="spot_market_requests")
+    metro = models.ForeignKey("facilities.Metro", on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey("hardware.Plan", on_delete=models.PROTECT, related_name="+")
+    operating_system = models.ForeignKey(OperatingSystem, on_delete=models.PROTECT, related_name="+")
+    hostname = models.CharField(max_length=63, help_text="With {{index}} for the device's number.")
+    devices_min = models.PositiveIntegerField()
+    devices_max = models.PositiveIntegerField()
+    max_bid_price = models.DecimalField(max_digits=10, decimal_places=4)
+    end_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Deleted by the customer, or ended.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(devices_min__lte=models.F("devices_max")) & Q(devices_max__gte=1),
+                                              name="spot_request_counts"),
+                       models.CheckConstraint(condition=Q(max_bid_price__gt=0), name="spot_request_bid_positive")]
+
+    def __str__(self) -> str:
+        return f"spot request {str(self.pk)[:8]}"
 
 
 class InstallKind(models.TextChoices):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apps.audit.context import acting_as
-from apps.installs.services import power, workflow
+from apps.installs.services import power, spot, workflow
 from project.tasks import task_actor
 
 
@@ -38,3 +38,7 @@ def device_power_apply(device_id: str, action: str, actor_id: int | None = None)
     with acting_as(actor):
         device = power.device_power_apply(device_id=device_id, action=action, actor=actor)
     return f"{action} {device_id}: {device.state}"
+
+
+def spot_market_check() -> dict[str, int]:
+    return spot.spot_market_check()

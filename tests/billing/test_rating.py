@@ -124,3 +124,20 @@ def test_a_reservation_is_billed_per_started_month_of_its_term_and_its_device_is
     usages = organization_usage(organization_id=project.organization_id, window_start=start, window_end=end, strict=True, now=at("2026-12-02 00:00"))
     # The term month starting Nov 20 falls in November; the device on it has no hourly line.
     assert [(u.kind, u.quantity, u.total, u.start) for u in usages] == [(PriceKind.RESERVED_HARDWARE, Decimal(1), Decimal("700.00"), at("2026-11-20 00:00"))]
+
+
+def test_a_spot_device_is_billed_at_the_market_price_in_force_each_hour(site, make_device) -> None:
+    from apps.hardware.services import server_transition
+    from apps.installs.services.spot import spot_prices_record
+    from tests.hardware.factories import ServerFactory
+
+    servers = [ServerFactory(facility=site["facility"], plan=site["plan"]) for _ in range(2)]  # list price 0.50: floor 0.10, ceiling 0.50
+    with time_machine.travel(at("2026-11-10 09:00"), tick=False):
+        spot_prices_record()  # both idle: 0.10
+    with time_machine.travel(at("2026-11-10 11:00"), tick=False):
+        server_transition(server=servers[0], to="allocated", reason="test")
+        spot_prices_record()  # one of two idle: 0.30
+    device = make_device(spot_instance=True, spot_price_max=Decimal("0.45"))
+    live(device, "2026-11-10 10:00", "2026-11-10 12:30")
+    assert [(u.quantity, u.unit_price, u.total) for u in month_usage(device)] == [
+        (Decimal(1), Decimal("0.1000"), Decimal("0.10")), (Decimal(2), Decimal("0.3000"), Decimal("0.60"))]

@@ -12,8 +12,8 @@ from apps.billing.rating import Usage
 
 BASE = "/metal/v1"
 USAGE_TYPES = {"device": "device", "public_ipv4": "ip_address", "public_ipv6": "ip_address", "private_ipv4": "ip_address",
-               "reserved_hardware": "hardware_reservation"}
-HREFS = {"device": "devices", "reserved_hardware": "hardware-reservations"}
+               "reserved_hardware": "hardware_reservation", "spot": "device"}
+HREFS = {"device": "devices", "spot": "devices", "reserved_hardware": "hardware-reservations"}
 
 
 def window_from_query(params: Any, default: tuple[dt.datetime, dt.datetime]) -> tuple[dt.datetime, dt.datetime]:

@@ -56,6 +56,9 @@ class DeviceOut(serializers.Serializer):
             "ip_addresses": _ip_addresses(device),
             "project": {"href": f"/metal/v1/projects/{device.project_id}"},
             "href": f"/metal/v1/devices/{device.pk}",
+            "spot_instance": device.spot_instance,
+            "spot_price_max": float(device.spot_price_max) if device.spot_price_max is not None else None,
+            "termination_time": device.termination_time.isoformat() if device.termination_time else None,
             "hardware_reservation": ({"href": f"/metal/v1/hardware-reservations/{device.hardware_reservation_id}"}
                                      if device.hardware_reservation_id else None),
             "provisioning_percentage": install_percentage(install, events) if install else 0,
@@ -78,6 +81,9 @@ class DeviceIn(serializers.Serializer):
     public_ipv4_subnet_size = serializers.IntegerField(required=False, default=31, min_value=28, max_value=31)
     ssh_keys = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                      help_text="Extra public keys; the project's keys are always added.")
+    spot_instance = serializers.BooleanField(required=False, default=False)
+    spot_price_max = serializers.DecimalField(max_digits=10, decimal_places=4, required=False, allow_null=True, default=None,
+                                              help_text="Spot: the highest hourly price (the bid); more than zero.")
     hardware_reservation_id = serializers.CharField(required=False, allow_blank=True, default="",
                                                     help_text="Deploy on a reservation of the project: its UUID or 'next-available'.")
 
@@ -88,6 +94,10 @@ class DeviceIn(serializers.Serializer):
             raise serializers.ValidationError({"facility": "Give a facility code or a metro code."})
         if not by_id and not attrs.get("plan"):
             raise serializers.ValidationError({"plan": "This field is required."})
+        if attrs.get("spot_instance") and attrs.get("spot_price_max") is None:
+            raise serializers.ValidationError({"spot_price_max": "A spot instance needs a bid (spot_price_max)."})
+        if attrs.get("spot_instance") and attrs.get("hardware_reservation_id"):
+            raise serializers.ValidationError({"spot_instance": "A device on a hardware reservation is not a spot instance."})
         return attrs
 
 

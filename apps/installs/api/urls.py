@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.installs.api import batches, reservations, views
+from apps.installs.api import batches, reservations, spot, views
 
 urlpatterns = [
     path("operating-systems", views.OperatingSystemListView.as_view(), name="operating-systems"),
@@ -13,4 +13,9 @@ urlpatterns = [
     path("projects/<uuid:pk>/devices/batch", batches.ProjectBatchCreateView.as_view(), name="project-device-batch"),
     path("projects/<uuid:pk>/batches", batches.ProjectBatchListView.as_view(), name="project-batches"),
     path("batches/<uuid:pk>", batches.BatchDetailView.as_view(), name="batch"),
+    path("market/spot/prices", spot.SpotPricesView.as_view(), name="spot-prices"),
+    path("market/spot/prices/metros", spot.SpotPricesMetrosView.as_view(), name="spot-prices-metros"),
+    path("market/spot/prices/history", spot.SpotPricesHistoryView.as_view(), name="spot-prices-history"),
+    path("projects/<uuid:pk>/spot-market-requests", spot.ProjectSpotMarketRequestsView.as_view(), name="project-spot-market-requests"),
+    path("spot-market-requests/<uuid:pk>", spot.SpotMarketRequestDetailView.as_view(), name="spot-market-request"),
 ]

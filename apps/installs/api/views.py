@@ -15,7 +15,7 @@ from apps.installs import actions
 from apps.installs.api import serializers as s
 from apps.installs.models import Device, OperatingSystem
 from apps.installs.selectors import visible_devices
-from apps.installs.services import orders
+from apps.installs.services import orders, spot
 
 
 def _devices(request: Request):
@@ -54,10 +54,13 @@ class ProjectDeviceListView(GenericAPIView):
         if missing:
             raise ValidationError(missing)
         keys = [key.key for key in project.ssh_keys.all()] + list(v["ssh_keys"])
-        device = orders.device_create(project=project, hostname=v["hostname"], plan=plan, operating_system=os_, facility=facility,
-                                        metro=metro, ssh_keys=keys, userdata=v["userdata"], tags=v["tags"], description=v["description"],
-                                        public_ipv4_subnet_size=v["public_ipv4_subnet_size"],
-                                        hardware_reservation=v["hardware_reservation_id"] or None, actor=actor_of(request))
+        order = {"project": project, "hostname": v["hostname"], "plan": plan, "operating_system": os_, "facility": facility, "metro": metro,
+                 "ssh_keys": keys, "userdata": v["userdata"], "tags": v["tags"], "description": v["description"],
+                 "public_ipv4_subnet_size": v["public_ipv4_subnet_size"], "actor": actor_of(request)}
+        if v["spot_instance"]:
+            device = spot.spot_device_create(bid=v["spot_price_max"], **order)
+        else:
+            device = orders.device_create(hardware_reservation=v["hardware_reservation_id"] or None, **order)
         return Response(s.DeviceOut(device).data, status=status.HTTP_201_CREATED)
 
 

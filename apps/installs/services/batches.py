@@ -10,14 +10,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 
 from apps.audit.services import audit_record
-from apps.hardware.models import Server
 from apps.installs import actions
 from apps.installs.models import Batch, Device, DeviceState, OperatingSystem
 from apps.installs.services.orders import device_create
-from apps.installs.services.reservations import unreserved
+from apps.installs.services.reservations import free_servers
 
 MAX_BATCH = 100
 INDEX = re.compile(r"\{\{\s*index\s*\}\}")
@@ -44,21 +42,6 @@ class BatchSpec:
         return [INDEX.sub(f"{index:02d}", template) for index in range(1, self.quantity + 1)]
 
 
-def _capacity(spec: BatchSpec) -> int:
-    """Servers this batch may still count on: the ready, unreserved ones of its plan and place, locked (in one
-    order, so that concurrent batches queue instead of deadlocking), less the orders waiting for a server."""
-    pool = Server.objects.filter(plan=spec.plan, state="ready")
-    waiting = Device.objects.filter(plan=spec.plan, state=DeviceState.QUEUED, server__isnull=True)
-    if spec.facility is not None:
-        pool = pool.filter(facility=spec.facility)
-        waiting = waiting.filter(Q(facility=spec.facility) | Q(facility__isnull=True, metro=spec.facility.metro_id))
-    else:
-        pool = pool.filter(facility__metro=spec.metro)
-        waiting = waiting.filter(metro=spec.metro)
-    held = list(unreserved(pool).select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
-    return max(0, len(held) - waiting.count())
-
-
 def device_batch_create(*, project: Any, specs: list[BatchSpec], actor: Any = None) -> list[Batch]:
     """Order every spec's devices; one Batch per spec with the devices made and the reasons for the others."""
     for number, spec in enumerate(specs, start=1):
@@ -73,7 +56,7 @@ def device_batch_create(*, project: Any, specs: list[BatchSpec], actor: Any = No
     batches = []
     for spec in specs:
         with transaction.atomic():
-            free = _capacity(spec)
+            free = free_servers(plan=spec.plan, facility=spec.facility, metro=spec.metro)
             made: list[Device] = []
             errors: list[str] = []
             where = spec.facility.code if spec.facility is not None else f"metro {spec.metro.code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -12,6 +13,7 @@ from apps.hardware.models import Server, ServerState
 from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
 from apps.installs.services.admission import installs_admit
 from apps.installs.services.reservations import reservation_for_order, unreserved
+from apps.installs.services.spot_notice import spot_reclaim_for_demand
 from apps.installs.services.workflow import install_fail
 from project.states import IllegalTransition, StateConflict, transition
 
@@ -19,9 +21,12 @@ from project.states import IllegalTransition, StateConflict, transition
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
                   metro: Any = None, ssh_keys: list[str] | None = None, userdata: str = "", tags: list[str] | None = None,
                   description: str = "", public_ipv4_subnet_size: int = 31, hardware_reservation: str | None = None,
-                  actor: Any = None) -> Device:
+                  reclaim_spot: bool = True, actor: Any = None) -> Device:
     """Order a device: checks the order, records it `queued` and starts its provisioning run. With
-    `hardware_reservation` (a reservation's UUID or `next-available`) it deploys on the project's reserved server."""
+    `hardware_reservation` (a reservation's UUID or `next-available`) it deploys on the project's reserved server.
+    An on-demand order that finds no server gives notice to a spot device that holds one (`reclaim_spot`)."""
+    if not hardware_reservation:
+        _on_demand_capacity_check(plan=plan, facility=facility, metro=metro, reclaim_spot=reclaim_spot)
     with transaction.atomic():
         reservation = None
         if hardware_reservation:
@@ -43,12 +48,6 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
         if not operating_system.plans.filter(pk=plan.pk).exists():
             allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
             raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
-        if reservation is None:
-            pool = Server.objects.filter(plan=plan, state="ready")
-            pool = pool.filter(facility=facility) if facility is not None else pool.filter(facility__metro=metro)
-            if not unreserved(pool).exists():
-                where = facility.code if facility is not None else f"metro {metro.code}"
-                raise ValidationError({"plan": f"No {plan.slug} server is available in {where} right now; try another facility or plan."})
         device = Device(project=project, hostname=hostname, plan=plan, metro=metro, facility=facility,
                         operating_system=operating_system, ssh_keys=list(ssh_keys or []), userdata=userdata,
                         tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
@@ -62,6 +61,23 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
         audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)
         transaction.on_commit(installs_admit)
     return device
+
+
+def _on_demand_capacity_check(*, plan: Any, facility: Any, metro: Any, reclaim_spot: bool) -> None:
+    """Refuse an on-demand order no free server can take. Outside the order's transaction, so that the notice it
+    may give a spot device holding such a server (`reclaim_spot`) stays when the order is refused."""
+    if plan is None or (facility is None and metro is None):
+        return  # the order's own checks say what is missing
+    pool = Server.objects.filter(plan=plan, state="ready")
+    pool = pool.filter(facility=facility) if facility is not None else pool.filter(facility__metro=metro)
+    if unreserved(pool).exists():
+        return
+    where = facility.code if facility is not None else f"metro {metro.code}"
+    message = f"No {plan.slug} server is available in {where} right now; try another facility or plan."
+    if reclaim_spot and spot_reclaim_for_demand(plan=plan, facility=facility, metro=metro) is not None:
+        minutes = max(1, settings.SPOT_TERMINATION_NOTICE_SECONDS // 60)
+        message += f" A spot server is being reclaimed for on-demand orders; try again in {minutes} minutes or so."
+    raise ValidationError({"plan": message})
 
 
 def device_reinstall(*, device: Device, operating_system: OperatingSystem | None = None, actor: Any = None,

@@ -29,6 +29,22 @@ def unreserved(servers: QuerySet[Server]) -> QuerySet[Server]:
     return servers.exclude(pk__in=in_force().values("server_id"))
 
 
+def free_servers(*, plan: Any, facility: Any = None, metro: Any = None) -> int:
+    """How many more orders the pool can serve now: the ready, unreserved servers of `plan` in the facility (or
+    metro), locked in one order (so that concurrent callers queue rather than deadlock, and never count the same
+    server twice), less the orders already waiting for a server there. Call inside a transaction."""
+    pool = Server.objects.filter(plan=plan, state="ready")
+    waiting = Device.objects.filter(plan=plan, state=DeviceState.QUEUED, server__isnull=True, hardware_reservation__isnull=True)
+    if facility is not None:
+        pool = pool.filter(facility=facility)
+        waiting = waiting.filter(Q(facility=facility) | Q(facility__isnull=True, metro=facility.metro_id))
+    else:
+        pool = pool.filter(facility__metro=metro)
+        waiting = waiting.filter(metro=metro)
+    held = list(unreserved(pool).select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    return max(0, len(held) - waiting.count())
+
+
 def _live_device_on(reservation: HardwareReservation) -> Device | None:
     return reservation.devices.exclude(state=DeviceState.DELETED).first()
 
