@@ -108,3 +108,21 @@ def test_no_module_under_apps_is_over_600_lines():
     too_long = {str(path.relative_to(ROOT)): n for path in ROOT.glob("apps/**/*.py")
                 if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
     assert too_long == {}, f"split these by subject (STYLE.md): {too_long}"
+
+
+ENUM_BASES = {"TextChoices", "IntegerChoices", "Choices", "StrEnum", "Enum", "IntEnum"}
+
+
+def test_one_enum_per_concept():
+    """No two enumerations under apps/ share a name (there were two PowerState and two PortMode,
+    aliased on import to tell them apart)."""
+    import ast
+
+    defined: dict[str, list[str]] = {}
+    for path in sorted(ROOT.glob("apps/**/*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "attr", getattr(b, "id", "")) in ENUM_BASES for b in node.bases):
+                defined.setdefault(node.name, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert {name: places for name, places in defined.items() if len(places) > 1} == {}

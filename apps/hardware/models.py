@@ -17,6 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
 from apps.facilities.models import Facility, Rack
+from apps.hardware.drivers.base import PowerState
 from apps.hardware.fields import MACAddressField
 from project.encryption import EncryptedTextField
 from project.states import freeze
@@ -303,10 +304,7 @@ class BMCProtocol(models.TextChoices):
 BMC_DEFAULT_PORT = {BMCProtocol.IPMI: 623, BMCProtocol.REDFISH: 443}
 
 
-class PowerState(models.TextChoices):
-    ON = "on", "On"
-    OFF = "off", "Off"
-    UNKNOWN = "unknown", "Unknown"
+POWER_STATE_CHOICES = [(state.value, state.value.capitalize()) for state in PowerState]
 
 
 class BMC(models.Model):
@@ -321,7 +319,7 @@ class BMC(models.Model):
     password = EncryptedTextField()
     cert_fingerprint = models.CharField(max_length=64, blank=True, validators=[sha256_hex_validator],
                                         help_text="Redfish: SHA-256 of the BMC's TLS certificate (pinning).")
-    power_state = models.CharField(max_length=10, choices=PowerState.choices, default=PowerState.UNKNOWN)
+    power_state = models.CharField(max_length=10, choices=POWER_STATE_CHOICES, default=PowerState.UNKNOWN)
     power_state_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 

@@ -21,16 +21,15 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.hardware.drivers import BmcError, BmcTarget, BootDevice, PowerState, driver_for
 from apps.hardware.models import BMC, Server
-from apps.hardware.models import PowerState as RecordedPowerState
 from apps.hardware.power_models import PowerAction, PowerEvent, PowerOutcome
 from project.tasks import enqueue_for_facility
 
 # What the platform believes after a successful action (soft off is only a request to the OS).
 EXPECTED_STATE = {
-    PowerAction.ON: RecordedPowerState.ON,
-    PowerAction.OFF: RecordedPowerState.OFF,
-    PowerAction.CYCLE: RecordedPowerState.ON,
-    PowerAction.RESET: RecordedPowerState.ON,
+    PowerAction.ON: PowerState.ON,
+    PowerAction.OFF: PowerState.OFF,
+    PowerAction.CYCLE: PowerState.ON,
+    PowerAction.RESET: PowerState.ON,
 }
 DRIVER_ACTIONS = {
     PowerAction.ON: "on",
@@ -313,7 +312,7 @@ def power_state_sync(*, facility_code: str | None = None, server_ids: list[Any] 
         else:
             observed = str(outcome.observed)
             believed = bmc.power_state
-            if believed in (RecordedPowerState.ON, RecordedPowerState.OFF) and believed != observed:
+            if believed in (PowerState.ON, PowerState.OFF) and believed != observed:
                 report.drift.append(server_id)
                 result, message = PowerOutcome.DRIFT, f"The platform believed the server was {believed}; the BMC says {observed}."
             else:

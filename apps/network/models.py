@@ -6,11 +6,12 @@ from django.db import models
 from django.db.models import F, Q
 
 from apps.hardware.models import Switch as _Switch
+from apps.network.drivers import PortMode
 
-
-class PortMode(models.TextChoices):
-    PROVISIONED = "provisioned", "Provisioned (routed, the server's gateways)"
-    ISOLATED = "isolated", "Isolated (disabled, no addresses)"
+# The one PortMode is the driver interface's (apps.network.drivers); these are its labels here.
+PORT_MODE_CHOICES = [(PortMode.PROVISIONED.value, "Provisioned (routed, the server's gateways)"),
+                     (PortMode.ISOLATED.value, "Isolated (disabled, no addresses)")]
+PORT_MODES = [mode.value for mode in PortMode]
 
 
 class PortConfig(models.Model):
@@ -24,7 +25,7 @@ class PortConfig(models.Model):
     switch = models.ForeignKey("hardware.Switch", on_delete=models.CASCADE, related_name="port_configs", editable=False)
     server = models.ForeignKey("hardware.Server", on_delete=models.SET_NULL, null=True, blank=True, related_name="port_configs",
                                help_text="The server cabled to the port when the desired state was set.")
-    mode = models.CharField(max_length=20, choices=PortMode.choices)
+    mode = models.CharField(max_length=20, choices=PORT_MODE_CHOICES)
     description = models.CharField(max_length=200, blank=True)
     mtu = models.PositiveIntegerField(null=True, blank=True)
     addresses = models.JSONField(default=list, blank=True, help_text="Switch-side interface addresses with the link's prefix length.")
@@ -43,7 +44,7 @@ class PortConfig(models.Model):
         indexes = [models.Index(fields=["switch", "desired_version", "applied_version"], name="portconfig_switch_versions")]
         constraints = [
             models.CheckConstraint(condition=Q(applied_version__lte=F("desired_version")), name="portconfig_applied_not_ahead"),
-            models.CheckConstraint(condition=Q(mode__in=PortMode.values), name="portconfig_mode_known"),
+            models.CheckConstraint(condition=Q(mode__in=PORT_MODES), name="portconfig_mode_known"),
         ]
 
     def __str__(self) -> str:

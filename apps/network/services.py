@@ -33,9 +33,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.hardware.models import Server, ServerState, Switch, SwitchPort
-from apps.network.drivers import PortIntent, SwitchDriver, SwitchError, SwitchSessionLost, SwitchTarget, SwitchTimeout, driver_for
-from apps.network.drivers import PortMode as IntentMode
-from apps.network.models import ConfigPush, PortConfig, PortDrift, PortMode, PushOutcome, SwitchSync
+from apps.network.drivers import PortIntent, PortMode, SwitchDriver, SwitchError, SwitchSessionLost, SwitchTarget, SwitchTimeout, driver_for
+from apps.network.models import PORT_MODES, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
 from project.tasks import enqueue_for_facility
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,8 @@ class NotOutsideTransaction(RuntimeError):
 def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: int | None = None, addresses: Sequence[str] = (),
                     server: Server | None = None, actor: Any = None, reason: str = "", schedule: bool = True) -> tuple[PortConfig, bool]:
     """Set one port's desired state. Returns (config, changed); an unchanged state bumps nothing and pushes nothing."""
-    if mode not in PortMode.values:
-        raise ValueError(f"Unknown port mode '{mode}'; use one of {', '.join(PortMode.values)}.")
+    if mode not in PORT_MODES:
+        raise ValueError(f"Unknown port mode '{mode}'; use one of {', '.join(PORT_MODES)}.")
     normalized = [ipaddress.ip_interface(a).with_prefixlen for a in addresses]
     if mode == PortMode.ISOLATED and normalized:
         raise ValueError("An isolated port carries no addresses.")
@@ -282,7 +281,7 @@ def switch_target(switch: Switch) -> SwitchTarget:
 
 
 def port_intent(config: PortConfig) -> PortIntent:
-    return PortIntent(name=config.port.name, mode=IntentMode(config.mode), description=config.description, mtu=config.mtu,
+    return PortIntent(name=config.port.name, mode=PortMode(config.mode), description=config.description, mtu=config.mtu,
                       addresses=tuple(config.addresses))
 
 

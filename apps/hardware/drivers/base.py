@@ -15,8 +15,12 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class PowerState(StrEnum):
+    """A machine's power state: what a BMC answers (on, off) and what the platform records (also
+    unknown, before any answer). The one enum for the concept; the BMC model's choices are built from it."""
+
     ON = "on"
     OFF = "off"
+    UNKNOWN = "unknown"
 
 
 class BootDevice(StrEnum):
