@@ -126,3 +126,28 @@ def test_one_enum_per_concept():
             if isinstance(node, ast.ClassDef) and any(getattr(b, "attr", getattr(b, "id", "")) in ENUM_BASES for b in node.bases):
                 defined.setdefault(node.name, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert {name: places for name, places in defined.items() if len(places) > 1} == {}
+
+
+ACTION_SERVICES = {"device_power", "device_reinstall", "device_delete", "server_power_request", "server_power", "server_commission",
+                   "server_maintenance"}
+
+
+def test_faces_run_actions_only_through_the_registry():
+    """From each face (admin, API views, portal) to the service that performs an action is one call
+    into the registry: no face calls an action's service itself."""
+    import ast
+
+    faces = [p for p in ROOT.glob("apps/**/*.py") if "migrations" not in p.parts
+             and (p.name.startswith("admin") or p.name == "views.py" or "api" in p.parent.parts)]
+    calls = []
+    for path in faces:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                if name in ACTION_SERVICES:
+                    calls.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
+    assert calls == []
+    registry = (ROOT / "apps/installs/actions.py").read_text()
+    for face in ("apps/installs/api/views.py", "apps/portal/views.py", "apps/installs/admin.py"):
+        assert "perform(" in (ROOT / face).read_text(), face
+    assert "def perform(" in registry
