@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from apps.billing import services
+from apps.billing import reports, services
 from apps.billing.models import Credit, Invoice, InvoiceLine, Price
 
 
@@ -15,6 +19,7 @@ from apps.billing.models import Credit, Invoice, InvoiceLine, Price
 class PriceAdmin(admin.ModelAdmin):
     list_display = ["kind", "plan", "metro", "amount", "valid_from", "created_at"]
     list_filter = ["kind", "metro"]
+    change_list_template = "admin/billing/price_change_list.html"
     fields = ["kind", "plan", "metro", "amount", "valid_from"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -22,6 +27,24 @@ class PriceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return [path("report/", self.admin_site.admin_view(self.report_view), name="billing_report"), *super().get_urls()]
+
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        """Revenue per facility and plan, utilisation over the month, the spot price history (?month=YYYY-MM)."""
+        now = timezone.now()
+        month = request.GET.get("month") or f"{now:%Y-%m}"
+        try:
+            points = reports.utilisation(month, now=now)
+        except ValueError as exc:
+            month, points = f"{now:%Y-%m}", reports.utilisation(f"{now:%Y-%m}", now=now)
+            self.message_user(request, str(exc), level="error")
+        context = {**self.admin_site.each_context(request), "title": f"Billing report {month}", "month": month,
+                   "revenue": reports.revenue(month), "spot": reports.spot_history(month),
+                   "chart": mark_safe(reports.utilisation_svg(points)),  # noqa: S308 - built from numbers only
+                   "utilisation": [(day, None if value is None else round(value * 100, 1)) for day, value in points]}
+        return TemplateResponse(request, "admin/billing/report.html", context)
 
     def save_model(self, request: HttpRequest, obj: Price, form: Any, change: bool) -> None:
         saved = services.price_set(kind=obj.kind, amount=obj.amount, valid_from=obj.valid_from, plan=obj.plan, metro=obj.metro,

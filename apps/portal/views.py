@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import services
 from apps.accounts.models import APIToken, SSHKey
 from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, ssh_keys_for_project, visible_projects
+from apps.billing import selectors as billing
 from apps.installs import actions
 from apps.installs import selectors as install_selectors
 from apps.installs.models import Device
@@ -36,7 +37,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "keys": SSHKey.objects.filter(owner=request.user),
         "tokens": APIToken.objects.filter(user=request.user, project__isnull=True, revoked_at__isnull=True),
         "key_form": SSHKeyForm(), "token_form": APITokenForm(),
+        "invoices": billing.visible_invoices(request.user).select_related("organization").order_by("-period_start")[:24],
     })
+
+
+@login_required
+def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = get_object_or_404(billing.visible_invoices(request.user).select_related("organization"), pk=pk)
+    return render(request, "portal/invoice.html", {"invoice": invoice, "lines": invoice.lines.select_related("project")})
 
 
 @login_required
@@ -57,7 +65,10 @@ def project_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 messages.success(request, f"Key '{key_form.cleaned_data['label']}' added to {project.name}.")
                 return redirect("portal:project", pk=project.pk)
     devices = visible_devices(request.user).filter(project=project).order_by("-created_at")
+    month_start, now = billing.month_to_date()
+    usage = billing.project_usage(project_id=project.pk, window_start=month_start, window_end=now)
     return render(request, "portal/project.html", {
+        "usage": usage, "usage_total": sum(u.total for u in usage), "usage_since": month_start,
         "project": project, "role": RANK_ROLE[project.role_rank],
         "devices": [(d, _percentage(d)) for d in devices], "order_form": DeviceOrderForm(),
         "can_write": can(request.user, project, WRITE), "can_manage": can(request.user, project, MANAGE),
