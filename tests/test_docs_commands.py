@@ -179,6 +179,9 @@ def test_readme_links_every_docs_page():
 
 
 @pytest.mark.slow
+# A page runs several commands, each bounded by COMMAND_TIMEOUT; the suite-wide 300 s would cut a page of
+# short benchmarks on a loaded machine.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("doc", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_documented_commands_run(doc: Path, demo_template: Path, tmp_path: Path) -> None:
     commands = doc_commands(doc)
