@@ -4,8 +4,13 @@ through the staff API over HTTP; finally allocations per second with 16 concurre
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard .venv/bin/python bench/ipam.py
 
-It works in its own throw-away database (test_<name>, created and dropped by this script), never in
-the one DATABASE_URL names. Reference figures: NetBox 4.7.3 with the same data (see docs/benchmarks.md).
+It works in its own throw-away database (bench_ipam_<name>, created and dropped by this script), never
+in the one DATABASE_URL names.
+
+With --netbox SOURCE (a NetBox source tree or git directory) it installs that NetBox in a throw-away
+virtualenv (Python 3.12, from pyenv when this interpreter is older), seeds it with the same rows, serves
+both under gunicorn and times both over HTTP in the same run (bench/ipam_side_by_side.py); NetBox's
+database and Redis keys are removed at the end. Not part of the test suite: it takes ~20 minutes.
 """
 from __future__ import annotations
 

@@ -196,8 +196,10 @@ class NetBox:
             # psycopg[c] compiles against libpq; the binary wheel is the same driver, prebuilt.
             requirements.append(re.sub(r"^psycopg\[c,", "psycopg[binary,", line))
         (self.root / "requirements.txt").write_text("\n".join(requirements) + "\n")
-        subprocess.run([str(self.venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
-                        str(self.root / "requirements.txt")], check=True, timeout=PIP_TIMEOUT)
+        pip = subprocess.run([str(self.venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
+                              str(self.root / "requirements.txt")], capture_output=True, text=True, timeout=PIP_TIMEOUT)
+        if pip.returncode:
+            raise SystemExit(f"pip could not install NetBox's requirements:\n{pip.stdout[-3000:]}{pip.stderr[-3000:]}")
         log(f"NetBox {self.version}: dependencies installed from PyPI in {time.monotonic() - started:.0f} s "
             "(psycopg[binary] for psycopg[c]; documentation-only packages left out)")
 
