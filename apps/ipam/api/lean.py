@@ -8,6 +8,9 @@ else — no token or a bad one, not staff, a read-only token on a write, a body 
 not the plain case, a missing block, any refusal — is handed to the full DRF view, which then
 answers exactly as before (its errors, its status codes). Nothing is written before a hand-over: an
 allocation either succeeds here or writes nothing (one statement, see services._allocate_postgres).
+
+A rule added to one of the four DRF view methods below must be added to its lean view too — or,
+better, to the service or permission class both call (quotas, token scope), so neither can miss it.
 """
 from __future__ import annotations
 
