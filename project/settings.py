@@ -89,6 +89,7 @@ MIDDLEWARE = [
     # First: requests of the provisioning listener get its URLconf and JSON errors (project/listeners.py).
     "project.listeners.ListenerMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.api.middleware.APIPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -185,6 +186,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.exception_handler",
+    "DEFAULT_METADATA_CLASS": "apps.api.metadata.APIMetadata",
+    "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.MetalJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PARSER_CLASSES": ["project.jsonbody.BoundedJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],

@@ -19,8 +19,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
-    path("api/", include("apps.api.urls")),
-    # The same customer API at the Equinix Metal path, so existing clients only change their base URL.
-    path("metal/v1/", include(("apps.api.urls", "metal"), namespace="metal")),
+    # The staff API (inventory, IPAM, installs, power) and the Equinix-Metal-shaped customer API:
+    # two trees, each with its own schema. Existing Metal clients only change their base URL.
+    path("api/", include(("apps.api.staff_urls", "staff"), namespace="staff")),
+    path("metal/v1/", include(("apps.api.metal_urls", "metal"), namespace="metal")),
     path("", include("apps.portal.urls", namespace="portal")),
 ]

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from project.encryption import EncryptedTextField
+
 
 class Role(models.TextChoices):
     # Ordered from least to most; ROLE_RANK below is the order the selectors compare by.
@@ -91,7 +93,9 @@ class Membership(models.Model):
 
 
 class APIToken(models.Model):
-    """A bearer token. Only its SHA-256 is stored; the plaintext is shown once at creation."""
+    """A bearer token. Requests are matched by its SHA-256; the token itself is kept encrypted at rest
+    (Fernet, the project's keys) so that its owner can read it back, as Equinix Metal clients
+    (Terraform's api-key resources, packngo) expect."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -101,6 +105,7 @@ class APIToken(models.Model):
     read_only = models.BooleanField(default=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_preview = models.CharField(max_length=8, editable=False, help_text="First characters, to recognise the token.")
+    key_encrypted = EncryptedTextField(blank=True, editable=False, help_text="The token, encrypted; shown only to its owner.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -142,3 +147,23 @@ class SSHKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.fingerprint_sha256})"
+
+
+class Invitation(models.Model):
+    """An invitation for someone (by e-mail) to join an organization, or only some of its projects,
+    with a role. The invitee accepts it once they have an account with that address."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    projects = models.ManyToManyField(Project, blank=True, related_name="invitations",
+                                      help_text="Empty: the whole organization; otherwise only these projects.")
+    invitee = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.COLLABORATOR)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} to {self.organization} as {self.role}"

@@ -7,8 +7,10 @@ narrows further: a project token sees only its project, a read-only token only r
 """
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 
@@ -82,9 +84,40 @@ def organization_role(user: Any, organization_id: Any) -> str | None:
     return RANK_ROLE.get(rank) if rank else None
 
 
-def ssh_keys_for_project(project: Project) -> QuerySet:
-    """Keys installed on a project's devices: the project's keys and its members' personal keys."""
+def device_ssh_keys(*, project: Project, project_ssh_keys: list[Any] | None = None, user_ssh_keys: list[Any] | None = None,
+                    ssh_keys: list[str] | None = None, no_ssh_keys: bool = False) -> list[str]:
+    """Which public keys go on a new device of `project`, by the real service's rule:
+
+    - `no_ssh_keys`: none;
+    - any of `project_ssh_keys` (ids of the project's keys), `user_ssh_keys` (ids of personal keys of
+      the project's members) or `ssh_keys` (key texts) given non-empty: exactly those;
+    - otherwise the project's keys and the personal keys of its members who may change its devices
+      (every role but read-only, through the organization or the project).
+    Ids that name no such key are a field error. The texts come back as stored, de-duplicated."""
     from apps.accounts.models import SSHKey
 
-    member_ids = Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id)).values("user_id")
-    return SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=member_ids))
+    if no_ssh_keys:
+        return []
+    writers = (Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id))
+               .exclude(role=Role.READ_ONLY).values("user_id"))
+    if project_ssh_keys or user_ssh_keys or ssh_keys:
+        chosen: list[str] = []
+        for field, ids, scope in (("project_ssh_keys", project_ssh_keys, Q(project=project)),
+                                  ("user_ssh_keys", user_ssh_keys, Q(owner_id__in=writers))):
+            wanted = {str(i) for i in ids or []}
+            found = {str(pk): key for pk, key in SSHKey.objects.filter(scope, pk__in=_uuids(field, wanted)).values_list("pk", "key")}
+            missing = sorted(wanted - set(found))
+            if missing:
+                raise ValidationError({field: f"No such SSH key in this project: {', '.join(missing)}."})
+            chosen += [found[i] for i in sorted(found)]
+        chosen += list(ssh_keys or [])
+    else:
+        chosen = list(SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=writers)).order_by("created_at", "pk").values_list("key", flat=True))
+    return list(dict.fromkeys(chosen))
+
+
+def _uuids(field: str, values: set[str]) -> list[uuid.UUID]:
+    try:
+        return [uuid.UUID(v) for v in values]
+    except ValueError as exc:
+        raise ValidationError({field: "SSH key ids are UUIDs."}) from exc

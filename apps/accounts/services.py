@@ -14,9 +14,10 @@ from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import APIToken, Membership, Organization, Project, Role, SSHKey
+from apps.accounts.models import APIToken, Invitation, Membership, Organization, Project, Role, SSHKey
 from apps.accounts.sshkeys import parse_public_key
 from apps.audit.services import audit_record, diff, snapshot
+from project.encryption import EncryptedTextField
 from project.holds import holds_of
 
 User = get_user_model()
@@ -58,15 +59,49 @@ def project_create(*, organization: Organization, name: str, actor: Any = None) 
 
 
 @transaction.atomic
-def project_update(*, project: Project, name: str, actor: Any = None) -> Project:
-    # The "before" comes from the locked row, never from the caller's object: the admin changes
-    # that object from its form before it calls here, and an audit of it would show no change.
-    before = snapshot(Project.objects.select_for_update().get(pk=project.pk))
-    project.name = name
-    project.full_clean()
-    project.save()
-    audit_record(action="accounts.project.update", target=project, changes=diff(before, snapshot(project)), actor=actor)
-    return project
+def project_update(*, project: Project, name: str | None = None, actor: Any = None) -> Project:
+    """Change what may change on a project; fields left None stay as they are."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    before = snapshot(locked)
+    if name is not None:
+        if Project.objects.filter(organization_id=locked.organization_id, name=name).exclude(pk=locked.pk).exists():
+            raise ValidationError({"name": f"The organization already has a project named '{name}'."})
+        locked.name = name
+    locked.full_clean()
+    locked.save()
+    audit_record(action="accounts.project.update", target=locked, changes=diff(before, snapshot(locked)), actor=actor)
+    return locked
+
+
+def default_organization(user: Any) -> Organization | None:
+    """The organization a user's new projects go to when none is named: the first one (oldest
+    membership) where they may create projects — owner or admin. Equinix Metal calls it the
+    user's default organization."""
+    membership = (Membership.objects.filter(user=user, organization__isnull=False, role__in=[Role.OWNER, Role.ADMIN])
+                  .select_related("organization").order_by("created_at", "pk").first())
+    return membership.organization if membership is not None else None
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, name: str | None = None, actor: Any = None) -> Organization:
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = snapshot(locked)
+    if name is not None:
+        locked.name = name
+    locked.full_clean()
+    locked.save()
+    audit_record(action="accounts.organization.update", target=locked, changes=diff(before, snapshot(locked)), actor=actor)
+    return locked
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization, actor: Any = None) -> None:
+    """Delete an organization that has no projects left (delete those first)."""
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    if locked.projects.exists():
+        raise ValidationError({"projects": f"Organization {locked} still has projects; delete them first."})
+    audit_record(action="accounts.organization.delete", target=locked, changes=diff(snapshot(locked), {}), actor=actor)
+    locked.delete()
 
 
 @transaction.atomic
@@ -104,10 +139,10 @@ def membership_remove(*, membership: Membership, actor: Any = None) -> None:
 @transaction.atomic
 def api_token_create(*, user: Any, description: str = "", project: Project | None = None, read_only: bool = False,
                      actor: Any = None) -> tuple[APIToken, str]:
-    """Create a token; return it with its plaintext, which is never stored and never shown again."""
+    """Create a token; return it with its plaintext (stored only encrypted, readable again by its owner)."""
     plaintext = secrets.token_urlsafe(32)
     token = APIToken(user=user, project=project, description=description, read_only=read_only,
-                     key_hash=hash_token(plaintext), key_preview=plaintext[:6])
+                     key_hash=hash_token(plaintext), key_preview=plaintext[:6], key_encrypted=plaintext)
     token.full_clean()
     token.save()
     audit_record(action="accounts.api_token.create", target=token,
@@ -136,7 +171,8 @@ def _token_lookup(vendor: str) -> tuple[str, list[tuple[type[Model], list[str], 
     columns: list[str] = []
     models = []
     for alias, model in (("t", APIToken), ("u", User), ("p", Project)):
-        fields = model._meta.concrete_fields
+        # The encrypted token is left out (deferred): authenticating never needs to decrypt it.
+        fields = [f for f in model._meta.concrete_fields if not isinstance(f, EncryptedTextField)]
         columns += [f"{alias}.{qn(f.column)}" for f in fields]
         # The converters the ORM would apply (SQLite returns datetimes, UUIDs and booleans as text/ints).
         converters = []
@@ -195,7 +231,9 @@ def ssh_key_create(*, label: str, key: str, owner: Any = None, project: Project 
     scope = {"owner": owner} if owner is not None else {"project": project}
     if SSHKey.objects.filter(fingerprint_sha256=parsed.fingerprint_sha256, **scope).exists():
         raise ValidationError({"key": f"This key ({parsed.fingerprint_sha256}) is already registered here."})
-    ssh_key = SSHKey(label=label.strip(), key=parsed.normalized, fingerprint=parsed.fingerprint_md5,
+    # Stored exactly as sent (clients compare what they sent with what they read back); validated
+    # and fingerprinted on the normalised copy.
+    ssh_key = SSHKey(label=label.strip(), key=key, fingerprint=parsed.fingerprint_md5,
                      fingerprint_sha256=parsed.fingerprint_sha256, **scope)
     ssh_key.full_clean()
     ssh_key.save()
@@ -212,7 +250,7 @@ def ssh_key_update(*, ssh_key: SSHKey, label: str | None = None, key: str | None
         ssh_key.label = label.strip()
     if key is not None:
         parsed = parse_public_key(key)
-        ssh_key.key, ssh_key.fingerprint, ssh_key.fingerprint_sha256 = parsed.normalized, parsed.fingerprint_md5, parsed.fingerprint_sha256
+        ssh_key.key, ssh_key.fingerprint, ssh_key.fingerprint_sha256 = key, parsed.fingerprint_md5, parsed.fingerprint_sha256
     ssh_key.full_clean()
     ssh_key.save()
     audit_record(action="accounts.ssh_key.update", target=ssh_key, changes=diff(before, snapshot(ssh_key)), actor=actor)
@@ -258,3 +296,40 @@ def project_delete(*, project: Project, actor: Any = None) -> None:
     now = timezone.now()
     Project.with_deleted.filter(pk=locked.pk).update(deleted_at=now)
     audit_record(action="accounts.project.delete", target=locked, changes={"deleted_at": [None, now]}, actor=actor)
+
+
+@transaction.atomic
+def invitation_create(*, organization: Organization, invitee: str, role: str, projects: list[Project] | None = None,
+                      actor: Any = None) -> Invitation:
+    if role not in Role.values:
+        raise ValidationError({"roles": f"Unknown role '{role}'."})
+    foreign = [p for p in projects or [] if p.organization_id != organization.pk]
+    if foreign:
+        raise ValidationError({"projects_ids": "Every project must belong to the organization."})
+    invitation = Invitation(organization=organization, invitee=invitee.strip().lower(), role=role,
+                            invited_by=actor if getattr(actor, "is_authenticated", False) else getattr(actor, "user", None))
+    invitation.full_clean()
+    invitation.save()
+    invitation.projects.set(projects or [])
+    audit_record(action="accounts.invitation.create", target=invitation, changes=diff({}, snapshot(invitation)), actor=actor)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: Any, actor: Any = None) -> list[Membership]:
+    """The invitee joins: the organization, or each invited project, with the invited role."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if (user.email or "").strip().lower() != locked.invitee:
+        raise ValidationError({"invitee": "This invitation is for another e-mail address."})
+    projects = list(locked.projects.all())
+    memberships = ([membership_set(user=user, role=locked.role, project=p, actor=actor) for p in projects] if projects
+                   else [membership_set(user=user, role=locked.role, organization=locked.organization, actor=actor)])
+    audit_record(action="accounts.invitation.accept", target=locked, changes=diff(snapshot(locked), {}), actor=actor)
+    locked.delete()
+    return memberships
+
+
+@transaction.atomic
+def invitation_delete(*, invitation: Invitation, actor: Any = None) -> None:
+    audit_record(action="accounts.invitation.delete", target=invitation, changes=diff(snapshot(invitation), {}), actor=actor)
+    invitation.delete()

@@ -17,8 +17,11 @@ from project.encryption import EncryptedTextField
 from project.states import freeze
 
 os_slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_]*$", "Use lower-case letters, digits and underscores (e.g. 'ubuntu_24_04').")
-hostname_validator = RegexValidator(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$",
-                                    "A hostname is 1-63 letters, digits and dashes, not starting or ending with a dash.")
+# A name or a fully qualified name (the real service accepts "web1.example.com"): labels of letters,
+# digits and dashes, not starting or ending with a dash, joined by dots.
+hostname_validator = RegexValidator(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+                                    "A hostname is labels of letters, digits and dashes (not starting or ending with a dash), "
+                                    "joined by dots.")
 sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A SHA-256 checksum is 64 lower-case hex digits.")
 
 
@@ -93,9 +96,14 @@ class Device(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="devices")
-    hostname = models.CharField(max_length=63, validators=[hostname_validator])
+    hostname = models.CharField(max_length=253, validators=[hostname_validator])
     description = models.CharField(max_length=200, blank=True)
     plan = models.ForeignKey("hardware.Plan", on_delete=models.PROTECT, related_name="devices")
+    # A locked device refuses delete and reinstall until someone unlocks it (as the real service does).
+    locked = models.BooleanField(default=False)
+    billing_cycle = models.CharField(max_length=10, choices=[("hourly", "hourly"), ("daily", "daily"), ("monthly", "monthly"),
+                                                             ("yearly", "yearly")], default="hourly")
+    customdata = models.JSONField(default=dict, blank=True, help_text="The customer's own data, returned as given.")
     metro = models.ForeignKey("facilities.Metro", on_delete=models.PROTECT, null=True, blank=True, related_name="devices")
     facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="devices",
                                  help_text="Asked-for facility; empty with a metro: any facility of the metro.")

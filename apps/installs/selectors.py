@@ -131,3 +131,33 @@ def project_live_device_hostname(device_id: Any, project: Any) -> str | None:
     """The hostname of `project`'s device `device_id` unless it is deleted (None for anything else)."""
     return (Device.objects.filter(pk=device_id, project=project).exclude(state=DeviceState.DELETED)
             .values_list("hostname", flat=True).first())
+
+
+def order_facility(*, plan: Any, facility_codes: list[str], metro: Any = None) -> Any | None:
+    """Where an order may land when the customer names facilities: the first of `facility_codes`
+    (in the customer's order of preference; "any" means every facility, fullest pool first) that has
+    a `ready` server of `plan`; else the first named facility that exists (device_create then says it
+    has no server), or None."""
+    from django.db.models import Count, Q
+
+    from apps.facilities.models import Facility
+
+    facilities = Facility.objects.select_related("metro").annotate(
+        ready=Count("servers", filter=Q(servers__plan=plan, servers__state="ready")))
+    if metro is not None:
+        facilities = facilities.filter(metro=metro)
+    # Codes are stored lower-case (the facilities app validates them), so lower-casing the input is
+    # the case-insensitive match the real service does.
+    codes = [c.lower() for c in facility_codes]
+    by_code = {f.code: f for f in facilities.filter(code__in=codes)}
+    for code in codes:
+        if code == "any":
+            best = facilities.filter(ready__gt=0).order_by("-ready", "code").first()
+            if best is not None:
+                return best
+            continue
+        facility = by_code.get(code)
+        if facility is not None and facility.ready > 0:
+            return facility
+    # None has a server now: the first named one, so that device_create says which and why.
+    return next((by_code[c] for c in codes if c in by_code), None)

@@ -65,6 +65,9 @@ class Block(models.Model):
     device_label = models.CharField(max_length=255, blank=True, help_text="The device's hostname when it was assigned.")
     gateway = models.GenericIPAddressField(null=True, blank=True, help_text="Assignments: the switch side (the device's gateway).")
     description = models.CharField(max_length=200, blank=True)
+    # What the customer attached to a reservation through the API; returned exactly as given.
+    tags = models.JSONField(default=list, blank=True)
+    customdata = models.JSONField(default=dict, blank=True)
     # Kept by the database (trigger, migration 0004) on PostgreSQL and by the services on SQLite, under
     # the parent's row lock: addresses in this block's active direct children, and in those that are
     # assignments. Utilisation of a /8 then sums a few thousand counters instead of every assignment.

@@ -332,7 +332,7 @@ def blocks_visible_to(user: Any, token: Any = None) -> QuerySet[Block]:
 
     Every customer-facing face (API, portal) starts here, so another tenant's block is a 404."""
     return (Block.objects.filter(project__in=visible_projects(user, token).values("pk"), kind__in=[Kind.RESERVATION, Kind.ASSIGNMENT])
-            .select_related("project__organization", "facility", "metro", "parent"))
+            .select_related("project__organization", "facility__metro", "metro", "parent__facility__metro", "parent__metro"))
 
 
 def pools_for(*, facility: Any = None, metro: Any = None, family: int, public: bool) -> list[Block]:

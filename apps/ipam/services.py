@@ -294,9 +294,21 @@ def block_allocate_from_pools(*, family: int, public: bool, prefix_length: int, 
 
 def reservation_create(*, project: Any, family: int = 4, public: bool = True, quantity: int | None = None,
                        prefix_length: int | None = None, facility: Any = None, metro: Any = None, pool: Block | None = None,
-                       network: Any = None, description: str = "", actor: Any = None) -> Block:
+                       network: Any = None, description: str = "", tags: list[str] | None = None,
+                       customdata: dict[str, Any] | None = None, actor: Any = None) -> Block:
     """Reserve a block for `project`: `quantity` addresses (a power of two) or a `prefix_length`, from
-    a given pool, from the pools of a facility/metro, or an exact `network`."""
+    a given pool, from the pools of a facility/metro, or an exact `network`. Tags and customdata are
+    the customer's own labels, stored as given."""
+    with transaction.atomic():
+        block = _reserve(project=project, family=family, public=public, quantity=quantity, prefix_length=prefix_length,
+                         facility=facility, metro=metro, pool=pool, network=network, description=description, actor=actor)
+        if tags or customdata:
+            block = block_update(block=block, tags=tags, customdata=customdata, actor=actor)
+    return block
+
+
+def _reserve(*, project: Any, family: int, public: bool, quantity: int | None, prefix_length: int | None, facility: Any,
+             metro: Any, pool: Block | None, network: Any, description: str, actor: Any) -> Block:
     if network is not None:
         return block_create(network=network, kind=Kind.RESERVATION, parent=pool, project=project, description=description, actor=actor)
     if prefix_length is None:
@@ -348,14 +360,14 @@ def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block
 
 
 @transaction.atomic
-def block_update(*, block: Block, description: str | None = None, public: bool | None = None, actor: Any = None) -> Block:
+def block_update(*, block: Block, description: str | None = None, public: bool | None = None, tags: list[str] | None = None,
+                 customdata: dict[str, Any] | None = None, actor: Any = None) -> Block:
     locked = _lock(block)
     before = snapshot(locked)
-    if description is not None:
-        locked.description = description
-    if public is not None:
-        locked.public = public
-    locked.save(update_fields=["description", "public"])
+    for name, value in (("description", description), ("public", public), ("tags", tags), ("customdata", customdata)):
+        if value is not None:
+            setattr(locked, name, value)
+    locked.save(update_fields=["description", "public", "tags", "customdata"])
     audit_record(action=f"ipam.{locked.kind}.update", target=locked, changes=diff(before, snapshot(locked)), actor=actor)
     return locked
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import services
 from apps.accounts.models import APIToken, SSHKey
-from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, ssh_keys_for_project, visible_projects
+from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, visible_projects
 from apps.billing import selectors as billing
 from apps.installs import actions
 from apps.installs import selectors as install_selectors
@@ -140,8 +140,7 @@ def device_order(request: HttpRequest, pk: str) -> HttpResponse:
     form = DeviceOrderForm(request.POST)
     if form.is_valid():
         try:
-            keys = sorted(ssh_keys_for_project(project).values_list("key", flat=True))
-            device = orders.device_create(project=project, ssh_keys=keys, actor=request.user, **form.cleaned_data)
+            device = orders.device_create(project=project, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

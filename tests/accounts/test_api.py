@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts import services
 from apps.accounts.models import APIToken, Role, SSHKey
+from project.public_ids import public_id
 from tests.factories import ProjectFactory, UserFactory
 
 
@@ -35,7 +37,7 @@ def client_for(user, **token_kwargs) -> APIClient:  # noqa: ANN001
     return client
 
 
-@pytest.mark.parametrize("base", ["/metal/v1", "/api"])
+@pytest.mark.parametrize("base", ["/metal/v1"])
 def test_projects_list_in_metal_shape(tenant, base):
     response = client_for(tenant["alice"]).get(f"{base}/projects")
     assert response.status_code == 200
@@ -44,7 +46,8 @@ def test_projects_list_in_metal_shape(tenant, base):
     assert body["meta"]["total"] == 2 and body["meta"]["current_page"] == 1
     project = body["projects"][0]
     assert project["href"] == f"/metal/v1/projects/{project['id']}"
-    assert project["organization"] == {"href": f"/metal/v1/organizations/{tenant['a1'].organization_id}"}
+    org_id = str(tenant['a1'].organization_id)
+    assert project["organization"] == {"id": org_id, "href": f"/metal/v1/organizations/{org_id}"}
     assert project["role"] == "owner"
 
 
@@ -108,7 +111,11 @@ def test_ssh_keys_crud_and_bad_key(tenant):
     created = client.post("/metal/v1/ssh-keys", {"label": "laptop", "key": pubkey()}, format="json")
     assert created.status_code == 201
     key = created.json()
-    assert key["fingerprint"].count(":") == 15 and key["owner"]["href"].endswith(str(tenant["alice"].pk))
+    assert key["fingerprint"].count(":") == 15 and key["owner"]["href"].endswith(public_id("user", tenant["alice"].pk))
+    # Stored and returned exactly as sent (Terraform compares), validated on a normalised copy.
+    sent = pubkey() + " me@laptop\n"
+    exact = client.post("/metal/v1/ssh-keys", {"label": "file", "key": sent}, format="json").json()
+    assert exact["key"] == sent and client.get(exact["href"]).json()["key"] == sent
     assert client.put(f"/metal/v1/ssh-keys/{key['id']}", {"label": "desk"}, format="json").json()["label"] == "desk"
     # mallory cannot see or delete it
     assert client_for(tenant["mallory"]).delete(f"/metal/v1/ssh-keys/{key['id']}").status_code == 404
@@ -116,14 +123,26 @@ def test_ssh_keys_crud_and_bad_key(tenant):
     assert not SSHKey.objects.filter(pk=key["id"]).exists()
 
 
-def test_api_keys_shown_once(tenant):
+def test_api_keys_readable_by_their_owner_only_and_encrypted_at_rest(tenant):
     client = client_for(tenant["alice"])
     created = client.post("/metal/v1/user/api-keys", {"description": "ci"}, format="json")
     assert created.status_code == 201
     plaintext = created.json()["token"]
     assert len(plaintext) > 40
+    # Terraform and packngo read the token back from the list.
     listed = client.get("/metal/v1/user/api-keys").json()["api_keys"]
-    assert plaintext not in str(listed)
+    assert [k["token"] for k in listed if k["id"] == created.json()["id"]] == [plaintext]
+    # At rest: a hash for lookup and a Fernet ciphertext, never the token itself.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key_hash, key_encrypted FROM accounts_apitoken WHERE id = %s", [created.json()["id"]])
+        key_hash, stored = cursor.fetchone()
+    assert plaintext not in key_hash + stored and stored.startswith("fernet:")
+    # Another admin of a project sees the project's tokens, but only previews of those they did not make.
+    project_key = client.post(f"/metal/v1/projects/{tenant['a1'].pk}/api-keys", {"description": "p"}, format="json").json()
+    other = UserFactory(username="carol")
+    services.membership_set(user=other, project=tenant["a1"], role=Role.ADMIN)
+    seen = client_for(other).get(f"/metal/v1/projects/{tenant['a1'].pk}/api-keys").json()["api_keys"]
+    assert [k["token"] for k in seen] == [project_key["token"][:6] + "…"]
     fresh = APIClient()
     fresh.credentials(HTTP_X_AUTH_TOKEN=plaintext)
     assert fresh.get("/metal/v1/user").json()["username"] == "alice"

@@ -41,7 +41,7 @@ def billed(make_device):
 NOVEMBER = "created[after]=2026-11-01T00:00:00Z&created[before]=2026-12-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("base", ["/metal/v1", "/api"])
+@pytest.mark.parametrize("base", ["/metal/v1"])
 def test_project_and_device_usages(billed, base) -> None:
     client = client_for(billed["dev"])
     usages = client.get(f"{base}/projects/{billed['mine'].pk}/usages?{NOVEMBER}").json()["usages"]

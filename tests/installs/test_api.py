@@ -35,7 +35,7 @@ def body(t, **over):
     return {"hostname": "web1", "plan": t["plan"].slug, "facility": t["facility"].code, "operating_system": t["os"].slug, **over}
 
 
-@pytest.mark.parametrize("base", ["/metal/v1", "/api"])
+@pytest.mark.parametrize("base", ["/metal/v1"])
 def test_order_a_device_and_read_it_back(tenants, base) -> None:
     client = client_for(tenants["alice"])
     answer = client.post(f"{base}/projects/{tenants['mine'].pk}/devices", body(tenants, tags=["web"]), format="json")

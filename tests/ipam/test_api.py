@@ -10,6 +10,7 @@ from apps.accounts.models import Role
 from apps.installs.models import DeviceState
 from apps.ipam import selectors, services
 from apps.ipam.models import Block, Kind
+from project.public_ids import key_of, public_id
 from tests.factories import ProjectFactory, UserFactory
 from tests.installs.factories import DeviceFactory
 
@@ -98,25 +99,27 @@ def test_customer_reserves_assigns_and_releases(tenants, facility):
     v6 = api.post(f"/metal/v1/projects/{project.pk}/ips", {"type": "public_ipv6", "cidr": 56, "metro": "da"}, format="json")
     assert v6.status_code == 201 and v6.json()["cidr"] == 56
 
-    listed = api.get(f"/api/projects/{project.pk}/ips").json()
-    assert sorted(i["cidr"] for i in listed["ip_addresses"]) == [29, 32, 56]
-    assert [i["cidr"] for i in api.get(f"/api/projects/{project.pk}/ips?types=public_ipv6").json()["ip_addresses"]] == [56]
+    listed = api.get(f"/metal/v1/projects/{project.pk}/ips?include=assignments").json()
+    assert sorted(i["cidr"] for i in listed["ip_addresses"]) == [29, 56]
+    assert [a["cidr"] for i in listed["ip_addresses"] for a in i.get("assignments", [])] == [32]
+    assert [i["cidr"] for i in api.get(f"/metal/v1/projects/{project.pk}/ips?types=public_ipv6").json()["ip_addresses"]] == [56]
+    assert api.get(f"/api/projects/{project.pk}/ips").status_code == 404  # the customer API lives only under /metal/v1/
 
     refused = api.delete(f"/metal/v1/ips/{body['id']}")
     assert refused.status_code == 422 and "release them first" in refused.json()["errors"][0]
     assert api.delete(f"/metal/v1/ips/{assigned.json()['id']}").status_code == 204
     assert api.delete(f"/metal/v1/ips/{body['id']}").status_code == 204
-    assert Block.objects.get(pk=body["id"]).released_at is not None
+    assert Block.objects.get(pk=key_of("ip", body["id"])).released_at is not None
 
 
 def test_customers_never_see_another_tenants_blocks(tenants):
     theirs = tenants["b_reservation"]
     api = client_for(tenants["alice"])
-    assert api.get(f"/metal/v1/ips/{theirs.pk}").status_code == 404
-    assert api.delete(f"/metal/v1/ips/{theirs.pk}").status_code == 404
-    assert api.post(f"/metal/v1/ips/{theirs.pk}/assignments", {"cidr": 32}, format="json").status_code == 404
+    assert api.get(f"/metal/v1/ips/{public_id('ip', theirs.pk)}").status_code == 404
+    assert api.delete(f"/metal/v1/ips/{public_id('ip', theirs.pk)}").status_code == 404
+    assert api.post(f"/metal/v1/ips/{public_id('ip', theirs.pk)}/assignments", {"cidr": 32}, format="json").status_code == 404
     assert api.get(f"/metal/v1/projects/{tenants['b'].pk}/ips").status_code == 404
-    assert client_for(tenants["mallory"]).get(f"/metal/v1/ips/{theirs.pk}").status_code == 200
+    assert client_for(tenants["mallory"]).get(f"/metal/v1/ips/{public_id('ip', theirs.pk)}").status_code == 200
     # The one selector every face uses: only the caller's projects' reservations and assignments.
     assert list(selectors.blocks_visible_to(tenants["alice"])) == []
     assert [b.pk for b in selectors.blocks_visible_to(tenants["mallory"])] == [theirs.pk]
@@ -129,21 +132,21 @@ def test_customers_assign_only_to_their_projects_live_devices(tenants, pool4, fa
     gone = DeviceFactory(project=tenants["a"], facility=facility, state=DeviceState.DELETED)
     api = client_for(tenants["alice"])
     for device in (theirs, gone):
-        refused = api.post(f"/metal/v1/ips/{mine.pk}/assignments", {"cidr": 32, "device_id": str(device.pk)}, format="json")
+        refused = api.post(f"/metal/v1/ips/{public_id('ip', mine.pk)}/assignments", {"cidr": 32, "device_id": str(device.pk)}, format="json")
         assert refused.status_code == 422
         assert refused.json()["fields"]["device_id"] == f"There is no device {device.pk} in project a1."
     assert not Block.objects.filter(parent=mine).exists()
     # The same request with the caller's own live device goes through.
     own = DeviceFactory(project=tenants["a"], facility=facility)
-    made = api.post(f"/metal/v1/ips/{mine.pk}/assignments", {"cidr": 32, "device_id": str(own.pk)}, format="json")
+    made = api.post(f"/metal/v1/ips/{public_id('ip', mine.pk)}/assignments", {"cidr": 32, "device_id": str(own.pk)}, format="json")
     assert made.status_code == 201 and made.json()["assigned_to"]["hostname"] == own.hostname
 
 
 def test_read_only_members_see_but_cannot_reserve(tenants, pool4):
     mine = services.reservation_create(project=tenants["a"], pool=pool4, quantity=2)
     api = client_for(tenants["reader"])
-    assert api.get(f"/metal/v1/ips/{mine.pk}").status_code == 200
+    assert api.get(f"/metal/v1/ips/{public_id('ip', mine.pk)}").status_code == 200
     refused = api.post(f"/metal/v1/projects/{tenants['a'].pk}/ips", {"type": "public_ipv4", "quantity": 2, "facility": "da11"},
                        format="json")
     assert refused.status_code == 403 and "collaborator" in refused.json()["errors"][0]
-    assert api.delete(f"/metal/v1/ips/{mine.pk}").status_code == 403
+    assert api.delete(f"/metal/v1/ips/{public_id('ip', mine.pk)}").status_code == 403

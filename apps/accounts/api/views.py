@@ -1,23 +1,29 @@
-"""The customer API for the current user, organizations, projects, SSH keys and API keys.
-Every queryset starts from what the caller may see; everything else is 404."""
+"""The customer API for the current user, users, organizations, projects, memberships, invitations,
+SSH keys and API keys. Every queryset starts from what the caller may see; everything else is 404."""
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import services
 from apps.accounts.api import serializers as s
-from apps.accounts.models import APIToken, Organization, Project, Role, SSHKey
+from apps.accounts.models import APIToken, Membership, Organization, Project, Role, SSHKey
 from apps.accounts.permissions import actor_of, request_token, require, require_write_token
 from apps.accounts.selectors import MANAGE, OWN, WRITE, organization_role, visible_projects
+from project.public_ids import key_of
+
+User = get_user_model()
 
 
 def projects_for(request: Request) -> QuerySet[Project]:
@@ -30,22 +36,78 @@ def keys_for(request: Request) -> QuerySet[SSHKey]:
     return SSHKey.objects.filter(mine | Q(project_id__in=project_ids))
 
 
+def organizations_for(request: Request) -> QuerySet[Organization]:
+    visible = projects_for(request)
+    orgs = Organization.objects.filter(Q(pk__in=visible.values("organization_id")) | Q(memberships__user=request.user)).distinct()
+    if request_token(request) is not None and request_token(request).project_id:
+        orgs = orgs.filter(pk__in=visible.values("organization_id"))
+    return orgs
+
+
+def require_user_token(request: Request, what: str) -> None:
+    token = request_token(request)
+    if token is not None and token.project_id:
+        raise PermissionDenied(f"A project-scoped API token cannot {what}.")
+
+
+def require_org_role(request: Request, org: Organization, roles: tuple[str, ...], what: str) -> None:
+    require_write_token(request)
+    require_user_token(request, what)
+    if organization_role(request.user, org.pk) not in roles:
+        raise PermissionDenied(f"{what[0].upper()}{what[1:]} needs the {' or '.join(roles)} role in the organization.")
+
+
+def search_filter(queryset: QuerySet, request: Request, *fields: str) -> QuerySet:
+    term = request.query_params.get("search") or request.query_params.get("query")
+    if not term:
+        return queryset
+    match = Q()
+    for name in fields:
+        match |= Q(**{f"{name}__icontains": term})
+    return queryset.filter(match)
+
+
 class ListView(GenericAPIView):
     """A paginated list in the Equinix Metal shape: {"<results_key>": [...], "meta": {...}}."""
 
     results_key = "results"
-    output = None
+    output: Any = None
 
     def listing(self, request: Request, queryset: QuerySet, **context: Any) -> Response:
         page = self.paginate_queryset(queryset)
-        data = self.output(page, many=True, context={"request": request, **context}).data
+        data = self.output(page, many=True, context={"request": request, "viewer": request.user, **context}).data
         return self.get_paginated_response(data)
+
+
+# ---------------------------------------------------------------------- users
+
+def _user_out(request: Request, user: Any) -> dict[str, Any]:
+    org = services.default_organization(user)
+    project = projects_for(request).filter(organization=org).order_by("created_at").first() if org is not None else None
+    return s.user_repr(user, default_organization=org, default_project=project)
 
 
 class CurrentUserView(GenericAPIView):
     def get(self, request: Request) -> Response:
-        return Response(s.UserOut(request.user).data)
+        return Response(_user_out(request, request.user))
 
+
+class UserDetailView(GenericAPIView):
+    """Yourself, or someone who shares an organization or a project with you."""
+
+    def get(self, request: Request, pk: Any) -> Response:
+        key = key_of("user", pk)
+        if key == request.user.pk:
+            return Response(_user_out(request, request.user))
+        visible = projects_for(request)
+        peers = Membership.objects.filter(Q(project__in=visible.values("pk")) | Q(organization__in=visible.values("organization_id")))
+        user = get_object_or_404(User.objects.filter(pk__in=peers.values("user_id")), pk=key) if key is not None else None
+        if user is None:
+            raise Http404
+        return Response(s.user_repr(user))
+
+
+# ---------------------------------------------------------------------- organizations
 
 class OrganizationListView(ListView):
     results_key = "organizations"
@@ -53,21 +115,51 @@ class OrganizationListView(ListView):
 
     def get(self, request: Request) -> Response:
         visible = projects_for(request)
-        orgs = Organization.objects.filter(Q(pk__in=visible.values("organization_id")) | Q(memberships__user=request.user)).distinct()
-        if request_token(request) is not None and request_token(request).project_id:
-            orgs = orgs.filter(pk__in=visible.values("organization_id"))
-        return self.listing(request, orgs.prefetch_related("projects"), visible_project_ids={p.pk for p in visible})
+        orgs = search_filter(organizations_for(request), request, "name")
+        return self.listing(request, orgs.prefetch_related("projects").order_by("name", "pk"),
+                            visible_project_ids={p.pk for p in visible})
+
+    def post(self, request: Request) -> Response:
+        require_write_token(request)
+        require_user_token(request, "create organizations")
+        body = s.OrganizationIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        name = body.validated_data["name"]
+        org = services.organization_create(name=name, slug=f"{slugify(name)[:80] or 'org'}-{secrets.token_hex(3)}", owner=request.user,
+                                           actor=actor_of(request))
+        return Response(s.OrganizationOut(org, context={"visible_project_ids": set()}).data, status=status.HTTP_201_CREATED)
 
 
 class OrganizationDetailView(GenericAPIView):
+    def _org(self, request: Request, pk: str) -> Organization:
+        return get_object_or_404(organizations_for(request), pk=pk)
+
     def get(self, request: Request, pk: str) -> Response:
         visible = projects_for(request)
-        org = get_object_or_404(Organization.objects.filter(Q(pk__in=visible.values("organization_id")) | Q(memberships__user=request.user))
-                                .distinct(), pk=pk)
-        return Response(s.OrganizationOut(org, context={"visible_project_ids": {p.pk for p in visible}}).data)
+        return Response(s.OrganizationOut(self._org(request, pk), context={"visible_project_ids": {p.pk for p in visible}}).data)
 
+    def put(self, request: Request, pk: str) -> Response:
+        org = self._org(request, pk)
+        require_org_role(request, org, (Role.OWNER, Role.ADMIN), "change the organization")
+        body = s.OrganizationUpdateIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        org = services.organization_update(organization=org, actor=actor_of(request), **body.validated_data)
+        return Response(s.OrganizationOut(org, context={"visible_project_ids": {p.pk for p in projects_for(request)}}).data)
+
+    patch = put
+
+    def delete(self, request: Request, pk: str) -> Response:
+        org = self._org(request, pk)
+        require_org_role(request, org, (Role.OWNER,), "delete the organization")
+        services.organization_delete(organization=org, actor=actor_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------------- projects
 
 class ProjectListView(ListView):
+    """`name` (exact) and `search` filters: Terraform's project data source asks for "the project named X"."""
+
     results_key = "projects"
     output = s.ProjectOut
 
@@ -75,26 +167,32 @@ class ProjectListView(ListView):
         qs = projects_for(request)
         if org_pk:
             qs = qs.filter(organization_id=org_pk)
-        return self.listing(request, qs.order_by("name"))
+        if request.query_params.get("name"):
+            qs = qs.filter(name=request.query_params["name"])
+        return self.listing(request, search_filter(qs, request, "name").order_by("name", "pk"))
 
     def post(self, request: Request, org_pk: str | None = None) -> Response:
         require_write_token(request)
+        require_user_token(request, "create projects")
         body = s.ProjectIn(data=request.data)
         body.is_valid(raise_exception=True)
         org_id = org_pk or body.validated_data.get("organization_id")
         if org_id is None:
-            raise ValidationError({"organization_id": ["Give the organization the project belongs to."]})
-        if request_token(request) is not None and request_token(request).project_id:
-            raise PermissionDenied("A project-scoped API token cannot create projects.")
-        role = organization_role(request.user, org_id)
-        if role is None:
-            raise Http404
-        if role not in (Role.OWNER, Role.ADMIN):
-            raise PermissionDenied("Creating projects needs the 'admin' or 'owner' role in the organization.")
-        project = services.project_create(organization=Organization.objects.get(pk=org_id), name=body.validated_data["name"],
-                                          actor=actor_of(request))
-        project = projects_for(request).get(pk=project.pk)
-        return Response(s.ProjectOut(project).data, status=status.HTTP_201_CREATED)
+            org = services.default_organization(request.user)
+            if org is None:
+                # Like the real service, every user has an organization to put projects in: their own.
+                org = services.organization_create(name=f"{request.user.get_username()}'s organization",
+                                                   slug=f"{slugify(request.user.get_username())[:80] or 'user'}-{secrets.token_hex(3)}",
+                                                   owner=request.user, actor=actor_of(request))
+        else:
+            role = organization_role(request.user, org_id)
+            if role is None:
+                raise Http404
+            if role not in (Role.OWNER, Role.ADMIN):
+                raise PermissionDenied("Creating projects needs the 'admin' or 'owner' role in the organization.")
+            org = Organization.objects.get(pk=org_id)
+        project = services.project_create(organization=org, name=body.validated_data["name"], actor=actor_of(request))
+        return Response(s.ProjectOut(projects_for(request).get(pk=project.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(GenericAPIView):
@@ -102,11 +200,12 @@ class ProjectDetailView(GenericAPIView):
         return Response(s.ProjectOut(get_object_or_404(projects_for(request), pk=pk)).data)
 
     def put(self, request: Request, pk: str) -> Response:
+        """PUT and PATCH take any subset of the fields (Terraform sends only what changed)."""
         project = get_object_or_404(projects_for(request), pk=pk)
         require(request, project, MANAGE)
         body = s.ProjectUpdateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        services.project_update(project=project, name=body.validated_data["name"], actor=actor_of(request))
+        services.project_update(project=project, actor=actor_of(request), **body.validated_data)
         return Response(s.ProjectOut(get_object_or_404(projects_for(request), pk=pk)).data)
 
     patch = put
@@ -118,6 +217,17 @@ class ProjectDetailView(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ProjectBGPConfigView(GenericAPIView):
+    """Customer BGP is not offered yet: the real service's answer for a project without BGP is an
+    empty structure (200), which Terraform's project resource and data source read as "no BGP"."""
+
+    def get(self, request: Request, pk: str) -> Response:
+        get_object_or_404(projects_for(request), pk=pk)
+        return Response({})
+
+
+# ---------------------------------------------------------------------- SSH keys
+
 class SSHKeyListView(ListView):
     results_key = "ssh_keys"
     output = s.SSHKeyOut
@@ -125,8 +235,8 @@ class SSHKeyListView(ListView):
     def get(self, request: Request, project_pk: str | None = None) -> Response:
         if project_pk:
             project = get_object_or_404(projects_for(request), pk=project_pk)
-            return self.listing(request, SSHKey.objects.filter(project=project))
-        return self.listing(request, keys_for(request))
+            return self.listing(request, search_filter(SSHKey.objects.filter(project=project), request, "label", "key").order_by("label", "pk"))
+        return self.listing(request, search_filter(keys_for(request), request, "label", "key").order_by("label", "pk"))
 
     def post(self, request: Request, project_pk: str | None = None) -> Response:
         require_write_token(request)
@@ -168,14 +278,15 @@ class SSHKeyDetailView(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# ---------------------------------------------------------------------- API keys
+
 class APIKeyListView(ListView):
     results_key = "api_keys"
     output = s.APIKeyOut
 
     def _scope(self, request: Request, project_pk: str | None) -> Project | None:
         if not project_pk:
-            if request_token(request) is not None and request_token(request).project_id:
-                raise PermissionDenied("A project-scoped API token cannot manage user API keys.")
+            require_user_token(request, "manage user API keys")
             return None
         project = get_object_or_404(projects_for(request), pk=project_pk)
         require(request, project, MANAGE)
@@ -184,15 +295,17 @@ class APIKeyListView(ListView):
     def get(self, request: Request, project_pk: str | None = None) -> Response:
         project = self._scope(request, project_pk)
         qs = APIToken.objects.filter(project=project) if project else APIToken.objects.filter(user=request.user, project__isnull=True)
-        return self.listing(request, qs.filter(revoked_at__isnull=True))
+        return self.listing(request, qs.filter(revoked_at__isnull=True).order_by("-created_at", "pk"))
 
     def post(self, request: Request, project_pk: str | None = None) -> Response:
         require_write_token(request)
         project = self._scope(request, project_pk)
         body = s.APIKeyIn(data=request.data)
         body.is_valid(raise_exception=True)
-        token, plaintext = services.api_token_create(user=request.user, project=project, actor=actor_of(request), **body.validated_data)
-        return Response(s.APIKeyOut(token, context={"plaintext": plaintext}).data, status=status.HTTP_201_CREATED)
+        token, _ = services.api_token_create(user=request.user, project=project, actor=actor_of(request),
+                                             description=body.validated_data.get("description") or "",
+                                             read_only=bool(body.validated_data.get("read_only")))
+        return Response(s.APIKeyOut(token, context={"viewer": request.user}).data, status=status.HTTP_201_CREATED)
 
 
 class APIKeyDetailView(GenericAPIView):
@@ -202,4 +315,3 @@ class APIKeyDetailView(GenericAPIView):
         token = get_object_or_404(APIToken.objects.filter(Q(user=request.user) | Q(project_id__in=visible_manage)), pk=pk)
         services.api_token_revoke(token=token, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
-

@@ -13,10 +13,11 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import actor_of, request_token, require
 from apps.accounts.selectors import WRITE, visible_projects
-from apps.facilities.models import Facility, Metro
+from apps.facilities.models import Metro
 from apps.hardware.models import Plan
 from apps.installs.api.serializers import DeviceIn
 from apps.installs.models import Batch, OperatingSystem
+from apps.installs.selectors import order_facility
 from apps.installs.services import batches
 
 BASE = "/metal/v1"
@@ -40,19 +41,27 @@ def batch_out(batch: Batch) -> dict[str, Any]:
 
 
 def _spec(entry: dict[str, Any], project: Any) -> batches.BatchSpec:
-    plan = Plan.objects.filter(slug=entry.get("plan")).first()
-    os_ = OperatingSystem.objects.filter(slug=entry["operating_system"]).first()
-    facility = Facility.objects.select_related("metro").filter(code=entry["facility"]).first() if entry.get("facility") else None
-    metro = Metro.objects.filter(code=entry["metro"]).first() if entry.get("metro") else None
+    plan = Plan.objects.filter(slug=(entry.get("plan") or "").strip().lower()).first()
+    os_ = OperatingSystem.objects.filter(slug=entry["operating_system"].strip().lower()).first()
+    metro = Metro.objects.filter(code=entry["metro"].strip().lower()).first() if entry.get("metro") else None
     missing = {name: f"No {name.replace('_', ' ')} '{entry[name]}'." for name, obj in
-               (("plan", plan), ("operating_system", os_), ("facility", facility), ("metro", metro)) if entry.get(name) and obj is None}
+               (("plan", plan), ("operating_system", os_), ("metro", metro)) if entry.get(name) and obj is None}
     if missing:
         raise ValidationError(missing)
-    keys = [key.key for key in project.ssh_keys.all()] + list(entry["ssh_keys"])
+    facility = None
+    if entry.get("facility") and plan is not None:
+        # A code, a list in order of preference, or "any" (apps/installs/api/serializers.py FacilityField).
+        facility = order_facility(plan=plan, facility_codes=entry["facility"], metro=metro)
+        if facility is None:
+            raise ValidationError({"facility": f"No facility '{', '.join(entry['facility'])}'."})
     return batches.BatchSpec(quantity=entry["quantity"], plan=plan, operating_system=os_, facility=facility, metro=metro,
                              hostname=entry["hostname"], hostnames=entry["hostnames"],
-                             options={"ssh_keys": keys, "userdata": entry["userdata"], "tags": entry["tags"], "description": entry["description"],
-                                      "public_ipv4_subnet_size": entry["public_ipv4_subnet_size"]})
+                             options={"ssh_keys": entry.get("ssh_keys") or [], "project_ssh_keys": entry.get("project_ssh_keys"),
+                                      "user_ssh_keys": entry.get("user_ssh_keys"), "no_ssh_keys": bool(entry.get("no_ssh_keys")),
+                                      "userdata": entry.get("userdata") or "", "tags": entry.get("tags") or [],
+                                      "description": entry.get("description") or "",
+                                      "public_ipv4_subnet_size": entry.get("public_ipv4_subnet_size") or 31,
+                                      "locked": bool(entry.get("locked")), "customdata": entry.get("customdata") or {}})
 
 
 class ProjectBatchCreateView(GenericAPIView):

@@ -1,106 +1,280 @@
-"""Devices and operating systems in Equinix Metal v1 shapes (input and output kept apart)."""
+"""Devices in Equinix Metal v1 shapes (input and output kept apart).
+
+A page of devices is rendered from a `DevicePage`, which reads everything the page needs in a fixed
+number of queries (current runs and their events, addresses, cabled ports), whatever `per_page` is."""
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rest_framework import serializers
 
+from apps.hardware.api.catalog import facility_href, metro_href, plan_href
 from apps.installs import actions
-from apps.installs.models import Device, OperatingSystem
-from apps.installs.selectors import device_current_install, install_percentage, provisioning_events
+from apps.installs.models import Device, Install, InstallEvent, OperatingSystem
+from apps.installs.selectors import install_percentage, provisioning_events
+from apps.ipam.api.serializers import customer_ip
+from project.public_ids import public_id
+
+BASE = "/metal/v1"
 
 
-class OperatingSystemOut(serializers.ModelSerializer):
-    provisionable_on = serializers.SerializerMethodField()
-
-    class Meta:
-        model = OperatingSystem
-        fields = ["id", "slug", "name", "distro", "version", "provisionable_on"]
-
-    def get_provisionable_on(self, os_: OperatingSystem) -> list[str]:
-        return [plan.slug for plan in os_.plans.all()]
+def os_href(os_id: int) -> str:
+    return f"{BASE}/operating-systems/{public_id('operating_system', os_id)}"
 
 
-def _ip_addresses(device: Device) -> list[dict[str, Any]]:
-    from apps.ipam.selectors import device_addresses
-
-    out = []
-    for block in device_addresses(device.pk):
-        out.append({"id": str(block.pk), "address_family": block.family, "public": bool(block.public), "management": True,
-                    "cidr": block.prefix_length, "network": str(block.network).split("/")[0], "netmask": block.netmask,
-                    "address": block.address, "gateway": block.gateway, "created_at": block.assigned_at.isoformat()})
-    return out
+def os_repr(os_: OperatingSystem) -> dict[str, Any]:
+    return {
+        "id": public_id("operating_system", os_.pk), "slug": os_.slug, "name": os_.name, "distro": os_.distro,
+        "distro_label": os_.distro.capitalize(), "version": os_.version, "preinstallable": False, "licensed": False,
+        "pricing": {}, "provisionable_on": [plan.slug for plan in os_.plans.all()], "href": os_href(os_.pk),
+    }
 
 
-class DeviceOut(serializers.Serializer):
+@dataclass
+class DevicePage:
+    """What the devices of one page need, read in bulk."""
+
+    installs: dict[Any, Install] = field(default_factory=dict)
+    events: dict[Any, list[InstallEvent]] = field(default_factory=dict)
+    addresses: dict[Any, list[Any]] = field(default_factory=dict)
+    ports: dict[Any, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, devices: Iterable[Device]) -> DevicePage:
+        from apps.hardware.models import NetworkInterface
+        from apps.ipam.models import Assignment
+
+        devices = list(devices)
+        page = cls()
+        ids = [d.pk for d in devices]
+        if not ids:
+            return page
+        # The newest run of each device (DISTINCT ON on PostgreSQL; a sort elsewhere).
+        # Only what the output shows: the run's secret (encrypted) is never read, so never decrypted.
+        for install in (Install.objects.filter(device_id__in=ids).only("id", "device_id", "kind", "state", "created_at")
+                        .order_by("device_id", "-created_at")):
+            page.installs.setdefault(install.device_id, install)
+        for event in (InstallEvent.objects.filter(install_id__in=[i.pk for i in page.installs.values()])
+                      .only("id", "install_id", "type", "body", "source", "created_at").order_by("created_at", "id")):
+            page.events.setdefault(event.install_id, []).append(event)
+        grouped: dict[Any, list[Any]] = defaultdict(list)
+        for block in Assignment.objects.active().filter(device_id__in=ids).select_related("project", "parent"):
+            grouped[block.device_id].append(block)
+        page.addresses = {k: sorted(v, key=lambda a: (a.family, not a.public)) for k, v in grouped.items()}
+        servers = {d.server_id: d.pk for d in devices if d.server_id}
+        for nic in (NetworkInterface.objects.filter(server_id__in=list(servers)).select_related("cable__port__switch")
+                    .order_by("server_id", "name")):
+            page.ports.setdefault(servers[nic.server_id], []).append(nic)
+        return page
+
+
+def network_ports(nics: list[Any]) -> list[dict[str, Any]]:
+    """A device's ports as the real service shapes a Layer 3 device: `bond0` (the routed interface the
+    switch serves) with the NICs cabled to switch ports as its bonded members. packngo (and Terraform's
+    `network_type`) reads "layer3" from exactly this: bond and physical ports all bonded, with
+    management addresses."""
+    if not nics:
+        return []
+    bond_id = public_id("bond_port", nics[0].pk)
+    bond = {"id": bond_id, "name": "bond0", "href": f"{BASE}/ports/{bond_id}"}
+    ports = [{**bond, "type": "NetworkBondPort", "network_type": "layer3", "data": {"bonded": True, "mac": None},
+              "disbond_operation_supported": False, "virtual_networks": []}]
+    for nic in nics:
+        cable = getattr(nic, "cable", None)
+        port_id = public_id("port", nic.pk)
+        ports.append({"id": port_id, "name": nic.name, "type": "NetworkPort", "network_type": "layer3",
+                      "data": {"bonded": True, "mac": nic.mac}, "bond": bond, "disbond_operation_supported": False,
+                      "virtual_networks": [], "href": f"{BASE}/ports/{port_id}",
+                      "switch_port": cable.port.name if cable is not None else None})
+    return ports
+
+
+def device_repr(device: Device, page: DevicePage) -> dict[str, Any]:
+    install = page.installs.get(device.pk)
+    events = page.events.get(install.pk, []) if install else []
+    landed = device.server.facility if device.server_id else device.facility
+    metro = device.metro if device.metro_id else (landed.metro if landed else None)
+    os_ = device.operating_system
+    project = {"id": str(device.project_id), "href": f"{BASE}/projects/{device.project_id}"}
+    data: dict[str, Any] = {
+        "id": str(device.pk),
+        "short_id": str(device.pk)[:8],
+        "hostname": device.hostname,
+        "description": device.description,
+        "state": device.state,
+        "tags": list(device.tags),
+        "userdata": device.userdata,
+        "customdata": device.customdata,
+        "billing_cycle": device.billing_cycle,
+        "locked": device.locked,
+        "always_pxe": False,
+        "spot_instance": device.spot_instance,
+        "spot_price_max": float(device.spot_price_max) if device.spot_price_max is not None else None,
+        "termination_time": device.termination_time.isoformat() if device.termination_time else None,
+        "network_frozen": False,
+        "created_at": device.created_at.isoformat(),
+        "updated_at": device.updated_at.isoformat(),
+        "plan": {"id": public_id("plan", device.plan_id), "slug": device.plan.slug, "name": device.plan.name, "class": device.plan.slug,
+                 "line": device.plan.line, "href": plan_href(device.plan_id)},
+        "facility": ({"id": public_id("facility", landed.pk), "code": landed.code, "name": landed.name, "features": landed.features,
+                      "href": facility_href(landed.pk)} if landed else None),
+        "metro": ({"id": public_id("metro", metro.pk), "code": metro.code, "name": metro.name, "country": metro.country,
+                   "href": metro_href(metro.pk)} if metro else None),
+        "operating_system": {"id": public_id("operating_system", os_.pk), "slug": os_.slug, "name": os_.name, "distro": os_.distro,
+                             "version": os_.version, "href": os_href(os_.pk)},
+        "ip_addresses": [customer_ip(block) for block in page.addresses.get(device.pk, [])],
+        "network_ports": network_ports(page.ports.get(device.pk, [])),
+        "ssh_keys": [],
+        "project": project,
+        "project_lite": project,
+        "hardware_reservation": ({"href": f"{BASE}/hardware-reservations/{device.hardware_reservation_id}"}
+                                 if device.hardware_reservation_id else None),
+        "created_by": {"href": f"{BASE}/users/{public_id('user', device.created_by_id)}"} if device.created_by_id else None,
+        "actions": [],
+        "href": f"{BASE}/devices/{device.pk}",
+        "provisioning_percentage": install_percentage(install, events) if install else 0,
+        "provisioning_events": provisioning_events(install, events),
+    }
+    if device.state == "failed":
+        data["failure_reason"] = device.failure_reason
+    return data
+
+
+class DeviceOut(serializers.BaseSerializer):
+    """Renders devices with a `DevicePage` given in the context (one is loaded when absent)."""
+
     def to_representation(self, device: Device) -> dict[str, Any]:
-        install = device_current_install(device)
-        events = list(install.events.all()) if install else []  # read once for the percentage and the timeline
-        data: dict[str, Any] = {
-            "id": str(device.pk),
-            "short_id": str(device.pk)[:8],
-            "hostname": device.hostname,
-            "description": device.description,
-            "state": device.state,
-            "tags": device.tags,
-            "userdata": device.userdata,
-            "billing_cycle": "hourly",
-            "locked": False,
-            "created_at": device.created_at.isoformat(),
-            "updated_at": device.updated_at.isoformat(),
-            "plan": {"slug": device.plan.slug, "name": device.plan.name},
-            "facility": {"code": device.facility.code, "name": device.facility.name} if device.facility_id else None,
-            "metro": {"code": device.metro.code, "name": device.metro.name} if device.metro_id else None,
-            "operating_system": {"slug": device.operating_system.slug, "name": device.operating_system.name,
-                                 "distro": device.operating_system.distro, "version": device.operating_system.version},
-            "ip_addresses": _ip_addresses(device),
-            "project": {"href": f"/metal/v1/projects/{device.project_id}"},
-            "href": f"/metal/v1/devices/{device.pk}",
-            "spot_instance": device.spot_instance,
-            "spot_price_max": float(device.spot_price_max) if device.spot_price_max is not None else None,
-            "termination_time": device.termination_time.isoformat() if device.termination_time else None,
-            "hardware_reservation": ({"href": f"/metal/v1/hardware-reservations/{device.hardware_reservation_id}"}
-                                     if device.hardware_reservation_id else None),
-            "provisioning_percentage": install_percentage(install, events) if install else 0,
-            "provisioning_events": provisioning_events(install, events),
-        }
-        if device.state == "failed":
-            data["failure_reason"] = device.failure_reason
+        page = self.context.get("page") or DevicePage.load([device])
+        return device_repr(device, page)
+
+
+class TagsField(serializers.Field):
+    """Tags as a list of strings; `{}` or null (packet-python's default) mean none."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if data in (None, {}, ""):
+            return []
+        if not isinstance(data, list) or not all(isinstance(t, str) and len(t) <= 100 for t in data):
+            raise serializers.ValidationError("Tags are a list of strings (each at most 100 characters).")
         return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class FacilityField(serializers.Field):
+    """`facility` as a code, a list of codes in order of preference, or "any" (the real service's three forms)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if data in (None, ""):
+            return []
+        codes = [data] if isinstance(data, str) else data
+        if not isinstance(codes, list) or not all(isinstance(c, str) and c.strip() for c in codes):
+            raise serializers.ValidationError('A facility code, a list of facility codes, or "any".')
+        return [c.strip().lower() for c in codes]
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class SSHKeysField(serializers.Field):
+    """`ssh_keys` as key texts or as the specification's objects ({"label", "key"})."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if data in (None, {}):
+            return []
+        if not isinstance(data, list):
+            raise serializers.ValidationError("A list of public keys or {label, key} objects.")
+        keys = []
+        for item in data:
+            text = item.get("key") if isinstance(item, dict) else item
+            if not isinstance(text, str) or not text.strip():
+                raise serializers.ValidationError("Each SSH key is a public key line or an object with a 'key'.")
+            keys.append(text)
+        return keys
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _ids() -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), required=False, allow_null=True, default=list)
 
 
 class DeviceIn(serializers.Serializer):
-    hostname = serializers.CharField(max_length=63)
-    plan = serializers.CharField(required=False)
+    """What the clients send to order a device. Unknown fields are ignored, null is accepted where
+    the clients send it; fields the platform has no feature for yet (spot, storage …) are ignored."""
+
+    hostname = serializers.CharField(max_length=253, required=False, allow_null=True, allow_blank=True)
+    plan = serializers.CharField(required=False, allow_null=True)
     operating_system = serializers.CharField()
-    facility = serializers.CharField(required=False)
-    metro = serializers.CharField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    userdata = serializers.CharField(required=False, allow_blank=True, default="")
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
-    public_ipv4_subnet_size = serializers.IntegerField(required=False, default=31, min_value=28, max_value=31)
-    ssh_keys = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                     help_text="Extra public keys; the project's keys are always added.")
-    spot_instance = serializers.BooleanField(required=False, default=False)
+    facility = FacilityField(required=False, allow_null=True)
+    metro = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
+    userdata = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    customdata = serializers.JSONField(required=False, allow_null=True)
+    tags = TagsField(required=False, allow_null=True)
+    locked = serializers.BooleanField(required=False, allow_null=True)
+    billing_cycle = serializers.ChoiceField(choices=["hourly", "daily", "monthly", "yearly"], required=False, allow_null=True,
+                                            allow_blank=True)
+    public_ipv4_subnet_size = serializers.IntegerField(required=False, allow_null=True, min_value=28, max_value=31)
+    ssh_keys = SSHKeysField(required=False, allow_null=True)
+    project_ssh_keys = _ids()
+    user_ssh_keys = _ids()
+    no_ssh_keys = serializers.BooleanField(required=False, allow_null=True)
+    ip_addresses = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True)
+    spot_instance = serializers.BooleanField(required=False, allow_null=True, default=False)
     spot_price_max = serializers.DecimalField(max_digits=10, decimal_places=4, required=False, allow_null=True, default=None,
                                               help_text="Spot: the highest hourly price (the bid); more than zero.")
-    hardware_reservation_id = serializers.CharField(required=False, allow_blank=True, default="",
+    hardware_reservation_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="",
                                                     help_text="Deploy on a reservation of the project: its UUID or 'next-available'.")
+
+    def validate_customdata(self, value: Any) -> dict[str, Any]:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("customdata is a JSON object.")
+        return value or {}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # On a reservation by id, the reserved server says the plan and the place.
-        by_id = attrs.get("hardware_reservation_id") not in ("", "next-available")
+        by_id = (attrs.get("hardware_reservation_id") or "") not in ("", "next-available")
         if not by_id and not attrs.get("facility") and not attrs.get("metro"):
-            raise serializers.ValidationError({"facility": "Give a facility code or a metro code."})
+            raise serializers.ValidationError({"facility": "Give a facility code (or a list, or \"any\") or a metro code."})
         if not by_id and not attrs.get("plan"):
             raise serializers.ValidationError({"plan": "This field is required."})
         if attrs.get("spot_instance") and attrs.get("spot_price_max") is None:
             raise serializers.ValidationError({"spot_price_max": "A spot instance needs a bid (spot_price_max)."})
         if attrs.get("spot_instance") and attrs.get("hardware_reservation_id"):
             raise serializers.ValidationError({"spot_instance": "A device on a hardware reservation is not a spot instance."})
+        for request in attrs.get("ip_addresses") or []:
+            if request.get("address_family") == 4 and request.get("public", True) and request.get("cidr"):
+                attrs["public_ipv4_subnet_size"] = attrs.get("public_ipv4_subnet_size") or int(request["cidr"])
+        return attrs
+
+
+class DeviceUpdateIn(serializers.Serializer):
+    hostname = serializers.CharField(max_length=253, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=200)
+    userdata = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    customdata = serializers.JSONField(required=False, allow_null=True)
+    tags = TagsField(required=False, allow_null=True)
+    locked = serializers.BooleanField(required=False)
+    billing_cycle = serializers.ChoiceField(choices=["hourly", "daily", "monthly", "yearly"], required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name in ("description", "userdata"):
+            if name in attrs and attrs[name] is None:
+                attrs[name] = ""
+        if "customdata" in attrs:
+            if attrs["customdata"] is None:
+                attrs["customdata"] = {}
+            elif not isinstance(attrs["customdata"], dict):
+                raise serializers.ValidationError({"customdata": "customdata is a JSON object."})
         return attrs
 
 
 class DeviceActionIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=actions.api_action_names())
-    operating_system = serializers.CharField(required=False)
+    operating_system = serializers.CharField(required=False, allow_null=True, allow_blank=True)

@@ -1,12 +1,22 @@
 from django.urls import path
 
-from apps.installs.api import batches, reservations, spot, views
+from apps.installs.api import batches, events, reservations, spot, views
 
 urlpatterns = [
     path("operating-systems", views.OperatingSystemListView.as_view(), name="operating-systems"),
+    # Events read the audit log and the install timelines together.
+    path("events", events.EventList.as_view(), name="events"),
+    path("events/<uuid:pk>", events.EventDetail.as_view(), name="event"),
+    path("projects/<uuid:project_pk>/events", events.EventList.as_view(), name="project-events"),
+    path("organizations/<uuid:org_pk>/events", events.EventList.as_view(), name="organization-events"),
+    path("devices/<uuid:device_pk>/events", events.EventList.as_view(), name="device-events"),
+    path("operating-system-versions", views.OperatingSystemListView.as_view(), name="operating-system-versions"),
     path("projects/<uuid:project_pk>/devices", views.ProjectDeviceListView.as_view(), name="project-devices"),
+    path("organizations/<uuid:org_pk>/devices", views.OrganizationDeviceListView.as_view(), name="organization-devices"),
     path("devices/<uuid:pk>", views.DeviceDetailView.as_view(), name="device"),
     path("devices/<uuid:pk>/actions", views.DeviceActionView.as_view(), name="device-actions"),
+    path("devices/<uuid:pk>/ips", views.DeviceIPListView.as_view(), name="device-ips"),
+    path("devices/<uuid:pk>/ssh-keys", views.DeviceSSHKeyListView.as_view(), name="device-ssh-keys"),
     path("projects/<uuid:pk>/hardware-reservations", reservations.ProjectHardwareReservationListView.as_view(), name="project-hardware-reservations"),
     path("hardware-reservations/<uuid:pk>", reservations.HardwareReservationDetailView.as_view(), name="hardware-reservation"),
     path("hardware-reservations/<uuid:pk>/move", reservations.HardwareReservationMoveView.as_view(), name="hardware-reservation-move"),

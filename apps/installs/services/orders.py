@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from apps.audit.services import audit_record, snapshot
+from apps.accounts.selectors import device_ssh_keys
+from apps.audit.services import audit_record, diff, snapshot
 from apps.hardware.models import Server, ServerState
 from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
 from apps.installs.services.admission import installs_admit
@@ -19,12 +20,20 @@ from project.states import IllegalTransition, StateConflict, transition
 
 
 def device_create(*, project: Any, hostname: str, plan: Any, operating_system: OperatingSystem, facility: Any = None,
-                  metro: Any = None, ssh_keys: list[str] | None = None, userdata: str = "", tags: list[str] | None = None,
-                  description: str = "", public_ipv4_subnet_size: int = 31, hardware_reservation: str | None = None,
-                  reclaim_spot: bool = True, actor: Any = None) -> Device:
+                  metro: Any = None, ssh_keys: list[str] | None = None, project_ssh_keys: list[Any] | None = None,
+                  user_ssh_keys: list[Any] | None = None, no_ssh_keys: bool = False, userdata: str = "",
+                  tags: list[str] | None = None, description: str = "", public_ipv4_subnet_size: int = 31,
+                  hardware_reservation: str | None = None, reclaim_spot: bool = True, locked: bool = False,
+                  billing_cycle: str = "hourly", customdata: dict[str, Any] | None = None, actor: Any = None) -> Device:
     """Order a device: checks the order, records it `queued` and starts its provisioning run. With
     `hardware_reservation` (a reservation's UUID or `next-available`) it deploys on the project's reserved server.
-    An on-demand order that finds no server gives notice to a spot device that holds one (`reclaim_spot`)."""
+    An on-demand order that finds no server gives notice to a spot device that holds one (`reclaim_spot`).
+
+    The keys written to it follow one rule for every face (`device_ssh_keys`): the listed ones
+    (`ssh_keys` texts, `project_ssh_keys`/`user_ssh_keys` ids), none with `no_ssh_keys`, otherwise
+    the project's keys and its writing members' personal keys."""
+    keys = device_ssh_keys(project=project, project_ssh_keys=project_ssh_keys, user_ssh_keys=user_ssh_keys, ssh_keys=ssh_keys,
+                           no_ssh_keys=no_ssh_keys)
     if not hardware_reservation:
         _on_demand_capacity_check(plan=plan, facility=facility, metro=metro, reclaim_spot=reclaim_spot)
     with transaction.atomic():
@@ -49,8 +58,9 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
             allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
             raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
         device = Device(project=project, hostname=hostname, plan=plan, metro=metro, facility=facility,
-                        operating_system=operating_system, ssh_keys=list(ssh_keys or []), userdata=userdata,
+                        operating_system=operating_system, ssh_keys=keys, userdata=userdata,
                         tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
+                        locked=locked, billing_cycle=billing_cycle, customdata=dict(customdata or {}),
                         hardware_reservation=reservation, created_by=actor if getattr(actor, "is_authenticated", False) else None)
         # The related rows are the instances the caller looked up, and the table's constraints (and its
         # fresh UUID key) hold in the database itself: validate the fields without a query each.
@@ -85,6 +95,8 @@ def device_reinstall(*, device: Device, operating_system: OperatingSystem | None
     """Reinstall on the same server with the same addresses (optionally another operating system)."""
     with transaction.atomic():
         device = Device.objects.select_for_update().get(pk=device.pk)
+        if device.locked:
+            raise ValidationError({"locked": "Cannot reinstall a locked item"})
         if device.server_id is None:
             raise ValidationError({"device": "This device has no server to reinstall; delete it and order a new one."})
         os_ = operating_system or device.operating_system
@@ -99,10 +111,33 @@ def device_reinstall(*, device: Device, operating_system: OperatingSystem | None
     return install
 
 
+UPDATABLE_FIELDS = ("hostname", "description", "tags", "locked", "userdata", "customdata", "billing_cycle")
+
+
+def device_update(*, device: Device, actor: Any = None, **changes: Any) -> Device:
+    """Change what the customer may change on a device (the UPDATABLE_FIELDS), under the row lock, audited.
+    A new hostname or userdata takes effect at the next install, as on the real service."""
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    with transaction.atomic():
+        locked = Device.objects.select_for_update().get(pk=device.pk)
+        before = snapshot(locked)
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system", "hardware_reservation"],
+                          validate_unique=False, validate_constraints=False)
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(action="installs.device.update", target=locked, changes=diff(before, snapshot(locked)), actor=actor)
+    return locked
+
+
 def device_delete(*, device: Device, actor: Any = None, reason: str = "") -> Install | None:
     """Delete a device: power off, wipe, isolate the port, release the addresses, server back to the pool."""
     with transaction.atomic():
         device = Device.objects.select_for_update().get(pk=device.pk)
+        if device.locked:
+            raise ValidationError({"locked": "Cannot delete a locked item"})
         open_run = device.installs.filter(state__in=Install.OPEN).first()
         if open_run is not None:
             install_fail(install=open_run, reason="cancelled: the device is being deleted", actor=actor, cleanup=False)

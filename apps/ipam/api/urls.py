@@ -2,9 +2,9 @@ from django.urls import path
 
 from apps.ipam.api import lean, views
 
-urlpatterns = [
-    # Staff: the whole tree. The hot endpoints go through lean views that hand anything but the plain
-    # token-authenticated case to the DRF view (apps/ipam/api/lean.py).
+# Staff: the whole tree (under /api/). The hot endpoints go through lean views that hand anything but
+# the plain token-authenticated case to the DRF view (apps/ipam/api/lean.py).
+staff_urlpatterns = [
     path("ipam/blocks", views.BlockListView.as_view(), name="ipam-blocks"),
     path("ipam/blocks/<int:pk>", views.BlockDetailView.as_view(), name="ipam-block"),
     path("ipam/blocks/<int:pk>/allocate", lean.block_allocate, name="ipam-block-allocate"),
@@ -13,9 +13,12 @@ urlpatterns = [
     path("ipam/blocks/<int:pk>/utilisation", lean.block_utilisation, name="ipam-block-utilisation"),
     path("ipam/who-held", lean.who_held, name="ipam-who-held"),
     path("ipam/history", views.AddressHistoryView.as_view(), name="ipam-history"),
-    # Customers: Equinix Metal shapes.
+]
+
+# Customers: Equinix Metal shapes (under /metal/v1/).
+urlpatterns = [
     path("projects/<uuid:project_pk>/ips", views.ProjectIPListView.as_view(), name="project-ips"),
-    path("ips/<int:pk>", views.IPDetailView.as_view(), name="ip"),
-    path("ips/<int:pk>/available", views.IPAvailableView.as_view(), name="ip-available"),
-    path("ips/<int:pk>/assignments", views.IPAssignmentListView.as_view(), name="ip-assignments"),
+    path("ips/<uuid:pk>", views.IPDetailView.as_view(), name="ip"),
+    path("ips/<uuid:pk>/available", views.IPAvailableView.as_view(), name="ip-available"),
+    path("ips/<uuid:pk>/assignments", views.IPAssignmentListView.as_view(), name="ip-assignments"),
 ]

@@ -26,6 +26,7 @@ from apps.facilities.models import Facility, Metro
 from apps.ipam import selectors, services
 from apps.ipam.api import serializers as s
 from apps.ipam.models import Block, Kind
+from project.public_ids import key_of
 
 TYPES = {"public_ipv4": (4, True), "private_ipv4": (4, False), "public_ipv6": (6, True), "private_ipv6": (6, False)}
 WRITE_PERMS = {"POST": "ipam.add_block", "PATCH": "ipam.change_block", "PUT": "ipam.change_block", "DELETE": "ipam.delete_block"}
@@ -47,6 +48,8 @@ def _validated(serializer_class: Any, data: Any) -> dict[str, Any]:
 
 
 def _scope(facility_code: str | None, metro_code: str | None) -> tuple[Facility | None, Metro | None]:
+    # Codes are stored lower-case: lower-casing the input is the real service's case-insensitive match.
+    facility_code, metro_code = (facility_code or "").strip().lower(), (metro_code or "").strip().lower()
     facility = metro = None
     if facility_code:
         facility = Facility.objects.filter(code=facility_code).first()
@@ -251,8 +254,31 @@ def _visible(request: Request) -> QuerySet[Block]:
     return selectors.blocks_visible_to(request.user, request_token(request))
 
 
+def _by_public_id(queryset: QuerySet[Block], pk: Any) -> Block:
+    key = key_of("ip", pk)
+    block = queryset.filter(pk=key).first() if key is not None else None
+    if block is None:
+        raise Http404
+    return block
+
+
+def _includes(request: Request, name: str) -> bool:
+    return name in {part.strip() for part in request.query_params.get("include", "").split(",")}
+
+
+def _with_assignments(request: Request, blocks: list[Block]) -> list[dict[str, Any]]:
+    """Reservations with their active assignments (one query for the page) when `include=assignments`."""
+    if not _includes(request, "assignments"):
+        return [s.customer_ip(b) for b in blocks]
+    children: dict[int, list[Block]] = {b.pk: [] for b in blocks if b.kind == Kind.RESERVATION}
+    for child in _visible(request).filter(parent_id__in=list(children)).active().order_by("first"):
+        children[child.parent_id].append(child)
+    return [s.customer_ip(b, assignments=children.get(b.pk)) for b in blocks]
+
+
 class ProjectIPListView(GenericAPIView):
-    """GET the project's reservations and assignments; POST requests a reservation (type, quantity, metro/facility)."""
+    """GET the project's reservations (their assignments with `include=assignments`); POST requests a
+    reservation (type, quantity, metro/facility, details, tags, customdata)."""
 
     results_key = "ip_addresses"
 
@@ -261,10 +287,10 @@ class ProjectIPListView(GenericAPIView):
 
     def get(self, request: Request, project_pk: str) -> Response:
         project = self._project(request, project_pk)
-        qs = _visible(request).filter(project=project)
+        qs = _visible(request).filter(project=project, kind=Kind.RESERVATION)
         if request.query_params.get("include_released") not in ("1", "true"):
             qs = qs.active()
-        types = request.query_params.get("types")
+        types = request.query_params.get("types") or request.query_params.get("type")
         if types:
             match = Q(pk__in=[])
             for name in types.split(","):
@@ -273,7 +299,7 @@ class ProjectIPListView(GenericAPIView):
                     match |= Q(family=family, public=public)
             qs = qs.filter(match)
         page = self.paginate_queryset(qs.order_by("family", "first"))
-        return self.get_paginated_response([s.customer_ip(b) for b in page])
+        return self.get_paginated_response(_with_assignments(request, page))
 
     def post(self, request: Request, project_pk: str) -> Response:
         project = self._project(request, project_pk)
@@ -283,16 +309,30 @@ class ProjectIPListView(GenericAPIView):
         family = 6 if data["type"].endswith("ipv6") else 4
         block = services.reservation_create(project=project, family=family, public=data["type"].startswith("public"),
                                             quantity=data.get("quantity"), prefix_length=data.get("cidr"), facility=facility,
-                                            metro=metro, description=data["comments"], actor=actor_of(request))
-        return Response(s.customer_ip(block), status=status.HTTP_201_CREATED)
+                                            metro=metro, description=data.get("details") or data.get("comments") or "",
+                                            tags=data.get("tags") or [], customdata=data.get("customdata") or {}, actor=actor_of(request))
+        return Response(s.customer_ip(_visible(request).get(pk=block.pk)), status=status.HTTP_201_CREATED)
 
 
 class IPDetailView(GenericAPIView):
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(s.customer_ip(get_object_or_404(_visible(request), pk=pk)))
+    """A reservation or an assignment by id. DELETE releases a reservation, or unassigns an address."""
 
-    def delete(self, request: Request, pk: int) -> Response:
-        block = get_object_or_404(_visible(request), pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        block = _by_public_id(_visible(request), pk)
+        return Response(_with_assignments(request, [block])[0])
+
+    def patch(self, request: Request, pk: Any) -> Response:
+        block = _by_public_id(_visible(request), pk)
+        require(request, block.project, WRITE)
+        data = _validated(s.ReservationUpdateIn, request.data)
+        block = services.block_update(block=block, description=data.get("details"), tags=data.get("tags"), customdata=data.get("customdata"),
+                                      actor=actor_of(request))
+        return Response(s.customer_ip(_visible(request).get(pk=block.pk)))
+
+    put = patch
+
+    def delete(self, request: Request, pk: Any) -> Response:
+        block = _by_public_id(_visible(request), pk)
         require(request, block.project, WRITE)
         if not block.is_active:
             raise ValidationError({"id": f"{block.network} was already released."})
@@ -303,8 +343,8 @@ class IPDetailView(GenericAPIView):
 class IPAvailableView(GenericAPIView):
     """GET ?cidr=32 — the free blocks of that size left in a reservation (at most 256)."""
 
-    def get(self, request: Request, pk: int) -> Response:
-        block = get_object_or_404(_visible(request).filter(kind=Kind.RESERVATION), pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        block = _by_public_id(_visible(request).filter(kind=Kind.RESERVATION), pk)
         try:
             cidr = int(request.query_params.get("cidr", 32 if block.family == 4 else 128))
         except ValueError as exc:
@@ -327,15 +367,15 @@ class IPAssignmentListView(GenericAPIView):
 
     results_key = "ip_addresses"
 
-    def get(self, request: Request, pk: int) -> Response:
-        reservation = get_object_or_404(_visible(request).filter(kind=Kind.RESERVATION), pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        reservation = _by_public_id(_visible(request).filter(kind=Kind.RESERVATION), pk)
         require(request, reservation.project, READ)
         qs = _visible(request).filter(parent=reservation).active().order_by("first")
         page = self.paginate_queryset(qs)
         return self.get_paginated_response([s.customer_ip(b) for b in page])
 
-    def post(self, request: Request, pk: int) -> Response:
-        reservation = get_object_or_404(_visible(request).filter(kind=Kind.RESERVATION), pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        reservation = _by_public_id(_visible(request).filter(kind=Kind.RESERVATION), pk)
         require(request, reservation.project, WRITE)
         require_write_token(request)
         data = _validated(s.AssignIn, request.data)
@@ -346,5 +386,18 @@ class IPAssignmentListView(GenericAPIView):
             label = label or _project_device_hostname(data["device_id"], reservation.project)
         block = services.assignment_create(parent=reservation, network=data.get("address") or None, prefix_length=data.get("cidr"),
                                            device_id=data.get("device_id"), device_label=label, actor=actor_of(request))
-        return Response(s.customer_ip(block), status=status.HTTP_201_CREATED)
+        return Response(s.customer_ip(_visible(request).get(pk=block.pk)), status=status.HTTP_201_CREATED)
 
+
+def device_ip_assign(request: Request, *, project: Project, device_id: Any, hostname: str, address: str) -> Block:
+    """Equinix's only way to assign: `POST /devices/{id}/ips {"address": "…/32"}`. The address must lie in
+    one of the device's project's active reservations; the narrowest one holding it is the parent."""
+    try:
+        network = ipaddress.ip_network(address.strip(), strict=False)
+    except ValueError as exc:
+        raise ValidationError({"address": f"'{address}' is not an address or CIDR, e.g. 147.75.1.2/32."}) from exc
+    parent = (_visible(request).filter(project=project, kind=Kind.RESERVATION, family=network.version, first__lte=int(network.network_address),
+                                       last__gte=int(network.broadcast_address)).active().order_by("-prefix_length").first())
+    if parent is None:
+        raise ValidationError({"address": f"{network} is not inside any of project {project.name}'s reservations."})
+    return services.assignment_create(parent=parent, network=str(network), device_id=device_id, device_label=hostname, actor=actor_of(request))

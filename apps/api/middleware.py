@@ -1,0 +1,38 @@
+"""Request plumbing the Equinix Metal clients rely on, for the two API trees (/metal/v1/, /api/):
+repeated slashes in a path are one slash (packet-python builds `…/metal/v1//projects/…`, which
+api.packet.net tolerated), and a path that matches no route is a JSON 404, never an HTML page."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, get_resolver
+
+from project.errors import json_error
+
+API_PREFIXES = ("/metal/v1/", "/api/")
+_REPEATED_SLASHES = re.compile(r"/{2,}")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path.rstrip("/") in {p.rstrip("/") for p in API_PREFIXES}
+
+
+class APIPathMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "//" in request.path_info:
+            collapsed = _REPEATED_SLASHES.sub("/", request.path_info)
+            if is_api_path(collapsed):
+                request.path_info = collapsed
+                request.path = _REPEATED_SLASHES.sub("/", request.path)
+        # Another listener (the provisioning one) sets its own URLconf and answers its own 404s.
+        if is_api_path(request.path_info) and getattr(request, "urlconf", None) is None:
+            try:
+                get_resolver().resolve(request.path_info)
+            except Resolver404:
+                return json_error(404, f"Not found: there is no API route {request.path_info}.", request)
+        return self.get_response(request)

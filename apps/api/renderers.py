@@ -1,0 +1,46 @@
+"""JSON for the customer API with the real service's `exclude=`: `?exclude=ip_addresses,plan` answers those
+nested objects as `{"href": …}` only (lists of them as lists of hrefs), on the object and on every item
+of a list, which is what clients ask for to keep large lists small. Dotted names reach one level deeper."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.renderers import JSONRenderer
+
+
+def _shrink(value: Any) -> Any:
+    if isinstance(value, dict) and "href" in value:
+        return {"href": value["href"]}
+    if isinstance(value, list):
+        return [_shrink(item) for item in value]
+    return value
+
+
+def _exclude(obj: Any, paths: list[list[str]]) -> None:
+    if isinstance(obj, list):
+        for item in obj:
+            _exclude(item, paths)
+        return
+    if not isinstance(obj, dict):
+        return
+    for path in paths:
+        if path[0] not in obj:
+            continue
+        if len(path) == 1:
+            obj[path[0]] = _shrink(obj[path[0]])
+        else:
+            _exclude(obj[path[0]], [path[1:]])
+
+
+class MetalJSONRenderer(JSONRenderer):
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        request = (renderer_context or {}).get("request")
+        response = (renderer_context or {}).get("response")
+        wanted = request.query_params.get("exclude", "") if request is not None else ""
+        if wanted and isinstance(data, dict) and (response is None or response.status_code < 400):
+            paths = [name.strip().split(".")[:3] for name in wanted.split(",") if name.strip()]
+            lists = [key for key, value in data.items() if key != "meta" and isinstance(value, list)]
+            targets = [data[key] for key in lists] if "meta" in data and lists else [data]
+            for target in targets:
+                _exclude(target, paths)
+        return super().render(data, accepted_media_type, renderer_context)
