@@ -169,14 +169,24 @@ def block_free_space_first_page(pk: int, *, limit: int = 50) -> tuple[Block, Fre
         block = Block.objects.filter(pk=pk).first()
         return None if block is None else (block, block_free_space(block, limit=limit))
     with connection.cursor() as cursor:
-        cursor.execute(_FIRST_PAGE_SQL, {"id": pk, "limit": limit})
-        rows = cursor.fetchall()
+        first_page_send(cursor, pk, limit=limit)
+        return first_page_receive(cursor, pk, limit=limit)
+
+
+def first_page_send(cursor: Any, pk: int, *, limit: int) -> None:
+    """PostgreSQL: send the statement of block_free_space_first_page() (the reply is read by
+    first_page_receive(), so a caller may send another statement in between, in the same round trip)."""
+    cursor.execute(_FIRST_PAGE_SQL, {"id": pk, "limit": max(1, min(limit, 1000))})
+
+
+def first_page_receive(cursor: Any, pk: int, *, limit: int) -> tuple[Block, FreeSpacePage] | None:
+    rows = cursor.fetchall()
     if not rows:
         return None
     network, family, first, last = rows[0][:4]
     block = Block(pk=pk, network=network, family=family, first=int(first), last=int(last))
     gaps = [(int(gap_start), int(gap_end)) for *_, gap_start, gap_end in rows if gap_start is not None]
-    return block, _page(gaps, family, limit)
+    return block, _page(gaps, family, max(1, min(limit, 1000)))
 
 
 # ---------------------------------------------------------------------- utilisation
@@ -251,8 +261,17 @@ def block_utilisation_by_id(pk: int) -> tuple[Block, Utilisation] | None:
         block = Block.objects.filter(pk=pk).first()
         return None if block is None else (block, block_utilisation(block))
     with connection.cursor() as cursor:
-        cursor.execute(_UTILISATION_BY_ID_SQL, {"id": pk})
-        row = cursor.fetchone()
+        utilisation_send(cursor, pk)
+        return utilisation_receive(cursor, pk)
+
+
+def utilisation_send(cursor: Any, pk: int) -> None:
+    """PostgreSQL: send the statement of block_utilisation_by_id(); utilisation_receive() reads it."""
+    cursor.execute(_UTILISATION_BY_ID_SQL, {"id": pk})
+
+
+def utilisation_receive(cursor: Any, pk: int) -> tuple[Block, Utilisation] | None:
+    row = cursor.fetchone()
     if row is None:
         return None
     network, family, first, last, kind, released_at, allocated, children, assigned = row

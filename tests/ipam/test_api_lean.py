@@ -102,3 +102,24 @@ def test_a_full_pool_a_missing_block_and_who_may_ask_are_answered_as_before(staf
     assert refused.status_code == 401 and refused.json() == {"errors": ["Invalid, revoked or unknown API token."]}
     assert APIClient().get(f"/api/ipam/blocks/{pool4.pk}/free").status_code in (401, 403)
     assert Block.objects.filter(parent=pool4).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reads_outside_a_transaction_send_the_read_and_the_token_together_and_answer_the_same(staff_user, pool4):
+    """Outside a transaction (as under gunicorn) the read and the token lookup are pipelined."""
+    services.block_allocate(parent=pool4, prefix_length=31, device_label="sw1")
+    lean, _ = token_client(staff_user)
+    drf = drf_client(staff_user)
+    for path in (f"/api/ipam/blocks/{pool4.pk}/free?per_page=2", f"/api/ipam/blocks/{pool4.pk}/utilisation",
+                 f"/api/ipam/blocks/{pool4.pk}/free?per_page=2&start=147.75.0.40"):
+        a, b = lean.get(path), drf.get(path)
+        assert (a.status_code, a.content) == (b.status_code, b.content), path
+    assert lean.get("/api/ipam/blocks/999999/utilisation").status_code == 404
+    assert lean.get("/api/ipam/blocks/999999/free").status_code == 404
+    customer, _ = token_client(UserFactory(username="customer2"))
+    assert customer.get(f"/api/ipam/blocks/{pool4.pk}/free").status_code == 403
+    bad_token = APIClient()
+    bad_token.credentials(HTTP_X_AUTH_TOKEN="not-a-token")
+    assert bad_token.get(f"/api/ipam/blocks/{pool4.pk}/utilisation").status_code == 401
+    made = lean.post(f"/api/ipam/blocks/{pool4.pk}/allocate", {"prefix_length": 31}, format="json")
+    assert made.status_code == 201 and made.json()["network"] == "147.75.0.2/31"

@@ -14,12 +14,14 @@ better, to the service or permission class both call (quotas, token scope), so n
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import APIException
@@ -47,9 +49,25 @@ def _json(data: Any, status: int = 200) -> HttpResponse:
     return response
 
 
-def lean(full_view: type[views.StaffView], method: str) -> Callable:
+@contextmanager
+def _one_round_trip() -> Iterator[None]:
+    """PostgreSQL outside a transaction: the statements sent inside are pipelined (psycopg's pipeline
+    mode), so a read sent first and the token lookup after it travel to the server and back together."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    connection.ensure_connection()
+    with connection.connection.pipeline():
+        yield
+
+
+def lean(full_view: type[views.StaffView], method: str, send: Callable[..., Any] | None = None) -> Callable:
     """Serve `method` requests of `full_view`'s URL with the decorated function when the request is
-    the plain case, and hand everything else to `full_view` itself."""
+    the plain case, and hand everything else to `full_view` itself.
+
+    `send(request, cursor, **kwargs)`, for reads, sends the view's one statement before the token
+    lookup, in the same round trip; the view reads the reply from the cursor only once the caller has
+    passed authentication and the permission classes (what it says is not used otherwise)."""
     full = full_view.as_view()
     authenticators = [cls() for cls in full_view.authentication_classes]
     permissions = [cls() for cls in full_view.permission_classes]
@@ -60,19 +78,21 @@ def lean(full_view: type[views.StaffView], method: str) -> Callable:
         def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             if request.method != method or not authenticators or not isinstance(authenticators[0], TokenAuthentication):
                 return full(request, **kwargs)
-            try:
-                found = authenticators[0].authenticate(request)  # type: ignore[arg-type]
-            except APIException:
-                found = None
-            if found is None:  # no token (a session?) or a bad one: DRF tries the rest and words the refusal
-                return full(request, **kwargs)
-            request.user, request.auth = found  # type: ignore[attr-defined]
-            if not all(permission.has_permission(request, None) for permission in permissions):  # type: ignore[arg-type]
-                return full(request, **kwargs)
-            try:
-                return fast(request, **kwargs)
-            except (_HandOver, APIException, DjangoValidationError, Http404, ObjectDoesNotExist):
-                return full(request, **kwargs)
+            with _one_round_trip() if send is not None else nullcontext(), connection.cursor() as cursor:
+                try:
+                    sent = send(request, cursor, **kwargs) if send is not None else None
+                    found = authenticators[0].authenticate(request)  # type: ignore[arg-type]
+                except (_HandOver, APIException):
+                    found = None
+                # No token (a session?) or a bad one, or not allowed: DRF tries the rest and words the refusal.
+                if found is not None:
+                    request.user, request.auth = found  # type: ignore[attr-defined]
+                    if all(permission.has_permission(request, None) for permission in permissions):  # type: ignore[arg-type]
+                        try:
+                            return fast(request, **kwargs) if send is None else fast(request, cursor, sent, **kwargs)
+                        except (_HandOver, APIException, DjangoValidationError, Http404, ObjectDoesNotExist):
+                            pass
+            return full(request, **kwargs)
 
         return view
 
@@ -106,25 +126,39 @@ def block_allocate(request: HttpRequest, pk: int) -> HttpResponse:
     return _json(s.staff_block(block), status=201)
 
 
-@lean(views.BlockFreeView, "GET")
-def block_free(request: HttpRequest, pk: int) -> HttpResponse:
-    params = request.GET
-    if "start" in params:
-        return _json(views.free_space_payload(params, _block(pk), request.path))
+def _free_send(request: HttpRequest, cursor: Any, pk: int) -> int | None:
+    """The first page (no `start`): its statement, sent; the page size. Otherwise nothing is sent."""
+    if "start" in request.GET or connection.vendor != "postgresql":
+        return None
     try:
-        per_page = max(1, min(int(params.get("per_page", 50)), 1000))
+        per_page = max(1, min(int(request.GET.get("per_page", 50)), 1000))
     except ValueError as exc:
         raise _HandOver from exc
-    found = selectors.block_free_space_first_page(pk, limit=per_page)  # the block and its page in one statement
+    selectors.first_page_send(cursor, pk, limit=per_page)  # the block and its page in one statement
+    return per_page
+
+
+@lean(views.BlockFreeView, "GET", send=_free_send)
+def block_free(request: HttpRequest, cursor: Any, per_page: int | None, pk: int) -> HttpResponse:
+    if per_page is None:
+        return _json(views.free_space_payload(request.GET, _block(pk), request.path))
+    found = selectors.first_page_receive(cursor, pk, limit=per_page)
     if found is None:
         raise _HandOver
     block, page = found
     return _json(views.free_space_body(block, page, per_page, request.path))
 
 
-@lean(views.BlockUtilisationView, "GET")
-def block_utilisation(request: HttpRequest, pk: int) -> HttpResponse:
-    found = selectors.block_utilisation_by_id(pk)  # the block and its figures in one statement
+def _utilisation_send(request: HttpRequest, cursor: Any, pk: int) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    selectors.utilisation_send(cursor, pk)  # the block and its figures in one statement
+    return True
+
+
+@lean(views.BlockUtilisationView, "GET", send=_utilisation_send)
+def block_utilisation(request: HttpRequest, cursor: Any, sent: bool, pk: int) -> HttpResponse:
+    found = selectors.utilisation_receive(cursor, pk) if sent else selectors.block_utilisation_by_id(pk)
     if found is None:
         raise _HandOver
     return _json(s.utilisation(*found))
