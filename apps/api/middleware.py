@@ -1,6 +1,8 @@
 """Request plumbing the Equinix Metal clients rely on, for the two API trees (/metal/v1/, /api/):
 repeated slashes in a path are one slash (packet-python builds `…/metal/v1//projects/…`, which
-api.packet.net tolerated), and a path that matches no route is a JSON 404, never an HTML page."""
+api.packet.net tolerated), an href followed as a path below the base is the href (packet-python fetches
+`/metal/v1/projects/…` hrefs as `/metal/v1//metal/v1/projects/…`), and a path that matches no route is a
+JSON 404, never an HTML page."""
 from __future__ import annotations
 
 import re
@@ -13,6 +15,7 @@ from project.errors import json_error
 
 API_PREFIXES = ("/metal/v1/", "/api/")
 _REPEATED_SLASHES = re.compile(r"/{2,}")
+_REPEATED_BASE = "/metal/v1/metal/v1/"
 
 
 def is_api_path(path: str) -> bool:
@@ -26,9 +29,12 @@ class APIPathMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "//" in request.path_info:
             collapsed = _REPEATED_SLASHES.sub("/", request.path_info)
+            if collapsed.startswith(_REPEATED_BASE):
+                collapsed = collapsed[len("/metal/v1"):]
             if is_api_path(collapsed):
+                script_name = request.path[: len(request.path) - len(request.path_info)]
                 request.path_info = collapsed
-                request.path = _REPEATED_SLASHES.sub("/", request.path)
+                request.path = script_name + collapsed
         # Another listener (the provisioning one) sets its own URLconf and answers its own 404s.
         if is_api_path(request.path_info) and getattr(request, "urlconf", None) is None:
             try:

@@ -108,7 +108,7 @@ def test_spot_market_requests(market) -> None:
     assert not SpotMarketRequest.objects.exists() and not Device.objects.exists()
     made = client.post(url, body, format="json")
     assert made.status_code == 201, made.content
-    assert len(made.json()["instances"]) == 3
+    assert len(made.json()["devices"]) == 3
     assert sorted(Device.objects.values_list("hostname", flat=True)) == ["sp-01", "sp-02", "sp-03"]
     assert all(d.spot_instance and d.spot_price_max == Decimal("0.9") for d in Device.objects.all())
     listed = client.get(url).json()["spot_market_requests"]

@@ -110,7 +110,9 @@ def request_out(req: SpotMarketRequest) -> dict[str, Any]:
     return {"id": str(req.pk), "devices_min": req.devices_min, "devices_max": req.devices_max, "max_bid_price": float(req.max_bid_price),
             "created_at": req.created_at.isoformat(), "end_at": req.end_at.isoformat() if req.end_at else None,
             "metro": {"code": req.metro.code, "name": req.metro.name}, "plan": {"slug": req.plan.slug},
-            "instances": [{"href": f"{BASE}/devices/{pk}"} for pk in req.devices.order_by("hostname").values_list("pk", flat=True)],
+            # The specification's `instances` is one link; the devices themselves are listed beside it.
+            "instances": {"href": f"{BASE}/projects/{req.project_id}/devices"},
+            "devices": [{"href": f"{BASE}/devices/{pk}"} for pk in req.devices.order_by("hostname").values_list("pk", flat=True)],
             "project": {"href": f"{BASE}/projects/{req.project_id}"}, "href": f"{BASE}/spot-market-requests/{req.pk}"}
 
 
