@@ -12,9 +12,9 @@ from apps.hardware.commissioning import commissioning_check
 from apps.hardware.models import NetworkInterface
 from apps.installs.models import DiscoveredMachine, EventSource, Install, InstallEvent, InstallKind, InstallState
 from apps.installs.services.admission import install_enqueue
-from apps.installs.services.runs import install_event_add, step_move
+from apps.installs.services.runs import WAITS, WORKFLOWS, install_event_add, step_move
 from apps.installs.services.steps import step_done
-from apps.installs.services.workflow import WAITS, WORKFLOWS, install_fail, next_step
+from apps.installs.services.workflow import install_fail, next_step
 from project.states import transition
 
 

@@ -18,24 +18,13 @@ from django_q.conf import Conf
 
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.admission import admission_slot_pass_on, install_enqueue, installs_admit
-from apps.installs.services.runs import InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.installs.services.runs import WAITS, WORKFLOWS, InstallError, RetryLater, install_event_add, step_move, step_timeout
 from apps.installs.services.steps import STEPS, install_port_apply, install_power, server_state_ensure
 from apps.ipam.services import server_addresses_release
 from project.states import transition
 from project.tasks import facility_cluster
 
 log = logging.getLogger(__name__)
-
-
-WAITS = frozenset({"wait_ipxe", "wait_phone_home", "wait_first_boot", "wait_inventory"})
-WORKFLOWS: dict[str, tuple[str, ...]] = {
-    InstallKind.PROVISION: ("pick_server", "addresses", "port", "netboot", "wait_ipxe", "wait_phone_home", "boot_disk",
-                            "wait_first_boot", "done"),
-    InstallKind.REINSTALL: ("begin_reinstall", "port", "netboot", "wait_ipxe", "wait_phone_home", "boot_disk",
-                            "wait_first_boot", "done"),
-    InstallKind.DEPROVISION: ("begin_deprovision", "netboot", "wait_ipxe", "wait_phone_home", "power_off", "release", "done"),
-    InstallKind.COMMISSIONING: ("begin_commissioning", "netboot", "wait_ipxe", "wait_inventory", "bmc_check", "done"),
-}
 
 
 # Steps that talk to the server's BMC or switch: they run on the facility's own cluster, if it has one.

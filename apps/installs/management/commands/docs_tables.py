@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from apps.hardware.models import Server
 from apps.installs import actions
 from apps.installs.models import Device, Install
-from apps.installs.services.workflow import WORKFLOWS
+from apps.installs.services.runs import WORKFLOWS
 
 
 def transition_table(table: Mapping[str, frozenset[str]]) -> str:
