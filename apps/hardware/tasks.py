@@ -6,6 +6,7 @@ from django.conf import settings
 from django_q.models import Schedule
 
 from apps.audit.context import acting_as
+from apps.facilities.models import Facility
 from apps.hardware import power
 from apps.hardware.models import Server
 from project.tasks import facility_cluster, task_actor
@@ -26,8 +27,6 @@ def power_state_sync_task(facility_code: str | None = None, server_ids: list[str
 
 def power_sync_schedule(*, minutes: int | None = None) -> list[Schedule]:
     """One repeating power-state sync per facility that has BMCs, each on its facility's cluster."""
-    from apps.facilities.models import Facility
-
     minutes = minutes or settings.BMC_SYNC_MINUTES
     schedules = []
     for code in Facility.objects.filter(servers__bmc__isnull=False).values_list("code", flat=True).distinct().order_by("code"):

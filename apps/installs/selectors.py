@@ -7,12 +7,12 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from apps.accounts.selectors import visible_projects
 from apps.installs.models import EVENT_TYPES, Device, DeviceState, Install, InstallEvent
+from apps.ipam.selectors import server_addresses
 
 
 def visible_devices(user: Any, token: Any = None) -> QuerySet[Device]:
-    from apps.accounts.selectors import visible_projects
-
     return (Device.objects.filter(project__in=visible_projects(user, token).values("pk"))
             .exclude(state="deleted")
             .select_related("project", "plan", "facility", "metro", "operating_system", "server"))
@@ -70,8 +70,6 @@ def device_metadata(*, install: Install, base_url: str, for_installer: bool = Fa
     provision or reinstall it adds `first_boot`: where and with which secret (the first-boot phase's
     own) the installed system phones home — the installer leaves it on the disk, as a real one
     configures cloud-init's phone_home."""
-    from apps.ipam.selectors import server_addresses
-
     device, server = install.device, install.server
     api = f"{base_url}/machine/{install.pk}"
     doc: dict[str, Any] = {

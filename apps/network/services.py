@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.hardware.models import Server, ServerState, Switch, SwitchPort
+from apps.ipam.selectors import server_addresses
 from apps.network.drivers import PortIntent, PortMode, SwitchDriver, SwitchError, SwitchSessionLost, SwitchTarget, SwitchTimeout, driver_for
 from apps.network.models import PORT_MODES, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
 from project.tasks import enqueue_for_facility
@@ -131,8 +132,6 @@ def server_port_plan(server: Server) -> list[tuple[SwitchPort, dict[str, Any]]]:
 
 def _gateway_addresses(server: Server) -> list[str]:
     """The switch side of each of the server's links: "<gateway>/<prefix length>"."""
-    from apps.ipam.selectors import server_addresses  # ipam sits beside us; import on use keeps the app graph one-way
-
     links = []
     for assignment in server_addresses(server):
         if not assignment.gateway:

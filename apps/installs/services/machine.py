@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.hardware.commissioning import commissioning_check
-from apps.hardware.models import NetworkInterface
+from apps.hardware.models import CommissioningReport, NetworkInterface
 from apps.installs.models import DiscoveredMachine, EventSource, Install, InstallEvent, InstallKind, InstallState
 from apps.installs.services.admission import install_enqueue
 from apps.installs.services.runs import WAITS, WORKFLOWS, install_event_add, step_move
@@ -147,8 +147,6 @@ WIPE_SIZE_TOLERANCE = 0.02
 def wipe_attestation_check(*, install: Install, disks: Any) -> None:
     """A machine's word alone never puts a server back in the pool: the wipe must name every disk the
     server's inventory (its latest commissioning report) knows, by serial and size."""
-    from apps.hardware.models import CommissioningReport
-
     report = CommissioningReport.objects.filter(server=install.server).first()
     known = {str(d.get("serial")): float(d.get("size_gb") or int(d.get("size_bytes") or 0) / 10**9)
              for d in (report.data.get("disks", []) if report else []) if isinstance(d, dict) and d.get("serial")}

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.hardware.models import Server
-from apps.hardware.power import NoUsableBmc, server_power_many
+from apps.hardware.power import NoUsableBmc, power_state_read, server_power_many
 from apps.hardware.services import server_transition
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.reservations import in_force, reserved_server_lock, unreserved
@@ -224,8 +224,6 @@ def _step_bmc_check(install: Install) -> None:
     """Commissioning: the discovery image's report matched the records, but a machine's word alone never
     puts a server in the pool. The BMC (its own channel, on the facility's worker) must report the server
     powered on while its discovery image runs; only then does the server become `ready`."""
-    from apps.hardware.power import power_state_read
-
     server = install.server
     try:
         with _device_wait(install):
