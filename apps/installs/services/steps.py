@@ -235,8 +235,13 @@ def _step_bmc_check(install: Install) -> None:
     if event.power_state != "on":
         raise InstallError(f"the BMC reports the server {event.power_state or 'in no known state'} while a discovery report "
                            "arrived for it: the report is not trusted")
-    install_event_add(install=install, type="commissioning.bmc", body=f"BMC confirms power {event.power_state}")
-    server_state_ensure(server, "ready", f"commissioning {install.pk}: the report matches the records and the BMC confirms it")
+    # Two workers may run this step at once (a resume beside a slow first attempt): the locked
+    # run row serialises them, and the confirmation is recorded once.
+    with transaction.atomic():
+        Install.objects.select_for_update().filter(pk=install.pk).first()
+        if not install.events.filter(type="commissioning.bmc").exists():
+            install_event_add(install=install, type="commissioning.bmc", body=f"BMC confirms power {event.power_state}")
+        server_state_ensure(server, "ready", f"commissioning {install.pk}: the report matches the records and the BMC confirms it")
 
 
 STEPS: dict[str, Callable[[Install], None]] = {
