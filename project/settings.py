@@ -341,3 +341,22 @@ BILLING_DUE_DAYS = int(os.environ.get("METALYARD_BILLING_DUE_DAYS", "30"))
 SPOT_FLOOR_RATIO = float(os.environ.get("METALYARD_SPOT_FLOOR_RATIO", "0.2"))
 SPOT_CEILING_RATIO = float(os.environ.get("METALYARD_SPOT_CEILING_RATIO", "1.0"))
 SPOT_TERMINATION_NOTICE_SECONDS = int(os.environ.get("METALYARD_SPOT_TERMINATION_NOTICE_SECONDS", "120"))
+
+
+# ---------------------------------------------------------------- quotas (docs/operations.md, Security: quotas)
+# What one project and one organization may hold at most, unless staff set another limit for it in the admin
+# (Accounts › Quotas). Enforced in the transaction that allocates, under the organization's row lock.
+QUOTA_DEFAULTS = {
+    "project": {
+        "devices": int(os.environ.get("METALYARD_QUOTA_PROJECT_DEVICES", "100")),
+        "public_ipv4_addresses": int(os.environ.get("METALYARD_QUOTA_PROJECT_PUBLIC_IPV4", "256")),
+        "ipv6_blocks": int(os.environ.get("METALYARD_QUOTA_PROJECT_IPV6_BLOCKS", "16")),
+    },
+    "organization": {
+        "devices": int(os.environ.get("METALYARD_QUOTA_ORGANIZATION_DEVICES", "400")),
+        "public_ipv4_addresses": int(os.environ.get("METALYARD_QUOTA_ORGANIZATION_PUBLIC_IPV4", "1024")),
+        "ipv6_blocks": int(os.environ.get("METALYARD_QUOTA_ORGANIZATION_IPV6_BLOCKS", "64")),
+    },
+}
+# A device's userdata, in bytes (the real service's limit: 64 KiB).
+USERDATA_MAX_BYTES = int(os.environ.get("METALYARD_USERDATA_MAX_BYTES", str(64 * 1024)))

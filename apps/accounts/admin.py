@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.accounts import services
-from apps.accounts.models import APIToken, Membership, Organization, Project, SSHKey
+from apps.accounts import quotas, services
+from apps.accounts.models import APIToken, Membership, Organization, Project, Quota, SSHKey
 from apps.accounts.sshkeys import parse_public_key
 from apps.audit.admin import AuditedAdmin
 
@@ -177,3 +177,34 @@ class SSHKeyAdmin(AuditedAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SSHKey]) -> None:
         for key in queryset:
             services.ssh_key_delete(ssh_key=key, actor=request.user)
+
+
+@admin.register(Quota)
+class QuotaAdmin(AuditedAdmin):
+    """Per-organization and per-project limits that replace the defaults of settings.QUOTA_DEFAULTS."""
+
+    list_display = ("__str__", "resource", "limit", "in_use", "default", "updated_at")
+    list_filter = ("resource",)
+    search_fields = ("organization__name", "organization__slug", "project__name")
+    autocomplete_fields = ("organization", "project")
+    readonly_fields = ("updated_at",)
+
+    @admin.display(description="in use now")
+    def in_use(self, obj: Quota) -> int:
+        return quotas.quota_usage(obj.resource, project=obj.project, organization=obj.organization)
+
+    @admin.display(description="default (settings)")
+    def default(self, obj: Quota) -> int:
+        return quotas.quota_default(obj.resource, "project" if obj.project_id else "organization")
+
+    def save_model(self, request: HttpRequest, obj: Quota, form: forms.ModelForm, change: bool) -> None:
+        if change and Quota.objects.filter(pk=obj.pk).exclude(resource=obj.resource, organization=obj.organization_id,
+                                                               project=obj.project_id).exists():
+            # Moved to another subject or resource: the old override goes, the new one is set.
+            quotas.quota_clear(quota=Quota.objects.get(pk=obj.pk), actor=request.user)
+        saved = quotas.quota_set(resource=obj.resource, limit=obj.limit, organization=obj.organization, project=obj.project,
+                                 actor=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Quota) -> None:
+        quotas.quota_clear(quota=obj, actor=request.user)

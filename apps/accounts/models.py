@@ -167,3 +167,37 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invitee} to {self.organization} as {self.role}"
+
+
+class QuotaResource(models.TextChoices):
+    """What a tenant consumes from shared pools, each limited per project and per organization."""
+
+    DEVICES = "devices", "Devices"
+    PUBLIC_IPV4_ADDRESSES = "public_ipv4_addresses", "Public IPv4 addresses reserved"
+    IPV6_BLOCKS = "ipv6_blocks", "IPv6 blocks reserved"
+
+
+class Quota(models.Model):
+    """A limit for one organization or one project that replaces the default from settings
+    (QUOTA_DEFAULTS). Set by staff in the admin, through accounts.quotas (audited)."""
+
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="quotas")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="quotas")
+    resource = models.CharField(max_length=32, choices=QuotaResource.choices)
+    limit = models.PositiveIntegerField(help_text="At most this many; 0 forbids any.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization__name", "project__name", "resource"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(organization__isnull=False, project__isnull=True) | Q(organization__isnull=True, project__isnull=False)),
+                name="quota_org_xor_project",
+                violation_error_message="A quota is set for an organization or for a project, not both.",
+            ),
+            models.UniqueConstraint(fields=["organization", "resource"], condition=Q(organization__isnull=False), name="quota_unique_org"),
+            models.UniqueConstraint(fields=["project", "resource"], condition=Q(project__isnull=False), name="quota_unique_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization or self.project}: {self.get_resource_display()} ≤ {self.limit}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +52,9 @@ def _jsonable(value: Any) -> Any:
 def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
     """The audit-relevant field values of `instance`; secret fields are never copied."""
     values: dict[str, Any] = {}
+    # Customer payloads that may hold their secrets (a device's userdata) are recorded by size and digest only:
+    # the log is append-only, so a copy could never be purged.
+    digest_only = getattr(type(instance), "AUDIT_DIGEST_FIELDS", ())
     for field in instance._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
@@ -59,8 +63,19 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
         if getattr(field, "secret", False):  # project.encryption.EncryptedTextField
             values[field.name] = SECRET_FIELD_MARK
             continue
+        if field.name in digest_only:
+            values[field.name] = payload_digest(getattr(instance, field.attname))
+            continue
         values[field.name] = _jsonable(getattr(instance, field.attname))
     return values
+
+
+def payload_digest(value: str | bytes | None) -> dict[str, Any] | None:
+    """What the audit log keeps of a customer payload: its size in bytes and its SHA-256, never the text."""
+    if value is None:
+        return None
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -7,8 +7,10 @@ class InstallsConfig(AppConfig):
     verbose_name = "Devices and installs"
 
     def ready(self) -> None:
+        from apps.accounts.models import QuotaResource
+        from apps.accounts.quotas import quota_usage_register
         from apps.hardware.services import HOLD_DEVICE
-        from apps.installs.selectors import project_live_device_hostname
+        from apps.installs.selectors import live_devices_count, project_live_device_hostname
         from apps.installs.services.coupling import project_held_by_devices, server_held_by_device
         from apps.ipam.selectors import device_hostname_lookup_register
         from project.holds import holds_register
@@ -16,3 +18,4 @@ class InstallsConfig(AppConfig):
         holds_register("server", HOLD_DEVICE, server_held_by_device)
         holds_register("project", "devices", project_held_by_devices)
         device_hostname_lookup_register(project_live_device_hostname)
+        quota_usage_register(QuotaResource.DEVICES, live_devices_count)

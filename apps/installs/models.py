@@ -76,6 +76,8 @@ D = DeviceState
 class Device(models.Model):
     """What a customer ordered. Its server is picked by the provisioning workflow."""
 
+    # The audit log records the userdata's size and SHA-256, never its text (it holds the customer's secrets).
+    AUDIT_DIGEST_FIELDS = ("userdata",)
     TRANSITIONS = freeze({
         D.QUEUED: {D.PROVISIONING, D.DEPROVISIONING, D.FAILED},
         D.PROVISIONING: {D.ACTIVE, D.DEPROVISIONING, D.FAILED},

@@ -131,6 +131,11 @@ def project_live_device_hostname(device_id: Any, project: Any) -> str | None:
             .values_list("hostname", flat=True).first())
 
 
+def live_devices_count(project_ids: Any) -> int:
+    """Quota usage: the devices of these projects that are not deleted (queued orders included)."""
+    return Device.objects.filter(project_id__in=project_ids).exclude(state=DeviceState.DELETED).count()
+
+
 def order_facility(*, plan: Any, facility_codes: list[str], metro: Any = None) -> Any | None:
     """Where an order may land when the customer names facilities: the first of `facility_codes`
     (in the customer's order of preference; "any" means every facility, fullest pool first) that has

@@ -15,8 +15,11 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from apps.accounts.models import QuotaResource
+from apps.accounts.quotas import quota_check
 from apps.audit.services import audit_record, audit_who, diff, snapshot
 from apps.ipam import selectors
 from apps.ipam.models import ALLOWED_PARENTS, RELEASABLE, Assignment, Block, Kind
@@ -300,11 +303,44 @@ def reservation_create(*, project: Any, family: int = 4, public: bool = True, qu
     a given pool, from the pools of a facility/metro, or an exact `network`. Tags and customdata are
     the customer's own labels, stored as given."""
     with transaction.atomic():
+        _reservation_quota_check(project=project, family=family, public=public, quantity=quantity, prefix_length=prefix_length,
+                                 network=network)
         block = _reserve(project=project, family=family, public=public, quantity=quantity, prefix_length=prefix_length,
                          facility=facility, metro=metro, pool=pool, network=network, description=description, actor=actor)
         if tags or customdata:
             block = block_update(block=block, tags=tags, customdata=customdata, actor=actor)
     return block
+
+
+def _reservation_quota_check(*, project: Any, family: int, public: bool, quantity: int | None, prefix_length: int | None,
+                             network: Any) -> None:
+    """Refuse a reservation that would pass the project's or organization's quota (public IPv4 addresses,
+    IPv6 blocks); the check locks the organization until the reservation commits."""
+    if network is not None:
+        net = parse_network(network)
+        family, size = net.version, net.num_addresses
+    elif prefix_length is not None:
+        size = 2 ** (BITS[family] - parse_prefix_length(prefix_length, family=family))
+    elif quantity is not None:
+        size = 2 ** (BITS[family] - prefix_length_for_quantity(quantity, family=family))
+    else:
+        return  # _reserve() says what is missing
+    if family == 4 and public:
+        quota_check(project=project, resource=QuotaResource.PUBLIC_IPV4_ADDRESSES, adding=size)
+    elif family == 6:
+        quota_check(project=project, resource=QuotaResource.IPV6_BLOCKS, adding=1)
+
+
+def reserved_public_ipv4_addresses(project_ids: Any) -> int:
+    """Quota usage: addresses in the active public IPv4 reservations of these projects."""
+    by_length = (Block.objects.active().filter(kind=Kind.RESERVATION, family=4, public=True, project_id__in=project_ids)
+                 .order_by().values_list("prefix_length").annotate(count=Count("pk")))
+    return sum(count * 2 ** (32 - length) for length, count in by_length)
+
+
+def reserved_ipv6_blocks(project_ids: Any) -> int:
+    """Quota usage: active IPv6 reservations of these projects."""
+    return Block.objects.active().filter(kind=Kind.RESERVATION, family=6, project_id__in=project_ids).count()
 
 
 def _reserve(*, project: Any, family: int, public: bool, quantity: int | None, prefix_length: int | None, facility: Any,

@@ -11,6 +11,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.accounts.models import QuotaResource
+from apps.accounts.quotas import quota_check
 from apps.audit.services import audit_record
 from apps.installs import actions
 from apps.installs.models import Batch, Device, DeviceState, OperatingSystem
@@ -53,32 +55,37 @@ def device_batch_create(*, project: Any, specs: list[BatchSpec], actor: Any = No
             raise ValidationError({"hostname": f"Batch {number}: give hostnames, or a hostname (with {{{{index}}}})."})
         if spec.facility is None and spec.metro is None:
             raise ValidationError({"facility": f"Batch {number}: give a facility or a metro."})
-    batches = []
-    for spec in specs:
-        with transaction.atomic():
-            free = free_servers(plan=spec.plan, facility=spec.facility, metro=spec.metro)
-            made: list[Device] = []
-            errors: list[str] = []
-            where = spec.facility.code if spec.facility is not None else f"metro {spec.metro.code}"
-            for hostname in spec.names():
-                if len(made) >= free:
-                    errors.append(f"{hostname}: no {spec.plan.slug} server is left in {where} for this batch "
-                                  f"({free} available when it was ordered).")
-                    continue
-                try:
-                    with transaction.atomic():
-                        made.append(device_create(project=project, hostname=hostname, plan=spec.plan, operating_system=spec.operating_system,
-                                                  facility=spec.facility, metro=spec.metro, actor=actor, **spec.options))
-                except ValidationError as exc:
-                    errors.append(f"{hostname}: " + " ".join(exc.messages))
-            state = "completed" if not errors else ("failed" if not made else "partial")
-            batch = Batch.objects.create(project=project, quantity=spec.quantity, state=state, error_messages=errors,
-                                         created_by=actor if getattr(actor, "is_authenticated", False) else None)
-            Device.objects.filter(pk__in=[device.pk for device in made]).update(batch=batch)
-            audit_record(action="installs.batch.create", target=batch, actor=actor,
-                         changes={"quantity": [None, spec.quantity], "created": [None, len(made)], "refused": [None, len(errors)]})
-        batches.append(batch)
-    return batches
+    with transaction.atomic():
+        # The whole request against the device quota first, under the organization's lock: a batch that would
+        # pass it orders nothing (422 naming the limit) rather than a part.
+        quota_check(project=project, resource=QuotaResource.DEVICES, adding=sum(spec.quantity for spec in specs))
+        return [_batch_order(project=project, spec=spec, actor=actor) for spec in specs]
+
+
+def _batch_order(*, project: Any, spec: BatchSpec, actor: Any) -> Batch:
+    with transaction.atomic():
+        free = free_servers(plan=spec.plan, facility=spec.facility, metro=spec.metro)
+        made: list[Device] = []
+        errors: list[str] = []
+        where = spec.facility.code if spec.facility is not None else f"metro {spec.metro.code}"
+        for hostname in spec.names():
+            if len(made) >= free:
+                errors.append(f"{hostname}: no {spec.plan.slug} server is left in {where} for this batch "
+                              f"({free} available when it was ordered).")
+                continue
+            try:
+                with transaction.atomic():
+                    made.append(device_create(project=project, hostname=hostname, plan=spec.plan, operating_system=spec.operating_system,
+                                              facility=spec.facility, metro=spec.metro, actor=actor, **spec.options))
+            except ValidationError as exc:
+                errors.append(f"{hostname}: " + " ".join(exc.messages))
+        state = "completed" if not errors else ("failed" if not made else "partial")
+        batch = Batch.objects.create(project=project, quantity=spec.quantity, state=state, error_messages=errors,
+                                     created_by=actor if getattr(actor, "is_authenticated", False) else None)
+        Device.objects.filter(pk__in=[device.pk for device in made]).update(batch=batch)
+        audit_record(action="installs.batch.create", target=batch, actor=actor,
+                     changes={"quantity": [None, spec.quantity], "created": [None, len(made)], "refused": [None, len(errors)]})
+    return batch
 
 
 def batch_delete(*, batch: Batch, remove_devices: bool, actor: Any, user: Any = None, token: Any = None) -> int:

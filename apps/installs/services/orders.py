@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.accounts.models import QuotaResource
+from apps.accounts.quotas import quota_check
 from apps.accounts.selectors import device_ssh_keys
 from apps.audit.services import audit_record, diff, snapshot
 from apps.hardware.models import Server, ServerState
@@ -32,11 +34,13 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
     The keys written to it follow one rule for every face (`device_ssh_keys`): the listed ones
     (`ssh_keys` texts, `project_ssh_keys`/`user_ssh_keys` ids), none with `no_ssh_keys`, otherwise
     the project's keys and its writing members' personal keys."""
+    userdata_check(userdata)
     keys = device_ssh_keys(project=project, project_ssh_keys=project_ssh_keys, user_ssh_keys=user_ssh_keys, ssh_keys=ssh_keys,
                            no_ssh_keys=no_ssh_keys)
     if not hardware_reservation:
         _on_demand_capacity_check(plan=plan, facility=facility, metro=metro, reclaim_spot=reclaim_spot)
     with transaction.atomic():
+        quota_check(project=project, resource=QuotaResource.DEVICES, adding=1)
         reservation = None
         if hardware_reservation:
             reservation = reservation_for_order(project=project, requested=str(hardware_reservation), plan=plan, facility=facility, metro=metro)
@@ -71,6 +75,14 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
         audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)
         transaction.on_commit(installs_admit)
     return device
+
+
+def userdata_check(userdata: str | None) -> None:
+    """Refuse userdata over USERDATA_MAX_BYTES (the real service's 64 KiB), counted in UTF-8 bytes."""
+    size = len((userdata or "").encode())
+    if size > settings.USERDATA_MAX_BYTES:
+        raise ValidationError({"userdata": f"Userdata is at most {settings.USERDATA_MAX_BYTES} bytes "
+                                           f"({settings.USERDATA_MAX_BYTES // 1024} KiB); this is {size} bytes."})
 
 
 def _on_demand_capacity_check(*, plan: Any, facility: Any, metro: Any, reclaim_spot: bool) -> None:
@@ -120,6 +132,8 @@ def device_update(*, device: Device, actor: Any = None, **changes: Any) -> Devic
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    if "userdata" in changes:
+        userdata_check(changes["userdata"])
     with transaction.atomic():
         locked = Device.objects.select_for_update().get(pk=device.pk)
         before = snapshot(locked)
