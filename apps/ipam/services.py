@@ -24,6 +24,7 @@ from apps.audit.services import audit_record, audit_who, diff, snapshot
 from apps.ipam import selectors
 from apps.ipam.models import ALLOWED_PARENTS, RELEASABLE, Assignment, Block, Kind
 from apps.ipam.parsing import IPNetwork, parse_network, parse_prefix_length, prefix_length_for_quantity
+from project.states import StateConflict
 
 BITS = selectors.BITS
 ROOTS_LOCK = 0x1FA3_0001  # advisory lock key: creating a root block (no parent row to lock)
@@ -393,6 +394,23 @@ def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block
                  reason=reason, actor=actor)
     block.released_at = locked.released_at
     return locked
+
+
+class PlatformManaged(StateConflict):
+    """The block is the platform's (a device's management /31 or /127, routed to its switch port): a customer
+    cannot release it; it goes when the device is deleted. The API answers 409."""
+
+
+@transaction.atomic
+def block_release_by_customer(*, block: Block, actor: Any = None, reason: str = "") -> Block:
+    """A customer gives back a reservation or an address they assigned. The addresses the platform gave a device
+    (assignments bound to a server: its port is configured to route them) are refused, nothing changed: released,
+    they would be handed to the next tenant while the switch still routes them to this one."""
+    locked = _lock(block)
+    if locked.kind == Kind.ASSIGNMENT and locked.server_id is not None:
+        raise PlatformManaged(f"{locked.network} is the platform-managed address of device {locked.device_label or locked.device_id}, "
+                              "routed to its switch port; it is released when the device is deleted, not through the API.")
+    return block_release(block=block, actor=actor, reason=reason)
 
 
 @transaction.atomic

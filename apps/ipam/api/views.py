@@ -336,7 +336,7 @@ class IPDetailView(GenericAPIView):
         require(request, block.project, WRITE)
         if not block.is_active:
             raise ValidationError({"id": f"{block.network} was already released."})
-        services.block_release(block=block, actor=actor_of(request), reason="released through the API")
+        services.block_release_by_customer(block=block, actor=actor_of(request), reason="released through the API")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -383,7 +383,9 @@ class IPAssignmentListView(GenericAPIView):
             raise ValidationError({"address": "Give the address to assign, or cidr for the first free block of that size."})
         label = data["device_label"]
         if data.get("device_id"):
-            label = label or _project_device_hostname(data["device_id"], reservation.project)
+            # Always checked, label or not: the device must be a live one of the reservation's project.
+            hostname = _project_device_hostname(data["device_id"], reservation.project)
+            label = label or hostname
         block = services.assignment_create(parent=reservation, network=data.get("address") or None, prefix_length=data.get("cidr"),
                                            device_id=data.get("device_id"), device_label=label, actor=actor_of(request))
         return Response(s.customer_ip(_visible(request).get(pk=block.pk)), status=status.HTTP_201_CREATED)
