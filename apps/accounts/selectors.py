@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from apps.accounts.models import ROLE_RANK, APIToken, Membership, Project, Role
+from apps.accounts.models import ROLE_RANK, APIToken, Membership, Project, Role, SSHKey
+from project.public_ids import key_of
 
 RANK_ROLE: dict[int, str] = {rank: role for role, rank in ROLE_RANK.items()}
 
@@ -86,38 +87,57 @@ def organization_role(user: Any, organization_id: Any) -> str | None:
 
 def device_ssh_keys(*, project: Project, project_ssh_keys: list[Any] | None = None, user_ssh_keys: list[Any] | None = None,
                     ssh_keys: list[str] | None = None, no_ssh_keys: bool = False) -> list[str]:
-    """Which public keys go on a new device of `project`, by the real service's rule:
+    """Which public keys go on a new device of `project`, by the real service's rule. The one rule for
+    every way of ordering (API, portal, batches, spot): `device_create` calls it.
 
     - `no_ssh_keys`: none;
-    - any of `project_ssh_keys` (ids of the project's keys), `user_ssh_keys` (ids of personal keys of
-      the project's members) or `ssh_keys` (key texts) given non-empty: exactly those;
+    - any of `project_ssh_keys` (ids of the project's keys), `user_ssh_keys` (ids of users who are members
+      of the project or its organization: all their personal keys — the specification's meaning; the id of
+      such a member's key is taken too) or `ssh_keys` (key texts) given non-empty: exactly those;
     - otherwise the project's keys and the personal keys of its members who may change its devices
       (every role but read-only, through the organization or the project).
-    Ids that name no such key are a field error. The texts come back as stored, de-duplicated."""
-    from apps.accounts.models import SSHKey
-
+    Ids that name no such key or member are a field error. The texts come back as stored, de-duplicated."""
     if no_ssh_keys:
         return []
-    writers = (Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id))
-               .exclude(role=Role.READ_ONLY).values("user_id"))
-    if project_ssh_keys or user_ssh_keys or ssh_keys:
-        chosen: list[str] = []
-        for field, ids, scope in (("project_ssh_keys", project_ssh_keys, Q(project=project)),
-                                  ("user_ssh_keys", user_ssh_keys, Q(owner_id__in=writers))):
-            wanted = {str(i) for i in ids or []}
-            found = {str(pk): key for pk, key in SSHKey.objects.filter(scope, pk__in=_uuids(field, wanted)).values_list("pk", "key")}
-            missing = sorted(wanted - set(found))
-            if missing:
-                raise ValidationError({field: f"No such SSH key in this project: {', '.join(missing)}."})
-            chosen += [found[i] for i in sorted(found)]
-        chosen += list(ssh_keys or [])
-    else:
-        chosen = list(SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=writers)).order_by("created_at", "pk").values_list("key", flat=True))
+    members = Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id))
+    if not (project_ssh_keys or user_ssh_keys or ssh_keys):
+        writers = members.exclude(role=Role.READ_ONLY).values("user_id")
+        default = SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=writers)).order_by("created_at", "pk")
+        return list(dict.fromkeys(default.values_list("key", flat=True)))
+    chosen: list[str] = []
+    wanted = _uuids("project_ssh_keys", project_ssh_keys or [])
+    found = dict(SSHKey.objects.filter(project=project, pk__in=wanted).values_list("pk", "key"))
+    _all_found("project_ssh_keys", {str(i) for i in wanted}, {str(pk) for pk in found}, "No such SSH key in this project")
+    chosen += [found[i] for i in wanted]
+    chosen += _member_keys(members, [str(i) for i in _uuids("user_ssh_keys", user_ssh_keys or [])])
+    chosen += list(ssh_keys or [])
     return list(dict.fromkeys(chosen))
 
 
-def _uuids(field: str, values: set[str]) -> list[uuid.UUID]:
+def _member_keys(members: QuerySet[Membership], listed: list[str]) -> list[str]:
+    """`user_ssh_keys`: for a member's user id, all their personal keys; for a member's key id, that key."""
+    user_pks = {i: key_of("user", i) for i in listed}
+    member_keys = SSHKey.objects.filter(owner_id__in=members.values("user_id"))
+    named_users = [pk for pk in user_pks.values() if pk is not None]
+    of_users = list(member_keys.filter(owner_id__in=named_users).order_by("created_at", "pk").values_list("owner_id", "key"))
+    by_id = dict(member_keys.filter(pk__in=[i for i, pk in user_pks.items() if pk is None]).values_list("pk", "key"))
+    member_users = set(members.filter(user_id__in=named_users).values_list("user_id", flat=True))
+    _all_found("user_ssh_keys", listed, {i for i, pk in user_pks.items() if pk in member_users} | {str(pk) for pk in by_id},
+               "No member of this project, nor a member's SSH key, has the id")
+    keys: list[str] = []
+    for i, pk in user_pks.items():
+        keys += [key for owner, key in of_users if owner == pk] if pk is not None else [by_id[uuid.UUID(i)]]
+    return keys
+
+
+def _all_found(field: str, wanted: set[str] | list[str], found: set[str], message: str) -> None:
+    missing = sorted(set(wanted) - found)
+    if missing:
+        raise ValidationError({field: f"{message}: {', '.join(missing)}."})
+
+
+def _uuids(field: str, values: list[Any]) -> list[uuid.UUID]:
     try:
-        return [uuid.UUID(v) for v in values]
+        return [uuid.UUID(str(v)) for v in values]
     except ValueError as exc:
-        raise ValidationError({field: "SSH key ids are UUIDs."}) from exc
+        raise ValidationError({field: "SSH key and user ids are UUIDs."}) from exc

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from apps.accounts.permissions import request_token
 from apps.accounts.selectors import visible_projects
 from apps.facilities.models import Facility, Metro
-from apps.hardware.models import Plan
+from apps.hardware.models import Plan, Server
 from project.public_ids import key_of, public_id
 
 BASE = "/metal/v1"
@@ -168,8 +168,6 @@ def capacity_level(available: int) -> str:
 
 
 def _ready_counts(group: str) -> dict[tuple[str, str], int]:
-    from apps.hardware.models import Server
-
     rows = (Server.objects.filter(state="ready").values(group, "plan__slug").annotate(n=Count("pk")).order_by())
     return {(row[group], row["plan__slug"]): row["n"] for row in rows}
 
@@ -190,8 +188,6 @@ def _report(group: str, places: list[tuple[str, list[str]]], *, with_count: bool
 def _offered() -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
     """(facility code, plan slugs) and (metro code, plan slugs) for every plan offered in a place or
     racked there (a plan with servers in a facility is reported even at 'unavailable')."""
-    from apps.hardware.models import Server
-
     pairs = set(Plan.facilities.through.objects.values_list("facility__code", "facility__metro__code", "plan__slug"))
     pairs |= set(Server.objects.values_list("facility__code", "facility__metro__code", "plan__slug").distinct())
     by_facility: dict[str, set[str]] = {}

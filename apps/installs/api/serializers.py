@@ -12,10 +12,12 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.hardware.api.catalog import facility_href, metro_href, plan_href
+from apps.hardware.models import NetworkInterface
 from apps.installs import actions
 from apps.installs.models import Device, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, provisioning_events
 from apps.ipam.api.serializers import customer_ip
+from apps.ipam.models import Assignment
 from project.public_ids import public_id
 
 BASE = "/metal/v1"
@@ -44,9 +46,6 @@ class DevicePage:
 
     @classmethod
     def load(cls, devices: Iterable[Device]) -> DevicePage:
-        from apps.hardware.models import NetworkInterface
-        from apps.ipam.models import Assignment
-
         devices = list(devices)
         page = cls()
         ids = [d.pk for d in devices]

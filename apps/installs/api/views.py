@@ -15,6 +15,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.serializers import SSHKeyOut
 from apps.accounts.models import SSHKey
 from apps.accounts.permissions import actor_of, request_token, require
 from apps.accounts.selectors import WRITE, visible_projects
@@ -26,8 +27,9 @@ from apps.installs.api.serializers import os_repr
 from apps.installs.models import Device, OperatingSystem
 from apps.installs.selectors import order_facility, visible_devices
 from apps.installs.services import orders, spot
-from apps.ipam.api.serializers import customer_ip
+from apps.ipam.api.serializers import DeviceIPIn, customer_ip
 from apps.ipam.api.views import device_ip_assign
+from apps.ipam.selectors import blocks_visible_to
 from project.public_ids import key_of
 
 
@@ -175,9 +177,6 @@ class DeviceIPListView(GenericAPIView):
         return Response({"ip_addresses": [customer_ip(b) for b in page.addresses.get(device.pk, [])]})
 
     def post(self, request: Request, pk: str) -> Response:
-        from apps.ipam.api.serializers import DeviceIPIn
-        from apps.ipam.selectors import blocks_visible_to
-
         device = get_object_or_404(_devices(request), pk=pk)
         require(request, device.project, WRITE)
         body = DeviceIPIn(data=request.data)
@@ -194,8 +193,6 @@ class DeviceSSHKeyListView(GenericAPIView):
     results_key = "ssh_keys"
 
     def get(self, request: Request, pk: str) -> Response:
-        from apps.accounts.api.serializers import SSHKeyOut
-
         device = get_object_or_404(_devices(request), pk=pk)
         keys = SSHKey.objects.filter(Q(project=device.project) | Q(owner__isnull=False), key__in=list(device.ssh_keys))
         keys = keys.filter(Q(project=device.project) | Q(owner__memberships__project=device.project)
