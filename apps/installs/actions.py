@@ -45,6 +45,17 @@ FREE_SERVER_STATES = frozenset({ServerState.NEW, ServerState.READY, ServerState.
 
 
 @dataclass(frozen=True)
+class PowerPath:
+    """How a power action moves a customer's device: the BMC call, the state the device passes through while
+    it runs (None: it stays where it is), where it lands when the call worked and where it goes back to when not."""
+
+    bmc_action: str
+    passing: str | None
+    landing: str
+    on_failure: str
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     label: str
@@ -58,6 +69,7 @@ class Action:
     confirm: str = ""
     description: str = ""
     params: tuple[str, ...] = field(default=())
+    power: PowerPath | None = None
 
     @property
     def for_customers(self) -> bool:
@@ -67,15 +79,26 @@ class Action:
 # ---------------------------------------------------------------------------------------------- services
 
 
-def _power(bmc_action: str) -> Callable[..., Any]:
-    def run(*, device: Device | None, server: Server, actor: Any, reason: str, name: str, staff: bool, **_: Any) -> None:
-        if device is None:
-            server_power_request(server=server, action=bmc_action, actor=actor, source="admin")
-            return
-        power.device_power(device=device, action=name, actor=actor)
-        if staff:
-            _tell_the_customer(device, name, actor, reason)
-    return run
+def _power(*, device: Device | None, server: Server, actor: Any, reason: str, name: str, staff: bool, **_: Any) -> None:
+    path = ACTIONS[name].power
+    assert path is not None, f"{name} is declared without its power path"
+    if device is None:
+        server_power_request(server=server, action=path.bmc_action, actor=actor, source="admin")
+        return
+    power.device_power(device=device, action=name, bmc_action=path.bmc_action, passing=path.passing, allowed=ACTIONS[name].device_states,
+                       actor=actor)
+    if staff:
+        _tell_the_customer(device, name, actor, reason)
+
+
+def device_power_settle(*, device_id: Any, name: str, actor: Any = None) -> Device:
+    """The worker's half of a customer power action (apps.installs.tasks.device_power_apply): the BMC call and
+    the device's landing state, both as the registry declares them."""
+    path = get(name).power
+    if path is None:
+        raise ValidationError({"type": f"{name} is not a power action."})
+    return power.device_power_apply(device_id=device_id, action=name, bmc_action=path.bmc_action, passing=path.passing,
+                                    landing=path.landing, on_failure=path.on_failure, actor=actor)
 
 
 def _next_boot_network(*, device: Device | None, server: Server, actor: Any, reason: str, staff: bool, **_: Any) -> None:
@@ -122,15 +145,18 @@ def _delete(*, device: Device | None, actor: Any, reason: str, staff: bool, **_:
 
 _DEVICE = Device.TRANSITIONS
 ACTIONS: dict[str, Action] = {action.name: action for action in (
-    Action(name="power_on", label="Power on", service=_power(PowerAction.ON),
+    Action(name="power_on", label="Power on", service=_power,
+           power=PowerPath(PowerAction.ON, passing=DeviceState.POWERING_ON, landing=DeviceState.ACTIVE, on_failure=DeviceState.INACTIVE),
            device_states=_states_leading_to(_DEVICE, DeviceState.POWERING_ON), server_states=FREE_SERVER_STATES,
            staff_permission="hardware.change_server",
            description="Power the machine on; the device goes inactive → powering_on → active."),
-    Action(name="power_off", label="Power off", service=_power(PowerAction.OFF),
+    Action(name="power_off", label="Power off", service=_power,
+           power=PowerPath(PowerAction.OFF, passing=DeviceState.POWERING_OFF, landing=DeviceState.INACTIVE, on_failure=DeviceState.ACTIVE),
            device_states=_states_leading_to(_DEVICE, DeviceState.POWERING_OFF), server_states=FREE_SERVER_STATES,
            staff_permission="hardware.change_server", confirm="Power {name} off? Its operating system is not shut down first.",
            description="Hard power-off; the device goes active → powering_off → inactive."),
-    Action(name="reboot", label="Reboot", service=_power(PowerAction.CYCLE),
+    Action(name="reboot", label="Reboot", service=_power,
+           power=PowerPath(PowerAction.CYCLE, passing=None, landing=DeviceState.ACTIVE, on_failure=DeviceState.ACTIVE),
            device_states=frozenset({DeviceState.ACTIVE}), server_states=FREE_SERVER_STATES,
            staff_permission="hardware.change_server",
            description="Power cycle; the device stays active."),

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from apps.audit.context import acting_as
-from apps.installs.services import power, spot, workflow
+from apps.installs import actions
+from apps.installs.services import spot, workflow
 from project.tasks import task_actor
 
 
@@ -36,7 +37,7 @@ def installs_watchdog() -> dict[str, int]:
 def device_power_apply(device_id: str, action: str, actor_id: int | None = None) -> str:
     actor = task_actor(actor_id)
     with acting_as(actor):
-        device = power.device_power_apply(device_id=device_id, action=action, actor=actor)
+        device = actions.device_power_settle(device_id=device_id, name=action, actor=actor)
     return f"{action} {device_id}: {device.state}"
 
 
