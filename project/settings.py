@@ -274,6 +274,8 @@ SWITCH_CONNECT_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_CONNECT_TIMEOUT"
 SWITCH_RPC_TIMEOUT = float(os.environ.get("METALYARD_SWITCH_RPC_TIMEOUT", "60"))
 SWITCH_CONFIRM_MINUTES = int(os.environ.get("METALYARD_SWITCH_CONFIRM_MINUTES", "2"))
 SWITCH_PORT_MTU = int(os.environ.get("METALYARD_SWITCH_PORT_MTU", "9216"))
+# The switches' side of every customer BGP session (Equinix Metal used 65530 for local and global BGP).
+BGP_SWITCH_ASN = int(os.environ.get("METALYARD_BGP_SWITCH_ASN", "65530"))
 SWITCH_DRIFT_CHECK_MINUTES = int(os.environ.get("METALYARD_SWITCH_DRIFT_CHECK_MINUTES", "15"))
 # A push holds its switch's lease at most this long (a worker that died mid-push frees it then).
 SWITCH_PUSH_LEASE_SECONDS = int(os.environ.get("METALYARD_SWITCH_PUSH_LEASE_SECONDS", "900"))

@@ -10,12 +10,21 @@ from django.db.models import QuerySet
 from apps.accounts.selectors import visible_projects
 from apps.installs.models import EVENT_TYPES, Device, DeviceState, Install, InstallEvent
 from apps.ipam.selectors import server_addresses
+from apps.network.devices import DeviceRef
 
 
 def visible_devices(user: Any, token: Any = None) -> QuerySet[Device]:
     return (Device.objects.filter(project__in=visible_projects(user, token).values("pk"))
             .exclude(state="deleted")
             .select_related("project", "plan", "facility", "metro", "operating_system", "server"))
+
+
+def customer_device_ref(user: Any, token: Any, device_id: Any) -> DeviceRef | None:
+    """The network app's view of a caller's live device (registered in InstallsConfig.ready)."""
+    device = visible_devices(user, token).filter(pk=device_id).first()
+    if device is None:
+        return None
+    return DeviceRef(id=device.pk, project=device.project, server=device.server, hostname=device.hostname, state=device.state)
 
 
 @dataclass(frozen=True)

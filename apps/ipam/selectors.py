@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from apps.accounts.selectors import visible_projects
@@ -395,3 +395,36 @@ def project_device_hostname(device_id: Any, project: Any) -> str | None:
     if _device_hostname_lookup is None:
         raise RuntimeError("no device lookup registered: apps.installs must be installed")
     return _device_hostname_lookup(device_id, project)
+
+
+# ---------------------------------------------------------------------- what a project may announce (BGP)
+# The network app builds its customers' BGP filters from these blocks; it registers here (NetworkConfig.ready)
+# to hear when a project's reservations change, so that ipam never imports it. The callbacks run after the
+# change commits, each in a transaction of its own: recomputing a filter locks servers, and doing that under
+# the pool lock a reservation holds would invert the order the install workflow takes (server, then pool).
+_project_blocks_listeners: list[Callable[[Any], None]] = []
+
+
+def project_blocks_listener_register(listener: Callable[[Any], None]) -> None:
+    if listener not in _project_blocks_listeners:
+        _project_blocks_listeners.append(listener)
+
+
+def project_blocks_changed(project_id: Any) -> None:
+    """A reservation of the project was created or released: tell the listeners once this commits."""
+    for listener in _project_blocks_listeners:
+        transaction.on_commit(lambda listener=listener: listener(project_id))
+
+
+def announceable_blocks(*, project: Any, family: int, metro: Any = None, device_id: Any = None) -> list[str]:
+    """The prefixes a project's BGP session may announce, each to be accepted at exactly its length:
+    the project's active reservations of `family` (in `metro`, when given: a block is routed only where its
+    pool is), plus, when `device_id` is given (local BGP), that device's own assigned links."""
+    reservations = Block.objects.active().filter(kind=Kind.RESERVATION, project=project, family=family)
+    if metro is not None:
+        reservations = reservations.filter(Q(parent__facility__metro=metro) | Q(parent__metro=metro))
+    blocks = list(reservations.values_list("first", "network"))
+    if device_id is not None:
+        own = Assignment.objects.active().filter(device_id=device_id, family=family, parent__kind=Kind.POOL)
+        blocks += list(own.values_list("first", "network"))
+    return [str(network) for _, network in sorted(set(blocks), key=lambda item: (item[0], str(item[1])))]

@@ -99,6 +99,8 @@ def _audit_create(block: Block, actor: Any, reason: str = "") -> None:
     audit_record(action=f"ipam.{block.kind}.create", target=block,
                  changes=diff({}, snapshot(block, ["network", "kind", "parent", "project", "facility", "metro", "device_id", "device_label"])),
                  reason=reason, actor=actor)
+    if block.kind == Kind.RESERVATION and block.project_id:
+        selectors.project_blocks_changed(block.project_id)
 
 
 def _count(block: Block, sign: int) -> None:
@@ -240,6 +242,8 @@ def _allocate_under(parent: Block, *, prefix_length: Any, kind: str, project: An
         locked, block = _allocate_postgres(parent.pk, prefix_length=length, kind=kind, project=project, server=server, device_id=device_id,
                                            device_label=device_label, description=description, actor=actor)
         if block is not None:
+            if block.kind == Kind.RESERVATION and block.project_id:  # audited inside ipam_allocate(), not by _audit_create
+                selectors.project_blocks_changed(block.project_id)
             return None, block
         # Nothing was written; say why, from the parent's columns as the function saw them under the lock.
         parse_prefix_length(length, family=locked.family)
@@ -392,6 +396,8 @@ def block_release(*, block: Block, actor: Any = None, reason: str = "") -> Block
     _count(locked, -1)
     audit_record(action=f"ipam.{locked.kind}.release", target=locked, changes=diff(before, snapshot(locked, ["released_at"])),
                  reason=reason, actor=actor)
+    if locked.kind == Kind.RESERVATION and locked.project_id:
+        selectors.project_blocks_changed(locked.project_id)
     block.released_at = locked.released_at
     return locked
 

@@ -14,8 +14,11 @@ import shlex
 from collections.abc import Iterable
 
 # Keywords followed by a value that names the statement; a single-valued one is replaced by a new set.
-SINGLE_VALUED = frozenset({"description", "mtu", "host-name", "speed", "encapsulation", "vlan-id", "native-vlan-id", "link-mode"})
-MULTI_VALUED = frozenset({"unit", "family", "address", "members", "vlan", "group", "neighbor"})
+SINGLE_VALUED = frozenset({"description", "mtu", "host-name", "speed", "encapsulation", "vlan-id", "native-vlan-id", "link-mode",
+                           # protocols bgp and policy-options (customer BGP)
+                           "peer-as", "local-as", "type", "import", "export", "authentication-key", "maximum", "interface-mode"})
+MULTI_VALUED = frozenset({"unit", "family", "address", "members", "vlan", "group", "neighbor",
+                          "prefix-list", "policy-statement", "term", "prefix-list-filter", "route-filter", "vlans"})
 VALUE_KEYWORDS = SINGLE_VALUED | MULTI_VALUED
 MTU_RANGE = (256, 9216)
 

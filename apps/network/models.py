@@ -2,11 +2,14 @@
 between what a switch runs and what Metalyard wants. Written only through apps.network.services."""
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models import F, Q
 
 from apps.hardware.models import Switch as _Switch
 from apps.network.drivers import PortMode
+from project.encryption import EncryptedTextField
 
 # The one PortMode is the driver interface's (apps.network.drivers); these are its labels here.
 PORT_MODE_CHOICES = [(PortMode.PROVISIONED.value, "Provisioned (routed, the server's gateways)"),
@@ -29,6 +32,8 @@ class PortConfig(models.Model):
     description = models.CharField(max_length=200, blank=True)
     mtu = models.PositiveIntegerField(null=True, blank=True)
     addresses = models.JSONField(default=list, blank=True, help_text="Switch-side interface addresses with the link's prefix length.")
+    bgp = models.JSONField(default=dict, blank=True, help_text="The customer BGP sessions on this port (no secrets: the MD5 password stays "
+                                                               "encrypted on the project's BGP configuration).")
     desired_version = models.PositiveIntegerField(default=1)
     applied_version = models.PositiveIntegerField(default=0)
     changed_at = models.DateTimeField(auto_now_add=True)
@@ -150,3 +155,70 @@ class ManagedSwitch(_Switch):
         proxy = True
         verbose_name = "switch configuration"
         verbose_name_plural = "switch configurations"
+
+
+# ---------------------------------------------------------------------------------------------- customer BGP
+
+
+class BgpDeployment(models.TextChoices):
+    LOCAL = "local", "Local (a private ASN, routes stay in the facility)"
+    GLOBAL = "global", "Global (the customer's own ASN and address space)"
+
+
+class BgpConfigStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (global: waits for staff review)"
+    ENABLED = "enabled", "Enabled"
+    DISABLED = "disabled", "Disabled"
+
+
+class AddressFamily(models.TextChoices):
+    IPV4 = "ipv4", "IPv4"
+    IPV6 = "ipv6", "IPv6"
+
+
+class BgpConfig(models.Model):
+    """A project's BGP: its ASN, local or global, and the optional MD5 password of every session (encrypted at rest)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.OneToOneField("accounts.Project", on_delete=models.PROTECT, related_name="bgp_config")
+    deployment_type = models.CharField(max_length=10, choices=BgpDeployment.choices)
+    asn = models.BigIntegerField(help_text="The customer's ASN (local BGP: a private one).")
+    md5 = EncryptedTextField(blank=True, help_text="The sessions' TCP MD5 password, encrypted; empty: none.")
+    # Grows with every password change: the ports' desired state names it (never the password itself), so a
+    # new password makes the ports pending without the secret ever being stored in clear.
+    md5_serial = models.PositiveIntegerField(default=0, editable=False)
+    max_prefix = models.PositiveIntegerField(default=10, help_text="The most prefixes a session accepts.")
+    route_object = models.CharField(max_length=200, blank=True)
+    use_case = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=BgpConfigStatus.choices, default=BgpConfigStatus.ENABLED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "project BGP configuration"
+        constraints = [models.CheckConstraint(condition=Q(asn__gte=1, asn__lte=4294967294), name="bgpconfig_asn_range")]
+
+    def __str__(self) -> str:
+        return f"BGP of {self.project_id} (AS{self.asn}, {self.deployment_type})"
+
+
+class BgpSession(models.Model):
+    """One address family's BGP session between a customer's device and the switch port its server is cabled to."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="bgp_sessions")
+    # The installs app's Device (no foreign key: installs builds on network, not the other way round).
+    device_id = models.UUIDField(db_index=True)
+    server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, related_name="bgp_sessions")
+    address_family = models.CharField(max_length=4, choices=AddressFamily.choices)
+    default_route = models.BooleanField(default=False, help_text="The switch also sends the customer a default route.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = "BGP session"
+        constraints = [models.UniqueConstraint(fields=["device_id", "address_family"], name="bgpsession_one_per_family")]
+
+    def __str__(self) -> str:
+        return f"BGP {self.address_family} of device {self.device_id}"

@@ -25,7 +25,8 @@ class PortComparison:
 
 def port_desired_vs_running(config: PortConfig) -> PortComparison:
     try:
-        expected = driver_for(config.switch.os).expected_lines(port_intent(config))
+        driver = driver_for(config.switch.os)
+        expected = driver.mask_secrets(driver.expected_lines(port_intent(config)))
     except SwitchError as exc:
         return PortComparison([], list(config.running), [], [], error=str(exc))
     running = list(config.running)

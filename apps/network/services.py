@@ -34,8 +34,20 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.hardware.models import Server, ServerState, Switch, SwitchPort
 from apps.ipam.selectors import server_addresses
-from apps.network.drivers import PortIntent, PortMode, SwitchDriver, SwitchError, SwitchSessionLost, SwitchTarget, SwitchTimeout, driver_for
-from apps.network.models import PORT_MODES, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
+from apps.network.bgp_plan import server_bgp_spec
+from apps.network.drivers import (
+    BgpIntent,
+    BgpPeer,
+    PortIntent,
+    PortMode,
+    SwitchDriver,
+    SwitchError,
+    SwitchSessionLost,
+    SwitchTarget,
+    SwitchTimeout,
+    driver_for,
+)
+from apps.network.models import PORT_MODES, BgpConfig, BgpSession, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
 from project.tasks import enqueue_for_facility
 
 log = logging.getLogger(__name__)
@@ -74,14 +86,18 @@ class NotOutsideTransaction(RuntimeError):
 
 @transaction.atomic
 def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: int | None = None, addresses: Sequence[str] = (),
-                    server: Server | None = None, actor: Any = None, reason: str = "", schedule: bool = True) -> tuple[PortConfig, bool]:
+                    server: Server | None = None, actor: Any = None, reason: str = "", schedule: bool = True,
+                    bgp: dict[str, Any] | None = None) -> tuple[PortConfig, bool]:
     """Set one port's desired state. Returns (config, changed); an unchanged state bumps nothing and pushes nothing."""
     if mode not in PORT_MODES:
         raise ValueError(f"Unknown port mode '{mode}'; use one of {', '.join(PORT_MODES)}.")
     normalized = [ipaddress.ip_interface(a).with_prefixlen for a in addresses]
     if mode == PortMode.ISOLATED and normalized:
         raise ValueError("An isolated port carries no addresses.")
-    wanted = {"mode": mode, "description": description[:200], "mtu": mtu, "addresses": normalized, "server_id": server.pk if server else None}
+    if mode == PortMode.ISOLATED and bgp:
+        raise ValueError("An isolated port carries no BGP sessions.")
+    wanted = {"mode": mode, "description": description[:200], "mtu": mtu, "addresses": normalized, "server_id": server.pk if server else None,
+              "bgp": bgp or {}}
     config = PortConfig.objects.select_for_update().filter(port=port).first()
     if config is not None and all(getattr(config, k) == v for k, v in wanted.items()):
         return config, False
@@ -122,7 +138,7 @@ def server_port_plan(server: Server) -> list[tuple[SwitchPort, dict[str, Any]]]:
         nic = port.cable.interface.name
         if index == 0 and links:
             spec = {"mode": PortMode.PROVISIONED, "addresses": links, "mtu": settings.SWITCH_PORT_MTU,
-                    "description": f"metalyard {server.serial} {nic} provisioned"}
+                    "description": f"metalyard {server.serial} {nic} provisioned", "bgp": server_bgp_spec(server)}
         else:
             why = server.state if index == 0 or not links else "secondary NIC"
             spec = {"mode": PortMode.ISOLATED, "addresses": [], "mtu": None, "description": f"metalyard {server.serial} {nic} isolated ({why})"}
@@ -147,6 +163,7 @@ def port_configure_for_server(*, server: Server, actor: Any = None, reason: str 
     with transaction.atomic():
         # The server row lock orders concurrent calls for one server (state change vs. reconfigure).
         server = Server.objects.select_for_update().get(pk=server.pk)
+        _bgp_sessions_drop_stale(server, actor=actor)
         versions, switches, changed = [], set(), False
         for port, spec in server_port_plan(server):
             config, did_change = port_config_set(port=port, server=server, actor=actor, reason=reason, schedule=schedule, **spec)
@@ -281,7 +298,29 @@ def switch_target(switch: Switch) -> SwitchTarget:
 
 def port_intent(config: PortConfig) -> PortIntent:
     return PortIntent(name=config.port.name, mode=PortMode(config.mode), description=config.description, mtu=config.mtu,
-                      addresses=tuple(config.addresses))
+                      addresses=tuple(config.addresses), bgp=_bgp_intent(config.bgp))
+
+
+def _bgp_intent(spec: dict[str, Any]) -> BgpIntent | None:
+    """The port's BGP from its desired state; the password is decrypted from the project's configuration here."""
+    if not spec:
+        return None
+    md5 = ""
+    if spec.get("md5"):
+        config = BgpConfig.objects.filter(pk=spec["config"]).only("md5").first()
+        md5 = config.md5 if config else ""
+    peers = tuple(BgpPeer(family=p["family"], neighbor=p["neighbor"], prefixes=tuple(p["prefixes"]), default_route=p.get("default_route", False))
+                  for p in spec.get("peers", []))
+    return BgpIntent(local_as=spec["local_as"], peer_as=spec["peer_as"], peers=peers, max_prefix=spec.get("max_prefix", 10), md5=md5)
+
+
+def _bgp_sessions_drop_stale(server: Server, *, actor: Any) -> None:
+    """Sessions of a device that no longer holds the server's addresses (deleted, deprovisioned) end with it."""
+    holders = {a.device_id for a in server_addresses(server) if a.device_id}
+    for session in BgpSession.objects.filter(server=server).exclude(device_id__in=holders):
+        audit_record(action="network.bgp_session.delete", target=session, reason="the device no longer holds the server", actor=actor,
+                     changes={"device": [str(session.device_id), None], "address_family": [session.address_family, None]})
+        session.delete()
 
 
 def switch_push(*, switch_id: int, attempt: int = 1) -> ConfigPush | None:
@@ -334,11 +373,11 @@ def _push_once(switch_id: int, attempt: int) -> ConfigPush | None:
     try:
         driver = driver_for(switch.os)
         intents = [port_intent(c) for c in pending]
-        ConfigPush.objects.filter(pk=push.pk).update(config="\n".join(driver.render(intents)))
+        ConfigPush.objects.filter(pk=push.pk).update(config="\n".join(driver.mask_secrets(driver.render(intents))))
 
         def on_diff(diff: str) -> None:
             # Stored before the commit, so staff see what is being committed even if the worker dies.
-            ConfigPush.objects.filter(pk=push.pk).update(diff=diff)
+            ConfigPush.objects.filter(pk=push.pk).update(diff="\n".join(driver.mask_secrets(diff.split("\n"))))
 
         comment = f"metalyard push {push.pk}" + (f": {why[0]}" if why else "")
         result = driver.apply(switch_target(switch), intents, comment=comment, confirm_minutes=settings.SWITCH_CONFIRM_MINUTES,
@@ -375,11 +414,13 @@ def _push_succeeded(push: ConfigPush, switch: Switch, driver: SwitchDriver, pend
     with transaction.atomic():
         for config in pending:
             PortConfig.objects.filter(pk=config.pk, applied_version__lt=versions[config.pk]).update(
-                applied_version=versions[config.pk], applied_at=now, running=driver.expected_lines(port_intent(config)), running_read_at=now)
+                applied_version=versions[config.pk], applied_at=now, running=driver.mask_secrets(driver.expected_lines(port_intent(config))),
+                running_read_at=now)
         PortDrift.objects.filter(port_id__in=[c.port_id for c in pending], resolved_at__isnull=True).update(
             resolved_at=now, resolution="re-applied" if result.committed else "matches again", resolved_by_push=push)
         SwitchSync.objects.filter(pk=switch.pk).update(consecutive_failures=0, next_attempt_at=None, last_push_at=now)
-        ConfigPush.objects.filter(pk=push.pk).update(outcome=outcome, committed=result.committed, diff=result.diff, steps=result.steps,
+        ConfigPush.objects.filter(pk=push.pk).update(outcome=outcome, committed=result.committed, diff="\n".join(driver.mask_secrets(result.diff.split("\n"))),
+                                                     steps=result.steps,
                                                      finished_at=now, duration_ms=int((time.monotonic() - started) * 1000))
         if result.host_key_fingerprint and not switch.host_key_fingerprint:
             # Trust on first use: from now on a different key is refused before we log in.
@@ -430,7 +471,7 @@ def switch_drift_check(*, switch_id: int) -> DriftReport:
     pushing = SwitchSync.objects.filter(pk=switch_id, lease_until__gte=timezone.now()).exists()
     with transaction.atomic():
         for config in configs:
-            lines = running.get(config.port.name, [])
+            lines = driver.mask_secrets(running.get(config.port.name, []))
             PortConfig.objects.filter(pk=config.pk).update(running=lines, running_read_at=now)
             settled = before[config.pk] == after.get(config.pk) and not config.pending and not pushing
             if not settled:
@@ -443,7 +484,7 @@ def switch_drift_check(*, switch_id: int) -> DriftReport:
                 report.drifted.append(config.port.name)
                 summary = "; ".join(problems)
                 if open_drift is None:
-                    drift = PortDrift.objects.create(port_id=config.port_id, switch_id=switch_id, expected=driver.expected_lines(intent),
+                    drift = PortDrift.objects.create(port_id=config.port_id, switch_id=switch_id, expected=driver.mask_secrets(driver.expected_lines(intent)),
                                                      running=lines, summary=summary)
                     audit_record(action="network.port.drift", target=drift, changes={"running": [None, lines]}, reason=summary)
                 else:

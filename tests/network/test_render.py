@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.network.drivers import PortIntent, PortMode, SwitchRejected, driver_for
+from apps.network.drivers import PortIntent, PortMode, SwitchRejected, driver_for, junos_bgp
 from apps.network.drivers.junos import JunosDriver
 
 
@@ -12,6 +12,8 @@ def test_provisioned_port_renders_routed_interface_with_gateway_sides():
                         addresses=("147.75.200.4/31", "10.70.1.8/31", "2604:1380:0:A00:0::/127"))
     assert JunosDriver().render([intent]) == [
         "delete interfaces xe-0/0/12",
+        # The port's BGP groups and filters go with it (absent ones draw only a "statement not found" warning).
+        *junos_bgp.delete_lines("xe-0/0/12"),
         'set interfaces xe-0/0/12 description "metalyard SRV9 eth0"',
         "set interfaces xe-0/0/12 mtu 9216",
         "set interfaces xe-0/0/12 unit 0 family inet address 147.75.200.4/31",
@@ -25,6 +27,7 @@ def test_isolated_port_renders_disabled_without_addresses():
     intent = PortIntent(name="ge-0/0/3", mode=PortMode.ISOLATED, description="metalyard free", mtu=9216, addresses=("10.0.0.0/31",))
     assert JunosDriver().render([intent]) == [
         "delete interfaces ge-0/0/3",
+        *junos_bgp.delete_lines("ge-0/0/3"),
         'set interfaces ge-0/0/3 description "metalyard free"',
         "set interfaces ge-0/0/3 disable",
     ]
@@ -33,8 +36,8 @@ def test_isolated_port_renders_disabled_without_addresses():
 def test_description_cannot_inject_configuration():
     intent = PortIntent(name="xe-0/0/1", mode=PortMode.ISOLATED, description='evil"\nset system root-authentication plain-text-password "x" \\')
     lines = JunosDriver().render([intent])
-    assert len(lines) == 3
-    assert lines[1] == 'set interfaces xe-0/0/1 description "evil_ set system root-authentication plain-text-password _x_ _"'
+    assert len(lines) == 3 + 8
+    assert lines[9] == 'set interfaces xe-0/0/1 description "evil_ set system root-authentication plain-text-password _x_ _"'
 
 
 def test_single_word_description_is_unquoted_like_display_set():

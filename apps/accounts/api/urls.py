@@ -17,7 +17,6 @@ urlpatterns = [
     path("organizations/<uuid:pk>/invitations", members.OrganizationInvitationListView.as_view(), name="organization-invitations"),
     path("projects", views.ProjectListView.as_view(), name="projects"),
     path("projects/<uuid:pk>", views.ProjectDetailView.as_view(), name="project"),
-    path("projects/<uuid:pk>/bgp-config", views.ProjectBGPConfigView.as_view(), name="project-bgp-config"),
     path("projects/<uuid:pk>/memberships", members.ProjectMembershipListView.as_view(), name="project-memberships"),
     path("projects/<uuid:pk>/invitations", members.ProjectInvitationListView.as_view(), name="project-invitations"),
     path("projects/<uuid:project_pk>/ssh-keys", views.SSHKeyListView.as_view(), name="project-ssh-keys"),

@@ -217,15 +217,6 @@ class ProjectDetailView(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProjectBGPConfigView(GenericAPIView):
-    """Customer BGP is not offered yet: the real service's answer for a project without BGP is an
-    empty structure (200), which Terraform's project resource and data source read as "no BGP"."""
-
-    def get(self, request: Request, pk: str) -> Response:
-        get_object_or_404(projects_for(request), pk=pk)
-        return Response({})
-
-
 # ---------------------------------------------------------------------- SSH keys
 
 class SSHKeyListView(ListView):

@@ -20,6 +20,26 @@ class PortMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class BgpPeer:
+    """One customer BGP session on a port: the customer's address, and what the switch accepts from it."""
+
+    family: int  # 4 or 6
+    neighbor: str  # the customer's side of the link
+    prefixes: tuple[str, ...] = ()  # accepted at exactly these lengths; everything else is rejected
+    default_route: bool = False  # the switch sends the customer a default route
+
+
+@dataclass(frozen=True)
+class BgpIntent:
+    local_as: int  # the switch's
+    peer_as: int  # the customer's
+    peers: tuple[BgpPeer, ...] = ()
+    max_prefix: int = 10
+    # The TCP MD5 password, in memory only (decrypted from the project's configuration for the push).
+    md5: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class PortIntent:
     """What one switch port should be, independent of vendor."""
 
@@ -29,6 +49,7 @@ class PortIntent:
     mtu: int | None = None
     # Interface addresses of the switch side, with the prefix length of the link ("203.0.113.0/31").
     addresses: tuple[str, ...] = ()
+    bgp: BgpIntent | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +139,10 @@ class SwitchDriver(abc.ABC):
 
         Commits nothing when the switch already runs the intents. `on_diff` is called with the diff
         before anything is committed. On any failure the candidate is rolled back and the lock released."""
+
+    def mask_secrets(self, lines: Sequence[str]) -> list[str]:
+        """`lines` with any secret (a BGP password) replaced, for storing in push records and drift reports."""
+        return list(lines)
 
     @abc.abstractmethod
     def running_ports(self, target: SwitchTarget, names: Sequence[str]) -> tuple[dict[str, list[str]], str]:

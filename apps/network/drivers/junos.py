@@ -38,6 +38,7 @@ from apps.network.drivers import (
     SwitchTimeout,
     SwitchUnreachable,
     SwitchVerifyFailed,
+    junos_bgp,
 )
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ UNIT = 0
 DESCRIPTION_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/@+,=#()-]")
 DESCRIPTION_MAX = 200
 CLEANUP_TIMEOUT = 5.0
+# What a port's configuration spans: the interface, and the BGP groups and filters named after it.
+RUNNING_FILTER = "<configuration><interfaces/><protocols><bgp/></protocols><policy-options/></configuration>"
 PORT_NAME = re.compile(r"^[a-z]{2,4}-\d+/\d+/\d+(:\d+)?$|^(ae|em|fxp|me|irb|lo)\d+$")
 
 
@@ -84,15 +87,23 @@ class JunosDriver(SwitchDriver):
             lines.append(f"{prefix} mtu {int(intent.mtu)}")
         for family, addresses in (("inet", _addresses(intent, 4)), ("inet6", _addresses(intent, 6))):
             lines.extend(f"{prefix} unit {UNIT} family {family} address {address}" for address in addresses)
+        # A routed port may carry the customer's BGP sessions (their groups and filters are named after the port).
+        lines.extend(junos_bgp.lines(intent.name, intent.bgp, quote=_quote))
         return lines
 
     def render(self, intents: Sequence[PortIntent]) -> list[str]:
         lines: list[str] = []
         for intent in intents:
-            # Replace the whole interface so that nothing left from before (or by hand) survives.
+            # Replace the whole interface, and its BGP groups and filters, so that nothing left from before
+            # (or by hand) survives.
             lines.append(f"delete interfaces {intent.name}")
+            lines.extend(junos_bgp.delete_lines(intent.name))
             lines.extend(self.expected_lines(intent))
         return lines
+
+    def mask_secrets(self, lines: Sequence[str]) -> list[str]:
+        # Junos shows an authentication-key encrypted ($9$…), never as loaded: compare and store it masked.
+        return junos_bgp.mask(list(lines))
 
     # ------------------------------------------------------------------ device I/O
     def apply(self, target: SwitchTarget, intents: Sequence[PortIntent], *, comment: str, confirm_minutes: int,
@@ -176,7 +187,7 @@ class JunosDriver(SwitchDriver):
     def _differences(self, intents: Sequence[PortIntent], running: dict[str, list[str]]) -> list[str]:
         problems = []
         for intent in intents:
-            want, have = set(self.expected_lines(intent)), set(running.get(intent.name, []))
+            want, have = set(self.mask_secrets(self.expected_lines(intent))), set(self.mask_secrets(running.get(intent.name, [])))
             missing, extra = sorted(want - have), sorted(have - want)
             if missing or extra:
                 parts = [f"missing {line!r}" for line in missing] + [f"unexpected {line!r}" for line in extra]
@@ -184,14 +195,17 @@ class JunosDriver(SwitchDriver):
         return problems
 
     def _read_ports(self, dev: Any, names: Sequence[str]) -> dict[str, list[str]]:
-        reply = dev.rpc.get_config(filter_xml="<interfaces/>", options={"format": "set", "database": "committed"})
+        reply = dev.rpc.get_config(filter_xml=RUNNING_FILTER, options={"format": "set", "database": "committed"})
         wanted = set(names)
+        by_bgp_name = {bgp_name: name for name in names for bgp_name in junos_bgp.names(name)}
         ports: dict[str, list[str]] = {name: [] for name in names}
         for line in (reply.text or "").splitlines():
             words = line.strip().split(" ", 3)
             # `set interfaces NAME …`, and `deactivate interfaces NAME …` for inactive statements.
             if len(words) >= 3 and words[1] == "interfaces" and words[2] in wanted:
                 ports[words[2]].append(line.strip())
+            elif (port := junos_bgp.owner(line.strip(), by_bgp_name)) is not None:
+                ports[port].append(line.strip())
         return ports
 
     @contextmanager

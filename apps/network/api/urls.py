@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.network.api import views
+
+# Customers: Equinix Metal shapes (under /metal/v1/).
+urlpatterns = [
+    path("projects/<uuid:pk>/bgp-config", views.ProjectBgpConfigView.as_view(), name="project-bgp-config"),
+    path("projects/<uuid:pk>/bgp-configs", views.ProjectBgpConfigRequestView.as_view(), name="project-bgp-configs"),
+    path("projects/<uuid:pk>/bgp/sessions", views.ProjectBgpSessionsView.as_view(), name="project-bgp-sessions"),
+    path("projects/<uuid:pk>/global-bgp-ranges", views.ProjectGlobalBgpRangesView.as_view(), name="project-global-bgp-ranges"),
+    path("devices/<uuid:pk>/bgp/sessions", views.DeviceBgpSessionsView.as_view(), name="device-bgp-sessions"),
+    path("devices/<uuid:pk>/bgp/neighbors", views.DeviceBgpNeighborsView.as_view(), name="device-bgp-neighbors"),
+    path("bgp/sessions/<uuid:pk>", views.BgpSessionView.as_view(), name="bgp-session"),
+]
