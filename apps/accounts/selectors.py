@@ -101,9 +101,7 @@ def device_ssh_keys(*, project: Project, project_ssh_keys: list[Any] | None = No
         return []
     members = Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id))
     if not (project_ssh_keys or user_ssh_keys or ssh_keys):
-        writers = members.exclude(role=Role.READ_ONLY).values("user_id")
-        default = SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=writers)).order_by("created_at", "pk")
-        return list(dict.fromkeys(default.values_list("key", flat=True)))
+        return list(dict.fromkeys(device_default_ssh_keys(project).values_list("key", flat=True)))
     chosen: list[str] = []
     wanted = _uuids("project_ssh_keys", project_ssh_keys or [])
     found = dict(SSHKey.objects.filter(project=project, pk__in=wanted).values_list("pk", "key"))
@@ -112,6 +110,14 @@ def device_ssh_keys(*, project: Project, project_ssh_keys: list[Any] | None = No
     chosen += _member_keys(members, [str(i) for i in _uuids("user_ssh_keys", user_ssh_keys or [])])
     chosen += list(ssh_keys or [])
     return list(dict.fromkeys(chosen))
+
+
+def device_default_ssh_keys(project: Project) -> QuerySet[SSHKey]:
+    """The keys `device_ssh_keys` writes when the order names none: the project's keys and the personal keys of
+    its members who may change its devices (every role but read-only). The portal's deploy form lists these."""
+    writers = (Membership.objects.filter(Q(project=project) | Q(organization_id=project.organization_id))
+               .exclude(role=Role.READ_ONLY).values("user_id"))
+    return SSHKey.objects.filter(Q(project=project) | Q(owner_id__in=writers)).select_related("owner").order_by("created_at", "pk")
 
 
 def _member_keys(members: QuerySet[Membership], listed: list[str]) -> list[str]:

@@ -29,8 +29,11 @@ def test_deploy_from_the_project_page(site):
     client = site["client"]
     page = client.get(f"/projects/{site['mine'].pk}/").content.decode()
     assert "Deploy a server" in page
-    response = client.post(f"/projects/{site['mine'].pk}/devices/", {
-        "hostname": "web1", "plan": site["plan"].slug, "operating_system": site["os"].slug, "metro": site["facility"].metro.code})
+    form = client.get(f"/projects/{site['mine'].pk}/deploy/").content.decode()
+    assert f"({len(site['servers'])} ready)" in form and "mine-01" in form  # availability and a suggested hostname
+    response = client.post(f"/projects/{site['mine'].pk}/deploy/", {
+        "hostname": "web1", "plan": site["plan"].slug, "operating_system": site["os"].slug,
+        "location": f"metro:{site['facility'].metro.code}", "public_ipv4_subnet_size": 31})
     device = Device.objects.get(hostname="web1")
     assert response.status_code == 302 and response["Location"] == f"/devices/{device.pk}/"
     assert device.project == site["mine"] and device.state == DeviceState.QUEUED
@@ -38,10 +41,13 @@ def test_deploy_from_the_project_page(site):
 
 
 def test_bad_order_shows_the_reason(site):
-    response = site["client"].post(f"/projects/{site['mine'].pk}/devices/", {
-        "hostname": "-bad-", "plan": site["plan"].slug, "operating_system": site["os"].slug, "metro": site["facility"].metro.code},
-        follow=True)
-    assert "hostname" in response.content.decode().lower()
+    response = site["client"].post(f"/projects/{site['mine'].pk}/deploy/", {
+        "hostname": "-bad-", "plan": site["plan"].slug, "operating_system": site["os"].slug,
+        "location": f"facility:{site['facility'].code}", "public_ipv4_subnet_size": 31})
+    assert response.status_code == 422
+    page = response.content.decode()
+    # The message sits beside the hostname field (Django's field group: the error list right after its label).
+    assert 'id="id_hostname_error"' in page and 'aria-invalid="true"' in page
     assert not Device.objects.exists()
 
 
@@ -66,8 +72,12 @@ def test_other_tenants_device_is_404_and_reader_cannot_delete(site):
                          state=DeviceState.ACTIVE)
     reader = Client()
     reader.force_login(site["reader"])
-    assert "Delete" not in reader.get(f"/devices/{mine.pk}/").content.decode()
-    reader.post(f"/devices/{mine.pk}/delete/")
+    page = reader.get(f"/devices/{mine.pk}/").content.decode()
+    # The reader sees the action, disabled, with the reason — and no form that would post it.
+    assert '<button type="button" class="small" disabled aria-describedby="why-delete">Delete</button>' in page
+    assert "Delete: This needs the &#x27;collaborator&#x27; role or higher" in page
+    assert f'action="/devices/{mine.pk}/delete/"' not in page
+    assert reader.post(f"/devices/{mine.pk}/delete/").status_code == 403
     mine.refresh_from_db()
     assert mine.state == DeviceState.ACTIVE
 

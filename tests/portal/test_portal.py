@@ -44,9 +44,9 @@ def test_add_key_and_garbage_key(setup):
     assert bad.status_code == 422 and "Not a valid OpenSSH public key" in bad.content.decode()
     assert client.post("/ssh-keys/add/", {"label": "laptop", "key": pubkey()}).status_code == 302
     assert SSHKey.objects.filter(owner=setup["user"], label="laptop").exists()
-    assert client.post(f"/projects/{setup['mine'].pk}/", {"label": "deploy", "key": pubkey()}).status_code == 302
+    assert client.post(f"/projects/{setup['mine'].pk}/ssh-keys/", {"label": "deploy", "key": pubkey()}).status_code == 302
     assert SSHKey.objects.filter(project=setup["mine"], label="deploy").exists()
-    assert client.post(f"/projects/{setup['theirs'].pk}/", {"label": "evil", "key": pubkey()}).status_code == 404
+    assert client.post(f"/projects/{setup['theirs'].pk}/ssh-keys/", {"label": "evil", "key": pubkey()}).status_code == 404
 
 
 def test_token_shown_once_then_revoked(setup):

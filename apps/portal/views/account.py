@@ -1,0 +1,97 @@
+"""The user's own things: their projects, personal SSH keys, API tokens (shown once), invoices; the project switcher."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts import services
+from apps.accounts.models import APIToken, SSHKey
+from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
+from apps.billing import selectors as billing
+from apps.portal.forms import APITokenForm, SSHKeyForm
+from apps.portal.views.common import add_errors, project_for
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    projects = visible_projects(request.user).order_by("organization__name", "name")
+    return render(request, "portal/dashboard.html", {
+        "projects": [(p, RANK_ROLE[p.role_rank]) for p in projects],
+        "keys": SSHKey.objects.filter(owner=request.user).order_by("label", "pk"),
+        "tokens": APIToken.objects.filter(user=request.user, project__isnull=True, revoked_at__isnull=True).order_by("-created_at"),
+        "key_form": SSHKeyForm(), "token_form": APITokenForm(),
+        "invoices": billing.visible_invoices(request.user).select_related("organization").order_by("-period_start")[:24],
+    })
+
+
+@login_required
+def switch(request: HttpRequest) -> HttpResponse:
+    """The switcher's target: the chosen project's servers (only among the user's own projects)."""
+    wanted = request.GET.get("project", "")
+    if not wanted:
+        return redirect("portal:dashboard")
+    try:
+        project = project_for(request, wanted)
+    except ValidationError:
+        return redirect("portal:dashboard")
+    return redirect("portal:project", pk=project.pk)
+
+
+@login_required
+def invoice_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    invoice = get_object_or_404(billing.visible_invoices(request.user).select_related("organization"), pk=pk)
+    return render(request, "portal/invoice.html", {"invoice": invoice, "lines": invoice.lines.select_related("project")})
+
+
+@login_required
+def ssh_key_add(request: HttpRequest) -> HttpResponse:
+    form = SSHKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ssh_key_create(owner=request.user, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, f"Key '{form.cleaned_data['label']}' added.")
+            return redirect("portal:dashboard")
+    return render(request, "portal/ssh_key_form.html", {"form": form}, status=422 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def ssh_key_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    projects = visible_projects(request.user)
+    key = get_object_or_404(SSHKey.objects.filter(owner=request.user) | SSHKey.objects.filter(project__in=projects), pk=pk)
+    if key.project_id and not can(request.user, key.project, WRITE):
+        messages.error(request, "Removing project keys needs the collaborator role or higher.")
+        return redirect("portal:project-keys", pk=key.project_id)
+    services.ssh_key_delete(ssh_key=key, actor=request.user)
+    messages.success(request, f"Key '{key.label}' removed.")
+    return redirect("portal:project-keys", pk=key.project_id) if key.project_id else redirect("portal:dashboard")
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    """The token's text is shown on this response only: Metalyard keeps its hash."""
+    form = APITokenForm(request.POST)
+    if form.is_valid():
+        _, plaintext = services.api_token_create(user=request.user, actor=request.user, **form.cleaned_data)
+        response = render(request, "portal/token_created.html", {"plaintext": plaintext})
+        response["Cache-Control"] = "no-store"
+        return response
+    messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect("portal:dashboard")
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: str) -> HttpResponse:
+    token = get_object_or_404(APIToken.objects.filter(user=request.user), pk=pk)
+    services.api_token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token {token.key_preview}… revoked.")
+    return redirect("portal:dashboard")

@@ -1,0 +1,104 @@
+"""Every portal page renders for a member, and each list page costs the same number of queries with 10 rows
+as with a page-full out of 200: no query per row (devices with their progress and address, reservations,
+events, members, the staff overview)."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.accounts import services as accounts
+from apps.accounts.models import Membership, Role
+from apps.audit.models import AuditEvent
+from apps.installs.models import Device, DeviceState, Install, InstallEvent
+from apps.ipam import services as ipam
+from apps.ipam.models import Kind
+from apps.ipam.selectors import pools_for
+from tests.factories import ProjectFactory, UserFactory
+from tests.installs.conftest import pools, rack  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db
+
+
+def _fill(project, rack, count: int) -> None:  # noqa: F811
+    """`count` devices (each with an install and its events), events and members; addresses and reservations for up
+    to 30 of them (through the IPAM services). Rows in bulk: the page's cost, not the fixture's, is under test."""
+    public_pool = pools_for(facility=rack["facility"], family=4, public=True)[0]
+    devices = Device.objects.bulk_create([
+        Device(project=project, plan=rack["plan"], facility=rack["facility"], operating_system=rack["os"],
+               state=DeviceState.PROVISIONING, hostname=f"d{i}") for i in range(count)])
+    installs = Install.objects.bulk_create([Install(kind="provision", device=d, operating_system=rack["os"]) for d in devices])
+    now = timezone.now()
+    InstallEvent.objects.bulk_create([InstallEvent(install=i, type=t, body=t, created_at=now)
+                                      for i in installs for t in ("provisioning.101", "provisioning.104")])
+    device_type = ContentType.objects.get_for_model(Device)
+    AuditEvent.objects.bulk_create([AuditEvent(actor_type="system", action="installs.device.update", target_type=device_type,
+                                               target_id=str(d.pk), target_repr=d.hostname) for d in devices])
+    users = get_user_model().objects.bulk_create([get_user_model()(username=f"{project.name}-m{i}") for i in range(count)])
+    Membership.objects.bulk_create([Membership(user=u, project=project, role=Role.READ_ONLY) for u in users])
+    for device in devices[:30]:
+        ipam.assignment_create(parent=public_pool, prefix_length=32, project=project, device_id=device.pk, device_label=device.hostname)
+    for _ in range(min(count, 30)):
+        ipam.reservation_create(project=project, quantity=1, facility=rack["facility"])
+
+
+def _queries(client: Client, url: str) -> int:
+    ContentType.objects.clear_cache()  # each measure starts cold, as a fresh process would
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(ctx.captured_queries)
+
+
+@pytest.fixture
+def owner_client(rack):  # noqa: F811
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(staff)
+    return client, staff
+
+
+def test_list_pages_cost_the_same_whatever_their_length(rack, owner_client):  # noqa: F811
+    client, staff = owner_client
+    counts = {}
+    for size in (10, 200):
+        project = ProjectFactory(name=f"p{size}")
+        accounts.membership_set(user=staff, project=project, role=Role.OWNER)
+        _fill(project, rack, size)
+        urls = {"devices": f"/projects/{project.pk}/", "ips": f"/projects/{project.pk}/ips/",
+                "events": f"/projects/{project.pk}/events/", "members": f"/projects/{project.pk}/members/",
+                "overview": f"/staff/overview/?facility={rack['facility'].code}"}
+        counts[size] = {name: _queries(client, url) for name, url in urls.items()}
+    assert counts[10] == counts[200], counts
+
+
+def test_every_project_page_renders_and_another_tenants_is_404(rack, owner_client):  # noqa: F811
+    client, staff = owner_client
+    mine, theirs = ProjectFactory(name="mine"), ProjectFactory(name="theirs")
+    accounts.membership_set(user=staff, project=mine, role=Role.OWNER)
+    _fill(mine, rack, 2)
+    _fill(theirs, rack, 1)
+    device = mine.devices.first()
+    reservation = mine.ip_blocks.filter(kind=Kind.RESERVATION).first()
+    pages = ["/", f"/projects/{mine.pk}/", f"/projects/{mine.pk}/deploy/", f"/projects/{mine.pk}/ips/",
+             f"/projects/{mine.pk}/ips/{reservation.pk}/", f"/projects/{mine.pk}/ssh-keys/", f"/projects/{mine.pk}/members/",
+             f"/projects/{mine.pk}/events/", f"/projects/{mine.pk}/usage/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/",
+             f"/projects/{mine.pk}/deploy/choices/?plan={rack['plan'].slug}", "/staff/overview/"]
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    their_device = theirs.devices.first()
+    their_block = theirs.ip_blocks.filter(kind=Kind.RESERVATION).first()
+    for url in [f"/projects/{theirs.pk}/", f"/projects/{theirs.pk}/deploy/", f"/projects/{theirs.pk}/ips/",
+                f"/projects/{mine.pk}/ips/{their_block.pk}/", f"/projects/{theirs.pk}/members/", f"/projects/{theirs.pk}/events/",
+                f"/devices/{their_device.pk}/", f"/devices/{their_device.pk}/live/"]:
+        assert client.get(url).status_code == 404, url
+
+
+def test_staff_overview_is_for_staff_only(rack):  # noqa: F811
+    client = Client()
+    client.force_login(UserFactory())
+    assert client.get("/staff/overview/").status_code == 302
