@@ -38,7 +38,10 @@ class DeployForm(forms.Form):
                                                    "the project's keys and the personal keys of its members who may change its servers.")
     userdata = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Userdata",
                                help_text="Passed to cloud-init on first boot (e.g. a #cloud-config document).")
-    public_ipv4_subnet_size = forms.TypedChoiceField(choices=SUBNET_SIZES, coerce=int, initial=31, label="Public IPv4 block",
+    # Marks a form that showed the key checkboxes: without it (a post made by a script) no key listed means the rule's default.
+    ssh_keys_shown = forms.BooleanField(required=False, widget=forms.HiddenInput, initial=True)
+    public_ipv4_subnet_size = forms.TypedChoiceField(choices=SUBNET_SIZES, coerce=int, initial=31, empty_value=31, required=False,
+                                                     label="Public IPv4 block",
                                                      help_text="Private IPv4 and IPv6 are always given.")
 
     def __init__(self, *args: Any, key_choices: list[SSHKey], available: dict[tuple[str, str], int], **kwargs: Any) -> None:
@@ -78,7 +81,9 @@ class DeployForm(forms.Form):
         kind, code = data["location"].split(":", 1)
         chosen = data["ssh_keys"]
         keys: dict[str, Any] = {}
-        if not chosen:
+        if not chosen and not data["ssh_keys_shown"]:
+            pass  # nothing said about keys: the rule's default
+        elif not chosen:
             keys = {"no_ssh_keys": True}
         elif set(chosen) != set(self.key_rows):  # a subset: exactly those; all of them: the rule's default
             keys = {"project_ssh_keys": [v.split(":", 1)[1] for v in chosen if v.startswith("project:")],

@@ -90,3 +90,24 @@ def test_delete_moves_the_device_to_deprovisioning(site):
     device.refresh_from_db()
     assert device.state == DeviceState.DEPROVISIONING
     assert Install.objects.filter(device=device, kind="deprovision").exists()
+
+
+def test_deploy_form_keys_follow_the_one_rule(site):
+    """The form lists the keys the rule writes by default; all checked is the default, some is exactly those,
+    none is no key."""
+    from tests.portal.test_portal import pubkey
+
+    mine, user = site["mine"], site["user"]
+    project_key = accounts.ssh_key_create(project=mine, label="deploy", key=pubkey())
+    personal = accounts.ssh_key_create(owner=user, label="laptop", key=pubkey())
+    reader_key = accounts.ssh_key_create(owner=site["reader"], label="reader", key=pubkey())
+    page = site["client"].get(f"/projects/{mine.pk}/deploy/").content.decode()
+    assert f'value="project:{project_key.pk}" checked' in page and f'value="user:{personal.pk}" checked' in page
+    assert str(reader_key.pk) not in page  # a read-only member's key does not go on servers
+    order = {"plan": site["plan"].slug, "operating_system": site["os"].slug, "location": f"facility:{site['facility'].code}",
+             "ssh_keys_shown": "1"}
+    for hostname, keys, expected in (("all", [f"project:{project_key.pk}", f"user:{personal.pk}"], [project_key.key, personal.key]),
+                                     ("some", [f"user:{personal.pk}"], [personal.key]), ("none", [], [])):
+        response = site["client"].post(f"/projects/{mine.pk}/deploy/", {**order, "hostname": hostname, "ssh_keys": keys})
+        assert response.status_code == 302, response.content.decode()
+        assert sorted(Device.objects.get(hostname=hostname).ssh_keys) == sorted(expected), hostname

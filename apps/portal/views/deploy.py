@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
@@ -43,6 +43,15 @@ def _form(project: Project, data: Any = None, initial: dict[str, Any] | None = N
     return DeployForm(data, initial=initial or {}, key_choices=list(device_default_ssh_keys(project)), available=available_now())
 
 
+def _with_location(data: QueryDict) -> QueryDict:
+    """A post that names `facility` or `metro` (as the API does) instead of the form's `location` means the same."""
+    if data.get("location") or not (data.get("facility") or data.get("metro")):
+        return data
+    data = data.copy()
+    data["location"] = f"facility:{data['facility']}" if data.get("facility") else f"metro:{data['metro']}"
+    return data
+
+
 def _availability_table(form: DeployForm, available: dict[tuple[str, str], int]) -> list[tuple[str, list[int]]]:
     facilities = list(form.facilities)
     return [(slug, [available.get((slug, code), 0) for code in facilities]) for slug in form.plans]
@@ -56,7 +65,7 @@ def deploy(request: HttpRequest, pk: str) -> HttpResponse:
         if not may:
             return render_project(request, "portal/refused.html", project, "deploy", {"reason": "Deploying servers needs the "
                                   "collaborator role or higher."}, status=403)
-        form = _form(project, request.POST)
+        form = _form(project, _with_location(request.POST))
         if form.is_valid():
             try:
                 device = orders.device_create(project=project, actor=request.user, **form.order())
