@@ -4,7 +4,7 @@
 organizations, in a throw-away test database; the public site under gunicorn on 127.0.0.1; 8 customer
 threads (each a different organization's token) calling, for a fixed time,
     GET /metal/v1/projects/{id}/devices?per_page=100   and   GET /metal/v1/devices/{id}
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/api.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/api.py [--quick]
 First it counts the queries of one device-list page at per_page 1, 10, 100 and 1000 (they must be the
 same: nothing per device). Prints p50/p99 of both calls as the clients saw them. Target: p99 ≤ 100 ms.
 The seed writes rows in bulk (10,000 orders through the workflow would be the install benchmark's job).
@@ -116,6 +116,8 @@ def seed(*, devices: int, projects: int, organizations: int) -> tuple[list[tuple
             Block.objects.bulk_create(blocks)
             device_ids += [str(d.pk) for d in batch]
         customers.append((token, project_ids, device_ids))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # what autovacuum does after bulk writes: the planner sees the tables as they are
     return customers, str(Device.objects.first().pk)
 
 
@@ -133,6 +135,26 @@ def query_counts(customers: list) -> dict[int, int]:
         assert answer.status_code == 200, answer.content[:300]
         counts[per_page] = len(queries)
     return counts
+
+
+def service_times(customers: list, repeat: int = 15) -> dict[str, float]:
+    """What one call costs the Django stack alone (token, tenancy, queries, serialising), one at a time: the floor
+    under the figures measured through gunicorn with concurrent clients on a shared machine."""
+    from django.test import Client
+
+    token, project_ids, device_ids = customers[0]
+    client = Client(HTTP_X_AUTH_TOKEN=token, HTTP_HOST="127.0.0.1")
+    out = {}
+    for label, url in (("GET /metal/v1/projects/{id}/devices?per_page=100", f"/metal/v1/projects/{project_ids[0]}/devices?per_page=100"),
+                       ("GET /metal/v1/devices/{id}", f"/metal/v1/devices/{device_ids[0]}")):
+        client.get(url)
+        took = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            assert client.get(url).status_code == 200
+            took.append(time.perf_counter() - started)
+        out[label] = percentile(took, 50)
+    return out
 
 
 def serve(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
@@ -202,7 +224,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that the benchmark still works (200 devices in 10 projects, 5 s of load); not the figures")
     args = parser.parse_args()
+    if args.quick:
+        args.devices, args.projects, args.organizations, args.seconds = 200, 10, 5, 5.0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     old = setup_databases(verbosity=0, interactive=False)
     web = None
@@ -213,8 +239,12 @@ def main() -> None:
               f"in {time.monotonic() - started:.0f} s")
         counts = query_counts(customers)
         print("queries of one device-list page by per_page: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+        for label, seconds in service_times(customers).items():
+            print(f"{label}, one client in-process, no HTTP: median {seconds * 1000:.1f} ms")
         web, base = serve(args.web_workers, args.web_threads)
+        print("load average before the run (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         timings = load(base, customers, clients=args.clients, seconds=args.seconds)
+        print("load average after the run (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         for kind, label in (("list", "GET /metal/v1/projects/{id}/devices?per_page=100"), ("get", "GET /metal/v1/devices/{id}")):
             values = timings[kind]
             print(f"{label}: {len(values)} calls, p50 {percentile(values, 50) * 1000:.1f} ms, "
