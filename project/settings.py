@@ -320,6 +320,11 @@ NETBOOT_ASSETS_DIR = Path(os.environ.get("METALYARD_NETBOOT_ASSETS", DATA_DIR / 
 INSTALLER_KERNEL_URL = os.environ.get("INSTALLER_KERNEL_URL", "/netboot/assets/vmlinuz")
 INSTALLER_INITRD_URL = os.environ.get("INSTALLER_INITRD_URL", "/netboot/assets/installer.cpio.gz")
 INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 quiet")
+# The serial console over SSH (docs/console.md): devices show `<id>@sos.<facility>.<SOS_DOMAIN>`.
+SOS_DOMAIN = os.environ.get("METALYARD_SOS_DOMAIN", "metalyard.localhost")
+# Custom iPXE (docs/console.md): the customer's script is fetched once per run, bounded in time and size.
+CUSTOM_IPXE_TIMEOUT = float(os.environ.get("METALYARD_CUSTOM_IPXE_TIMEOUT", "10"))
+CUSTOM_IPXE_MAX_BYTES = int(os.environ.get("METALYARD_CUSTOM_IPXE_MAX_BYTES", str(64 * 1024)))
 # DHCP: the server, the file its generated configuration is written to, the boot URL iPXE clients get.
 # METALYARD_DHCP_SERVER: dnsmasq (default) or kea (ISC Kea's kea-dhcp4).
 DHCP_SERVER = os.environ.get("METALYARD_DHCP_SERVER", "dnsmasq")

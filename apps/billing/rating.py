@@ -36,7 +36,7 @@ from apps.ipam.models import Block, Kind
 
 SPOT = "spot"  # a spot device: priced from the market's recorded prices (SpotPrice), not from the price book
 BILLABLE_STATES = (DeviceState.ACTIVE, DeviceState.POWERING_OFF, DeviceState.INACTIVE, DeviceState.POWERING_ON,
-                   DeviceState.REINSTALLING)
+                   DeviceState.REINSTALLING, DeviceState.RESCUE)
 CENT = Decimal("0.01")
 HOUR = Decimal(3600)
 

@@ -28,7 +28,7 @@ from apps.hardware.models import Server, ServerState
 from apps.hardware.power import server_power_request
 from apps.hardware.power_models import PowerAction
 from apps.installs.models import Device, DeviceState, OperatingSystem
-from apps.installs.services import coupling, orders, power
+from apps.installs.services import coupling, orders, power, rescue
 from project.states import StateConflict
 
 
@@ -85,8 +85,11 @@ def _power(*, device: Device | None, server: Server, actor: Any, reason: str, na
     if device is None:
         server_power_request(server=server, action=path.bmc_action, actor=actor, source="admin")
         return
-    power.device_power(device=device, action=name, bmc_action=path.bmc_action, passing=path.passing, allowed=ACTIONS[name].device_states,
-                       actor=actor)
+    if device.state == DeviceState.RESCUE:
+        rescue.device_rescue_exit(device=device, actor=actor, reason=reason)  # a reboot leaves rescue: from the disk
+    else:
+        power.device_power(device=device, action=name, bmc_action=path.bmc_action, passing=path.passing,
+                           allowed=ACTIONS[name].device_states - {DeviceState.RESCUE}, actor=actor)
     if staff:
         _tell_the_customer(device, name, actor, reason)
 
@@ -122,16 +125,24 @@ def _tell_the_customer(device: Device, name: str, actor: Any, reason: str) -> No
 
 
 def _reinstall(*, device: Device | None, actor: Any, reason: str, operating_system: str | None = None, staff: bool,
-               **_: Any) -> None:
+               preserve_data: bool = False, deprovision_fast: bool = False, ipxe_script_url: str = "", **_: Any) -> None:
     assert device is not None
     os_ = None
     if operating_system:
         os_ = OperatingSystem.objects.filter(slug=operating_system).first()
         if os_ is None:
             raise ValidationError({"operating_system": f"No operating system '{operating_system}'."})
-    orders.device_reinstall(device=device, operating_system=os_, actor=actor, reason=reason)
+    orders.device_reinstall(device=device, operating_system=os_, actor=actor, reason=reason, preserve_data=bool(preserve_data),
+                            deprovision_fast=bool(deprovision_fast), ipxe_script_url=ipxe_script_url or None)
     if staff:
         _tell_the_customer(device, "reinstall", actor, reason)
+
+
+def _rescue(*, device: Device | None, actor: Any, reason: str, staff: bool, **_: Any) -> None:
+    assert device is not None
+    rescue.device_rescue(device=device, actor=actor, reason=reason)
+    if staff:
+        _tell_the_customer(device, "rescue", actor, reason)
 
 
 def _delete(*, device: Device | None, actor: Any, reason: str, staff: bool, **_: Any) -> None:
@@ -157,9 +168,9 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            description="Hard power-off; the device goes active → powering_off → inactive."),
     Action(name="reboot", label="Reboot", service=_power,
            power=PowerPath(PowerAction.CYCLE, passing=None, landing=DeviceState.ACTIVE, on_failure=DeviceState.ACTIVE),
-           device_states=frozenset({DeviceState.ACTIVE}), server_states=FREE_SERVER_STATES,
-           staff_permission="hardware.change_server",
-           description="Power cycle; the device stays active."),
+           device_states=frozenset({DeviceState.ACTIVE}) | _states_leading_to(_DEVICE, DeviceState.ACTIVE) & {DeviceState.RESCUE},
+           server_states=FREE_SERVER_STATES, staff_permission="hardware.change_server",
+           description="Power cycle; the device stays active. From rescue: boot from the disk again (active)."),
     Action(name="boot_network", label="Next boot: network (PXE)", service=_next_boot_network, permission=None, in_api=False,
            device_states=LIVE_DEVICE_STATES, server_states=ALL_SERVER_STATES,
            staff_permission="hardware.change_server",
@@ -175,9 +186,16 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
            description="Staff only: netboot the server into the discovery image; its inventory is checked "
                        "against its plan and cabling (a match makes it ready)."),
     Action(name="reinstall", label="Reinstall", service=_reinstall,
-           device_states=_states_leading_to(_DEVICE, DeviceState.REINSTALLING), params=("operating_system",),
+           device_states=_states_leading_to(_DEVICE, DeviceState.REINSTALLING),
+           params=("operating_system", "preserve_data", "deprovision_fast", "ipxe_script_url"),
            confirm="Reinstall {name}? Its disks are overwritten.",
-           description="Install the operating system again (optionally another one) on the same server and addresses."),
+           description="Install the operating system again (optionally another one) on the same server and addresses; "
+                       "preserve_data keeps the non-root partitions, deprovision_fast skips the full wipe."),
+    Action(name="rescue", label="Rescue", service=_rescue,
+           device_states=_states_leading_to(_DEVICE, DeviceState.RESCUE),
+           confirm="Boot {name} into the rescue system? Its operating system stops; its disk is not touched.",
+           description="Boot an in-memory rescue system with the device's SSH keys and addresses, on its serial console "
+                       "too; the device is rescue until rebooted (from its disk)."),
     Action(name="delete", label="Delete", service=_delete, in_api=False, needs_server=False,
            device_states=_states_leading_to(_DEVICE, DeviceState.DEPROVISIONING),
            confirm="Delete {name}? Its disks are wiped.",

@@ -26,12 +26,21 @@ def _boot(kernel: str, initrd: str, args: str) -> str:
 
 
 def install_mode(install: Install) -> str:
-    return {InstallKind.DEPROVISION: "wipe", InstallKind.COMMISSIONING: "discover"}.get(install.kind, "install")
+    return {InstallKind.DEPROVISION: "wipe", InstallKind.COMMISSIONING: "discover", InstallKind.RESCUE: "rescue",
+            InstallKind.CUSTOM_IPXE: "custom_ipxe"}.get(install.kind, "install")
+
+
+def custom_chain_script(install: Install, base_url: str) -> str:
+    """The platform's own script for a custom iPXE boot: it chains the customer's script as the run
+    fetched and checked it (served from the provisioning listener, to this machine only)."""
+    return f"#!ipxe\necho Metalyard: chaining the custom iPXE script\nchain {base_url}/machine/{install.pk}/custom.ipxe\n"
 
 
 def install_script(install: Install, base_url: str) -> str:
     """The installer's kernel and its orders. No secret: the installer claims its run (POST …/claim)
     from its reserved address and gets the phase's secret once."""
+    if install.kind == InstallKind.CUSTOM_IPXE:
+        return custom_chain_script(install, base_url)
     mode = install_mode(install)
     os_ = install.operating_system or (install.device.operating_system if install.device else None)
     if os_ is not None and mode == "install":

@@ -68,9 +68,12 @@ class DeviceState(models.TextChoices):
     DEPROVISIONING = "deprovisioning", "Deprovisioning"
     DELETED = "deleted", "Deleted"
     FAILED = "failed", "Failed"
+    RESCUE = "rescue", "Rescue"
 
 
 D = DeviceState
+# The operating system whose install is the customer's own iPXE script (the real service's slug).
+CUSTOM_IPXE_SLUG = "custom_ipxe"
 
 
 class Device(models.Model):
@@ -81,9 +84,11 @@ class Device(models.Model):
     TRANSITIONS = freeze({
         D.QUEUED: {D.PROVISIONING, D.DEPROVISIONING, D.FAILED},
         D.PROVISIONING: {D.ACTIVE, D.DEPROVISIONING, D.FAILED},
-        D.ACTIVE: {D.POWERING_OFF, D.REINSTALLING, D.DEPROVISIONING, D.FAILED},
+        D.ACTIVE: {D.POWERING_OFF, D.REINSTALLING, D.DEPROVISIONING, D.FAILED, D.RESCUE},
         D.POWERING_OFF: {D.INACTIVE, D.ACTIVE, D.FAILED},
-        D.INACTIVE: {D.POWERING_ON, D.REINSTALLING, D.DEPROVISIONING, D.FAILED},
+        D.INACTIVE: {D.POWERING_ON, D.REINSTALLING, D.DEPROVISIONING, D.FAILED, D.RESCUE},
+        # In the rescue system (booted in memory, the disk untouched) until a reboot from the disk.
+        D.RESCUE: {D.ACTIVE, D.REINSTALLING, D.DEPROVISIONING, D.FAILED},
         D.POWERING_ON: {D.ACTIVE, D.INACTIVE, D.FAILED},
         D.REINSTALLING: {D.ACTIVE, D.DEPROVISIONING, D.FAILED},
         D.DEPROVISIONING: {D.DELETED, D.FAILED},
@@ -101,8 +106,12 @@ class Device(models.Model):
     hostname = models.CharField(max_length=253, validators=[hostname_validator])
     description = models.CharField(max_length=200, blank=True)
     plan = models.ForeignKey("hardware.Plan", on_delete=models.PROTECT, related_name="devices")
-    # A locked device refuses delete and reinstall until someone unlocks it (as the real service does).
+    # A locked device refuses delete, reinstall and rescue until someone unlocks it (as the real service does).
     locked = models.BooleanField(default=False)
+    # Custom iPXE: the customer's script (fetched by the platform, apps.installs.custom_ipxe) boots the
+    # custom_ipxe operating system; with always_pxe every boot of the device runs it, not only the install's.
+    ipxe_script_url = models.URLField(max_length=500, blank=True, help_text="custom_ipxe: the customer's iPXE script (http or https).")
+    always_pxe = models.BooleanField(default=False, help_text="Boot from the network (the iPXE script) on every boot.")
     billing_cycle = models.CharField(max_length=10, choices=[("hourly", "hourly"), ("daily", "daily"), ("monthly", "monthly"),
                                                              ("yearly", "yearly")], default="hourly")
     customdata = models.JSONField(default=dict, blank=True, help_text="The customer's own data, returned as given.")
@@ -243,6 +252,8 @@ class InstallKind(models.TextChoices):
     REINSTALL = "reinstall", "Reinstall"
     DEPROVISION = "deprovision", "Deprovision (wipe)"
     COMMISSIONING = "commissioning", "Commissioning"
+    RESCUE = "rescue", "Rescue (in-memory system)"
+    CUSTOM_IPXE = "custom_ipxe", "Custom iPXE"
 
 
 class InstallState(models.TextChoices):
@@ -292,6 +303,11 @@ class Install(models.Model):
     # already under way at the back of the task queue. Queued runs wait here, in the database.
     starting = models.BooleanField(default=False, editable=False, db_index=True)
     admitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Reinstall options (the real service's names): keep the non-root partitions; skip the full wipe.
+    preserve_data = models.BooleanField(default=False, editable=False)
+    deprovision_fast = models.BooleanField(default=False, editable=False)
+    # custom_ipxe: the customer's script as fetched and checked by the run (what the machine is served).
+    ipxe_script = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -94,6 +94,8 @@ def device_metadata(*, install: Install, base_url: str, for_installer: bool = Fa
     }
     if for_installer and install.kind in ("provision", "reinstall"):
         doc["first_boot"] = {"phone_home_url": f"{api}/phone-home", "secret": install.first_boot_secret}
+    if install.kind == "reinstall":
+        doc["reinstall"] = {"preserve_data": install.preserve_data, "deprovision_fast": install.deprovision_fast}
     if device is not None:
         os_ = install.operating_system or device.operating_system
         doc.update({

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apps.audit.context import acting_as
 from apps.installs import actions
-from apps.installs.services import spot, workflow
+from apps.installs.services import rescue, spot, workflow
 from project.tasks import task_actor
 
 
@@ -43,3 +43,10 @@ def device_power_apply(device_id: str, action: str, actor_id: int | None = None)
 
 def spot_market_check() -> dict[str, int]:
     return spot.spot_market_check()
+
+
+def device_rescue_exit_apply(device_id: str, actor_id: int | None = None) -> str:
+    actor = task_actor(actor_id)
+    with acting_as(actor):
+        device = rescue.device_rescue_exit_apply(device_id=device_id, actor=actor)
+    return f"rescue exit {device_id}: {device.state}"

@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ipxe/boot.ipxe", views.ipxe_entry, name="ipxe-entry"),
     path("ipxe/mac/<str:mac>", views.ipxe_for_mac, name="ipxe-mac"),
     path("machine/<uuid:install_id>/claim", views.claim, name="claim"),
+    path("machine/<uuid:install_id>/custom.ipxe", views.custom_script, name="custom-ipxe"),
     path("machine/<uuid:install_id>/metadata", views.metadata, name="metadata"),
     path("machine/<uuid:install_id>/userdata", views.userdata, name="userdata"),
     path("machine/<uuid:install_id>/events", views.events, name="events"),

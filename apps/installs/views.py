@@ -69,8 +69,25 @@ def ipxe_for_mac(request: HttpRequest, mac: str) -> HttpResponse:
     if server is None:
         return _text(ipxe.discovery_script(normal.replace(":", "-"), base))
     if install is None or install.step not in ("wait_ipxe", "wait_phone_home", "wait_inventory"):
+        # always_pxe: every boot of a custom iPXE device runs the customer's script again.
+        latest = machine.always_pxe_install(server) if install is None else None
+        if latest is not None:
+            return _text(ipxe.custom_chain_script(latest, base))
         return _text(ipxe.local_boot_script("no install is running for this server"))
     return _text(ipxe.install_script(install, base))
+
+
+@require_GET
+def custom_script(request: HttpRequest, install_id: Any) -> HttpResponse:
+    """The customer's iPXE script as the run fetched and checked it, to the install's machine only (its
+    reserved address). For a running custom_ipxe run, this fetch ends the install (iPXE cannot call home)."""
+    install = Install.objects.select_related("server").filter(pk=install_id).first()
+    if install is None or not provisioning.may_speak_for(install, provisioning.client_address(request)):
+        return _error(403, "unknown install or not the install's machine")
+    try:
+        return _text(machine.install_custom_script_served(install=install))
+    except machine.MachineCallRejected as exc:
+        return _error(409, str(exc))
 
 
 NETBOOT, FIRST_BOOT = "netboot", "first_boot"  # the boot phases, each with its own secret

@@ -51,6 +51,8 @@ class MachineRun:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     error: str = ""
+    scripts: list[str] = field(default_factory=list)  # iPXE scripts reached through `chain` (custom iPXE)
+    rescue: dict[str, Any] | None = None  # what the rescue system was given (keys, addresses)
 
 
 @dataclass
@@ -92,6 +94,13 @@ def qemu_unregister(server_id: Any) -> None:
 def qemu_machine(server_id: Any) -> Any:
     """The latest QEMU machine started for the server (it may have stopped since)."""
     return _qemu_last.get(str(server_id))
+
+
+def light_disk(server_id: Any) -> dict[str, str]:
+    """What the light machine's disk of `server_id` holds (its installed system's settings and, under "data",
+    what the customer keeps on its data partitions); tests write a marker there and read it back."""
+    with _lock:
+        return _light_disks.setdefault(str(server_id), {})
 
 
 def _first_nic(server_id: str) -> tuple[str, str | None] | None:
@@ -267,6 +276,9 @@ class LightMachine:
         if not chain:
             raise RuntimeError(f"entry script has no chain: {entry!r}")
         script = self.call("ipxe-script", chain.group(1).replace("${net0/mac:hexhyp}", self.run.mac.replace(":", "-"))).decode()
+        script = self.follow_chains(script)
+        if script is None:
+            return
         kernel = re.search(r"^kernel\s+(.*)$", script, re.MULTILINE)
         if not kernel:
             self.run.mode = "local-disk"
@@ -281,6 +293,12 @@ class LightMachine:
             return
         meta = json.loads(self.call("metadata", f"{api}/metadata"))
         self.call("event", f"{api}/events", {"type": "provisioning.104", "body": "Connected to magic install system"})
+        if self.run.mode == "rescue":
+            # In memory: the disk is not touched. The keys and addresses it was given are what a shell would see.
+            self.run.rescue = {"ssh_keys": list(meta.get("ssh_keys") or []),
+                               "addresses": [f"{a['address']}/{a['cidr']}" for a in meta.get("network", {}).get("addresses", [])]}
+            self.call("phone-home", f"{api}/phone-home", {"state": "rescued"})
+            return
         if self.run.mode == "wipe":
             _light_disks.pop(self.run.server_id, None)
             self.pause("partition")
@@ -291,6 +309,10 @@ class LightMachine:
             self.call("phone-home", f"{api}/phone-home", {"state": "wiped", "disks": disks})
             return
         self.pause("partition")
+        disk = _light_disks.setdefault(self.run.server_id, {})
+        options = meta.get("reinstall") or {}
+        if not options.get("preserve_data") and not options.get("deprovision_fast"):
+            disk.pop("data", None)  # the full wipe: the data partitions go with it
         self.call("event", f"{api}/events", {"type": "provisioning.105", "body": "Server partitions created"})
         image = meta["operating_system"]
         data = self.call("image", image["image_url"])
@@ -306,13 +328,29 @@ class LightMachine:
             self.call("event", f"{api}/events", {"type": kind, "body": text})
         self.pause("configure")
         # The installed system's own phone-home secret (the first-boot phase's), left on the disk.
-        _light_disks[self.run.server_id] = {"api": api, "secret": meta["first_boot"]["secret"]}
+        disk.update({"api": api, "secret": meta["first_boot"]["secret"]})
         self.call("phone-home", f"{api}/phone-home", {"state": "installed"})
+
+    def follow_chains(self, script: str) -> str | None:
+        """Follow `chain URL` lines as iPXE does (a custom iPXE script chains the customer's), a few deep.
+        Returns the last script, or None when it boots nothing the lab knows (its text is kept on the run)."""
+        for depth in range(5):
+            kernel = re.search(r"^kernel\s", script, re.MULTILINE)
+            chain = re.search(r"^chain\s+(\S+)", script, re.MULTILINE)
+            if kernel or not chain:
+                break
+            if depth == 0 and "/custom.ipxe" in chain.group(1):
+                self.run.mode = "custom-ipxe"
+            script = self.call("chain", chain.group(1)).decode()
+            self.run.scripts.append(script)
+        if self.run.mode == "custom-ipxe":
+            return None  # the customer's script runs; what it boots is the customer's business
+        return script
 
     def first_boot(self) -> None:
         """The installed system boots from the disk and calls home, as cloud-init's phone_home does."""
         disk = _light_disks.get(self.run.server_id)
-        if disk is None:
+        if disk is None or "secret" not in disk:
             self.run.mode = "no-os"
             return
         self.run.mode, self.secret = "first-boot", disk["secret"]

@@ -37,13 +37,14 @@ def powered(ipmi_lab, settings):  # noqa: F811
 
 def test_the_api_action_types_are_the_registry_s():
     assert sorted(DeviceActionIn().fields["type"].choices) == sorted(actions.api_action_names())
-    assert set(actions.api_action_names()) == {"power_on", "power_off", "reboot", "reinstall"}
+    assert set(actions.api_action_names()) == {"power_on", "power_off", "reboot", "reinstall", "rescue"}
 
 
 def test_allowed_states_are_read_from_the_device_transition_table():
     assert actions.ACTIONS["power_off"].device_states == {DeviceState.ACTIVE}
     assert actions.ACTIONS["power_on"].device_states == {DeviceState.INACTIVE}
-    assert actions.ACTIONS["reinstall"].device_states == {DeviceState.ACTIVE, DeviceState.INACTIVE, DeviceState.FAILED}
+    assert actions.ACTIONS["reinstall"].device_states == {DeviceState.ACTIVE, DeviceState.INACTIVE, DeviceState.FAILED, DeviceState.RESCUE}
+    assert actions.ACTIONS["rescue"].device_states == {DeviceState.ACTIVE, DeviceState.INACTIVE}
 
 
 def test_portal_buttons_follow_state_and_role(powered):

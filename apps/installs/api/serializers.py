@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from rest_framework import serializers
 
 from apps.facilities.models import Facility, Metro
@@ -136,6 +137,13 @@ def network_ports(nics: list[Any]) -> list[dict[str, Any]]:
     return ports
 
 
+def sos_address(device: Device, facility: Any) -> str | None:
+    """The serial console over SSH, as the real service shapes it: `<device id>@sos.<facility>.<domain>`."""
+    if facility is None:
+        return None
+    return f"{device.pk}@sos.{facility.code}.{settings.SOS_DOMAIN}"
+
+
 def device_repr(device: Device, page: DevicePage) -> dict[str, Any]:
     install = page.installs.get(device.pk)
     events = page.events.get(install.pk, []) if install else []
@@ -154,7 +162,9 @@ def device_repr(device: Device, page: DevicePage) -> dict[str, Any]:
         "customdata": device.customdata,
         "billing_cycle": device.billing_cycle,
         "locked": device.locked,
-        "always_pxe": False,
+        "always_pxe": device.always_pxe,
+        "ipxe_script_url": device.ipxe_script_url or None,
+        "sos": sos_address(device, landed),
         "spot_instance": device.spot_instance,
         "spot_price_max": float(device.spot_price_max) if device.spot_price_max is not None else None,
         "termination_time": device.termination_time.isoformat() if device.termination_time else None,
@@ -275,6 +285,9 @@ class DeviceIn(serializers.Serializer):
                                               help_text="Spot: the highest hourly price (the bid); more than zero.")
     hardware_reservation_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="",
                                                     help_text="Deploy on a reservation of the project: its UUID or 'next-available'.")
+    ipxe_script_url = serializers.URLField(required=False, allow_blank=True, allow_null=True, max_length=500,
+                                           help_text="custom_ipxe: the iPXE script the machine boots (http or https).")
+    always_pxe = serializers.BooleanField(required=False, allow_null=True, default=False)
 
     def validate_customdata(self, value: Any) -> dict[str, Any]:
         if value is not None and not isinstance(value, dict):
@@ -306,9 +319,11 @@ class DeviceUpdateIn(serializers.Serializer):
     tags = TagsField(required=False, allow_null=True)
     locked = serializers.BooleanField(required=False)
     billing_cycle = serializers.ChoiceField(choices=["hourly", "daily", "monthly", "yearly"], required=False)
+    ipxe_script_url = serializers.URLField(required=False, allow_blank=True, allow_null=True, max_length=500)
+    always_pxe = serializers.BooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        for name in ("description", "userdata"):
+        for name in ("description", "userdata", "ipxe_script_url"):
             if name in attrs and attrs[name] is None:
                 attrs[name] = ""
         if "customdata" in attrs:
@@ -322,3 +337,9 @@ class DeviceUpdateIn(serializers.Serializer):
 class DeviceActionIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=actions.api_action_names())
     operating_system = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    preserve_data = serializers.BooleanField(required=False, allow_null=True, default=False,
+                                             help_text="reinstall: keep the non-root partitions.")
+    deprovision_fast = serializers.BooleanField(required=False, allow_null=True, default=False,
+                                                help_text="reinstall: skip the full wipe of the disk.")
+    ipxe_script_url = serializers.URLField(required=False, allow_null=True, allow_blank=True, max_length=500,
+                                           help_text="reinstall into custom_ipxe: the iPXE script (packet-python sends it).")

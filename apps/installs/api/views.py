@@ -24,7 +24,8 @@ from apps.hardware.models import Plan
 from apps.installs import actions
 from apps.installs.api import serializers as s
 from apps.installs.api.serializers import os_repr
-from apps.installs.models import Device, OperatingSystem
+from apps.installs.custom_ipxe import custom_ipxe_operating_system
+from apps.installs.models import CUSTOM_IPXE_SLUG, Device, OperatingSystem
 from apps.installs.selectors import order_facility, visible_devices
 from apps.installs.services import orders, spot
 from apps.ipam.api.serializers import DeviceIPIn, customer_ip
@@ -96,6 +97,8 @@ class ProjectDeviceListView(DeviceListMixin):
         v = data.validated_data
         plan = _by_slug_or_id(Plan.objects.all(), "plan", v["plan"]) if v.get("plan") else None
         os_ = _by_slug_or_id(OperatingSystem.objects.all(), "operating_system", v["operating_system"])
+        if os_ is None and (v["operating_system"] == CUSTOM_IPXE_SLUG or v.get("ipxe_script_url")):
+            os_ = custom_ipxe_operating_system()
         metro = _by_slug_or_id(Metro.objects.all(), "metro", v["metro"]) if v.get("metro") else None
         errors = {name: f"No {name.replace('_', ' ')} '{v[name]}'." for name, obj in
                   (("plan", plan), ("operating_system", os_), ("metro", metro)) if v.get(name) and obj is None}
@@ -113,7 +116,8 @@ class ProjectDeviceListView(DeviceListMixin):
                  "no_ssh_keys": bool(v.get("no_ssh_keys")), "userdata": v.get("userdata") or "", "tags": v.get("tags") or [],
                  "description": v.get("description") or "", "public_ipv4_subnet_size": v.get("public_ipv4_subnet_size") or 31,
                  "locked": bool(v.get("locked")), "billing_cycle": v.get("billing_cycle") or "hourly",
-                 "customdata": v.get("customdata") or {}, "actor": actor_of(request)}
+                 "customdata": v.get("customdata") or {}, "ipxe_script_url": v.get("ipxe_script_url") or "",
+                 "always_pxe": bool(v.get("always_pxe")), "actor": actor_of(request)}
         if v.get("spot_instance"):
             device = spot.spot_device_create(bid=v["spot_price_max"], **order)
         else:
@@ -159,6 +163,8 @@ class DeviceActionView(GenericAPIView):
         data = s.DeviceActionIn(data=request.data)
         data.is_valid(raise_exception=True)
         params = {name: value for name, value in data.validated_data.items() if name != "type" and value}
+        if params.get("operating_system") == CUSTOM_IPXE_SLUG:
+            custom_ipxe_operating_system()
         if params.get("operating_system"):
             os_ = _by_slug_or_id(OperatingSystem.objects.all(), "operating_system", params["operating_system"])
             params["operating_system"] = os_.slug if os_ is not None else params["operating_system"]

@@ -95,6 +95,19 @@ META=$(call metadata) || fail "could not read metadata from $API/metadata"
 event provisioning.104 "Connected to magic install system"
 field() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
 number() { printf '%s' "$META" | sed -n "s/.*\"$1\": *\\([0-9][0-9]*\\).*/\\1/p"; }
+if [ "$MODE" = rescue ]; then
+  # The rescue system: in memory, the disk untouched. The device's addresses and SSH keys are set up as
+  # in its installed system, and a shell runs on the serial console (the SOS console).
+  printf '%s' "$META" | sed 's/"address": "\([^"]*\)", "gateway": "[^"]*", "network": "[^"]*", "netmask": "[^"]*", "cidr": \([0-9]*\)/\n@\1\/\2\n/g' \
+    | sed -n 's/^@//p' | while read -r cidr; do ip addr add "$cidr" dev eth0 && say "rescue: address $cidr"; done
+  mkdir -p /root/.ssh
+  printf '%s' "$META" | sed -n 's/.*"ssh_keys": \[\([^]]*\)\].*/\1/p' | sed 's/", "/\n/g; s/"//g' > /root/.ssh/authorized_keys
+  say "rescue: $(grep -c . /root/.ssh/authorized_keys) SSH key(s) allowed"
+  call phone-home '{"state": "rescued"}' >/dev/null || say "could not tell the platform the rescue system is up"
+  say "rescue system ready; the disk is untouched. Reboot the device to boot from its disk."
+  while true; do setsid cttyhack sh -l; sleep 1; done
+fi
+
 DISK=/dev/vda
 [ -b "$DISK" ] || fail "no disk $DISK"
 # The installed system's settings live in the disk's last MiB.
@@ -120,6 +133,15 @@ SIZE=$(number image_size)
 [ -n "$IMAGE" ] && [ -n "$SUM" ] && [ -n "$SIZE" ] || fail "metadata lacks image_url, image_sha256 or image_size"
 [ "$SIZE" -le $(( LAST_MIB * 1048576 )) ] || fail "the image ($SIZE bytes) does not fit on $DISK beside its first-boot settings"
 case "$IMAGE" in /*) IMAGE="${API%%/machine/*}$IMAGE" ;; esac
+# Reinstall options: preserve_data keeps everything after the root (the image); deprovision_fast skips
+# the full wipe; otherwise the whole disk is zeroed before the image is written.
+if printf '%s' "$META" | grep -q '"preserve_data": true'; then
+  say "preserve_data: the data partitions are kept"
+elif printf '%s' "$META" | grep -q '"deprovision_fast": true'; then
+  say "deprovision_fast: no full wipe"
+else
+  dd if=/dev/zero of="$DISK" bs=1M count="$LAST_MIB" conv=fsync 2>/dev/null || fail "could not wipe $DISK"
+fi
 event provisioning.105 "Server partitions created"
 timeout 600 wget -q -O - "$IMAGE" | dd of="$DISK" bs=64k conv=fsync 2>/dev/null || fail "could not write $IMAGE to $DISK"
 echo 3 > /proc/sys/vm/drop_caches

@@ -12,7 +12,7 @@ from apps.hardware.commissioning import commissioning_check
 from apps.hardware.models import CommissioningReport, NetworkInterface
 from apps.installs.models import DiscoveredMachine, EventSource, Install, InstallEvent, InstallKind, InstallState
 from apps.installs.services.admission import install_enqueue
-from apps.installs.services.runs import WAITS, WORKFLOWS, install_event_add, step_move
+from apps.installs.services.runs import INSTALLS_OS, WAITS, WORKFLOWS, install_event_add, step_move
 from apps.installs.services.steps import step_done
 from apps.installs.services.workflow import install_fail, next_step
 from project.states import transition
@@ -32,6 +32,19 @@ def install_for_mac(mac: str) -> tuple[Any, Install | None]:
     return nic.server, install
 
 
+def always_pxe_install(server: Any) -> Install | None:
+    """The last successful custom iPXE run of the server's live always_pxe device, if it has one."""
+    from apps.installs.models import Device, DeviceState
+
+    device = Device.objects.filter(server=server, always_pxe=True).exclude(state=DeviceState.DELETED).first()
+    if device is None:
+        return None
+    latest = device.installs.order_by("-created_at").first()
+    if latest is None or latest.kind != InstallKind.CUSTOM_IPXE or latest.state != InstallState.SUCCEEDED:
+        return None
+    return latest
+
+
 def install_claim(*, install: Install, mac: str) -> str:
     """The machine booted its installer (or wipe or discovery image) and claims the run: the phase's
     secret is handed out once (`claimed_at`), and the wait for the iPXE fetch ends. A second claim
@@ -44,7 +57,7 @@ def install_claim(*, install: Install, mac: str) -> str:
                                       f"{', already claimed' if install.claimed_at else ''})")
         Install.objects.filter(pk=install.pk).update(claimed_at=timezone.now())
         step_move(install, from_step="wait_ipxe", to_step=next_step(install, after="wait_ipxe"))
-        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+        if install.kind in INSTALLS_OS:
             install_event_add(install=install, type="provisioning.104.01", body=f"Device connected to DHCP system ({mac})",
                               source=EventSource.MACHINE)
     return install.secret
@@ -56,7 +69,7 @@ def install_machine_event(*, install: Install, type: str, body: str) -> InstallE
     return install_event_add(install=install, type=type, body=body, source=EventSource.MACHINE)
 
 
-INSTALLER_STATES = frozenset({"installed", "wiped"})
+INSTALLER_STATES = frozenset({"installed", "wiped", "rescued"})
 FIRST_BOOT_STATE = "booted"
 
 
@@ -76,6 +89,9 @@ def install_phone_home(*, install: Install, payload: dict[str, Any]) -> Install:
     # Each state only for its kind: a forged "wiped" never ends a provision, nor "installed" a wipe.
     if state == "installed" and not installs_os:
         raise MachineCallRejected(f"'installed' ends a provision or reinstall, not a {install.kind}")
+    if (state == "rescued") != (install.kind == InstallKind.RESCUE):
+        raise MachineCallRejected(f"'rescued' ends a rescue boot and only it, not a {install.kind}" if state == "rescued"
+                                  else f"a rescue run ends with 'rescued', not {state!r}")
     if state == "wiped":
         if install.kind != InstallKind.DEPROVISION:
             raise MachineCallRejected(f"'wiped' ends a deprovision, not a {install.kind}")
@@ -90,7 +106,7 @@ def install_phone_home(*, install: Install, payload: dict[str, Any]) -> Install:
             if install.state != InstallState.RUNNING or _step_index(install) < _step_index(install, "wait_phone_home"):
                 raise MachineCallRejected(f"install {install.pk} is not waiting for a phone-home (step {install.step}, {install.state})")
             return install  # a repeated phone-home: already handled
-        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL) and not install.events.filter(type="provisioning.109").exists():
+        if install.kind in INSTALLS_OS and not install.events.filter(type="provisioning.109").exists():
             install_event_add(install=install, type="provisioning.109", source=EventSource.MACHINE)
         install_enqueue(install)
     return install
@@ -102,12 +118,30 @@ def _first_boot_phone_home(install: Install) -> Install:
     with transaction.atomic():
         if not step_move(install, from_step="wait_first_boot", to_step="done"):
             install.refresh_from_db()
-            if install.state == InstallState.SUCCEEDED and install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+            if install.state == InstallState.SUCCEEDED and install.kind in INSTALLS_OS:
                 return install  # a repeated phone-home: already handled
             raise MachineCallRejected(f"install {install.pk} is not waiting for its first boot (step {install.step}, {install.state})")
         install_event_add(install=install, type="provisioning.110", source=EventSource.MACHINE)
         step_done(install)
     return Install.objects.get(pk=install.pk)
+
+
+def install_custom_script_served(*, install: Install) -> str:
+    """The machine fetched the customer's script (chained from its per-MAC script): for a custom_ipxe run
+    this is the end of the install — iPXE cannot call home, and what runs next is the customer's own.
+    Returns the script. Later fetches (always_pxe, a repeat) change nothing."""
+    with transaction.atomic():
+        install = Install.objects.select_for_update(of=("self",)).select_related("device", "server").get(pk=install.pk)
+        if install.kind != InstallKind.CUSTOM_IPXE or not install.ipxe_script:
+            raise MachineCallRejected(f"install {install.pk} has no custom iPXE script")
+        if install.state == InstallState.RUNNING and install.step == "wait_ipxe":
+            step_move(install, from_step="wait_ipxe", to_step="done")
+            install_event_add(install=install, type="provisioning.104.01", body="The machine fetched the custom iPXE script",
+                              source=EventSource.MACHINE)
+            step_done(install)
+        elif install.state != InstallState.SUCCEEDED:
+            raise MachineCallRejected(f"install {install.pk} is {install.state} at {install.step}")
+    return install.ipxe_script
 
 
 def _step_index(install: Install, step: str | None = None) -> int:

@@ -13,7 +13,8 @@ from apps.accounts.quotas import quota_check
 from apps.accounts.selectors import device_ssh_keys
 from apps.audit.services import audit_record, diff, snapshot
 from apps.hardware.models import Server, ServerState
-from apps.installs.models import Device, DeviceState, Install, InstallKind, OperatingSystem
+from apps.installs.custom_ipxe import has_script
+from apps.installs.models import CUSTOM_IPXE_SLUG, Device, DeviceState, Install, InstallKind, OperatingSystem
 from apps.installs.services.admission import installs_admit
 from apps.installs.services.reservations import reservation_for_order, unreserved
 from apps.installs.services.spot_notice import spot_reclaim_for_demand
@@ -26,7 +27,8 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
                   user_ssh_keys: list[Any] | None = None, no_ssh_keys: bool = False, userdata: str = "",
                   tags: list[str] | None = None, description: str = "", public_ipv4_subnet_size: int = 31,
                   hardware_reservation: str | None = None, reclaim_spot: bool = True, locked: bool = False,
-                  billing_cycle: str = "hourly", customdata: dict[str, Any] | None = None, actor: Any = None) -> Device:
+                  billing_cycle: str = "hourly", customdata: dict[str, Any] | None = None, ipxe_script_url: str = "",
+                  always_pxe: bool = False, actor: Any = None) -> Device:
     """Order a device: checks the order, records it `queued` and starts its provisioning run. With
     `hardware_reservation` (a reservation's UUID or `next-available`) it deploys on the project's reserved server.
     An on-demand order that finds no server gives notice to a spot device that holds one (`reclaim_spot`).
@@ -58,20 +60,21 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
             raise ValidationError({"facility": f"Facility {facility.code} is not in metro {metro.code}."})
         if not operating_system.provisionable:
             raise ValidationError({"operating_system": f"{operating_system.slug} can no longer be ordered."})
-        if not operating_system.plans.filter(pk=plan.pk).exists():
-            allowed = ", ".join(operating_system.plans.values_list("slug", flat=True)) or "none"
-            raise ValidationError({"operating_system": f"{operating_system.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
+        os_plan_check(operating_system, plan)
+        custom_ipxe_check(operating_system, ipxe_script_url=ipxe_script_url, userdata=userdata)
         device = Device(project=project, hostname=hostname, plan=plan, metro=metro, facility=facility,
                         operating_system=operating_system, ssh_keys=keys, userdata=userdata,
                         tags=list(tags or []), description=description, public_ipv4_subnet_size=public_ipv4_subnet_size,
                         locked=locked, billing_cycle=billing_cycle, customdata=dict(customdata or {}),
+                        ipxe_script_url=ipxe_script_url or "", always_pxe=bool(always_pxe),
                         hardware_reservation=reservation, created_by=actor if getattr(actor, "is_authenticated", False) else None)
         # The related rows are the instances the caller looked up, and the table's constraints (and its
         # fresh UUID key) hold in the database itself: validate the fields without a query each.
         device.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system", "hardware_reservation"],
                           validate_unique=False, validate_constraints=False)
         device.save()
-        Install.objects.create(kind=InstallKind.PROVISION, device=device, operating_system=operating_system)
+        Install.objects.create(kind=install_kind_for(operating_system, InstallKind.PROVISION), device=device,
+                               operating_system=operating_system)
         audit_record(action="installs.device.create", target=device, changes={k: [None, v] for k, v in snapshot(device).items()}, actor=actor)
         transaction.on_commit(installs_admit)
     return device
@@ -83,6 +86,27 @@ def userdata_check(userdata: str | None) -> None:
     if size > settings.USERDATA_MAX_BYTES:
         raise ValidationError({"userdata": f"Userdata is at most {settings.USERDATA_MAX_BYTES} bytes "
                                            f"({settings.USERDATA_MAX_BYTES // 1024} KiB); this is {size} bytes."})
+
+
+def install_kind_for(os_: OperatingSystem, kind: str) -> str:
+    """custom_ipxe is installed by the customer's own script; every other system by the installer."""
+    return InstallKind.CUSTOM_IPXE if os_.slug == CUSTOM_IPXE_SLUG else kind
+
+
+def os_plan_check(os_: OperatingSystem, plan: Any) -> None:
+    if os_.slug == CUSTOM_IPXE_SLUG:
+        return  # the customer's script boots whatever it likes on any plan
+    if not os_.plans.filter(pk=plan.pk).exists():
+        allowed = ", ".join(os_.plans.values_list("slug", flat=True)) or "none"
+        raise ValidationError({"operating_system": f"{os_.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
+
+
+def custom_ipxe_check(os_: OperatingSystem, *, ipxe_script_url: str, userdata: str) -> None:
+    """custom_ipxe needs a script (a URL or #!ipxe userdata); a URL is http or https only."""
+    if ipxe_script_url and not ipxe_script_url.lower().startswith(("http://", "https://")):
+        raise ValidationError({"ipxe_script_url": "The iPXE script URL must be http:// or https://."})
+    if os_.slug == CUSTOM_IPXE_SLUG and not has_script(ipxe_script_url=ipxe_script_url, userdata=userdata):
+        raise ValidationError({"ipxe_script_url": "custom_ipxe needs an ipxe_script_url, or userdata beginning with #!ipxe."})
 
 
 def _on_demand_capacity_check(*, plan: Any, facility: Any, metro: Any, reclaim_spot: bool) -> None:
@@ -103,8 +127,11 @@ def _on_demand_capacity_check(*, plan: Any, facility: Any, metro: Any, reclaim_s
 
 
 def device_reinstall(*, device: Device, operating_system: OperatingSystem | None = None, actor: Any = None,
-                     reason: str = "") -> Install:
-    """Reinstall on the same server with the same addresses (optionally another operating system)."""
+                     reason: str = "", preserve_data: bool = False, deprovision_fast: bool = False,
+                     ipxe_script_url: str | None = None) -> Install:
+    """Reinstall on the same server with the same addresses (optionally another operating system).
+    `preserve_data` keeps the non-root partitions; `deprovision_fast` skips the full wipe of the disk
+    (only the partition table and the root are rewritten). Without either, the whole disk is wiped first."""
     with transaction.atomic():
         device = Device.objects.select_for_update().get(pk=device.pk)
         if device.locked:
@@ -112,18 +139,26 @@ def device_reinstall(*, device: Device, operating_system: OperatingSystem | None
         if device.server_id is None:
             raise ValidationError({"device": "This device has no server to reinstall; delete it and order a new one."})
         os_ = operating_system or device.operating_system
-        if not os_.plans.filter(pk=device.plan_id).exists():
-            raise ValidationError({"operating_system": f"{os_.slug} cannot be installed on {device.plan.slug}."})
+        os_plan_check(os_, device.plan)
+        script_url = device.ipxe_script_url if ipxe_script_url is None else ipxe_script_url
+        custom_ipxe_check(os_, ipxe_script_url=script_url, userdata=device.userdata)
+        if preserve_data and os_.slug == CUSTOM_IPXE_SLUG:
+            raise ValidationError({"preserve_data": "custom_ipxe writes nothing to the disk: there is nothing to preserve."})
         transition(device, DeviceState.REINSTALLING, actor=actor, reason=reason or "reinstall requested")
-        if os_.pk != device.operating_system_id:
-            Device.objects.filter(pk=device.pk).update(operating_system=os_)
-            device.operating_system = os_
-        install = Install.objects.create(kind=InstallKind.REINSTALL, device=device, server=device.server, operating_system=os_)
+        if os_.pk != device.operating_system_id or script_url != device.ipxe_script_url:
+            Device.objects.filter(pk=device.pk).update(operating_system=os_, ipxe_script_url=script_url)
+            device.operating_system, device.ipxe_script_url = os_, script_url
+        install = Install.objects.create(kind=install_kind_for(os_, InstallKind.REINSTALL), device=device, server=device.server,
+                                         operating_system=os_, preserve_data=preserve_data, deprovision_fast=deprovision_fast)
+        audit_record(action="installs.device.reinstall", target=device, actor=actor, reason=reason or "reinstall requested",
+                     changes={"operating_system": [None, os_.slug], "preserve_data": [None, preserve_data],
+                              "deprovision_fast": [None, deprovision_fast]})
         transaction.on_commit(installs_admit)
     return install
 
 
-UPDATABLE_FIELDS = ("hostname", "description", "tags", "locked", "userdata", "customdata", "billing_cycle")
+UPDATABLE_FIELDS = ("hostname", "description", "tags", "locked", "userdata", "customdata", "billing_cycle", "ipxe_script_url",
+                    "always_pxe")
 
 
 def device_update(*, device: Device, actor: Any = None, **changes: Any) -> Device:
@@ -139,6 +174,8 @@ def device_update(*, device: Device, actor: Any = None, **changes: Any) -> Devic
         before = snapshot(locked)
         for name, value in changes.items():
             setattr(locked, name, value)
+        if "ipxe_script_url" in changes or "userdata" in changes:
+            custom_ipxe_check(locked.operating_system, ipxe_script_url=locked.ipxe_script_url, userdata=locked.userdata)
         locked.full_clean(exclude=["server", "created_by", "project", "plan", "metro", "facility", "operating_system", "hardware_reservation"],
                           validate_unique=False, validate_constraints=False)
         locked.save(update_fields=[*changes, "updated_at"])

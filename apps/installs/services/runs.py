@@ -22,7 +22,13 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
                             "wait_first_boot", "done"),
     InstallKind.DEPROVISION: ("begin_deprovision", "netboot", "wait_ipxe", "wait_phone_home", "power_off", "release", "done"),
     InstallKind.COMMISSIONING: ("begin_commissioning", "netboot", "wait_ipxe", "wait_inventory", "bmc_check", "done"),
+    # The rescue system runs in memory: the run ends when it calls home, the device stays `rescue`.
+    InstallKind.RESCUE: ("begin_rescue", "netboot", "wait_ipxe", "wait_phone_home", "done"),
+    # The customer's iPXE script is the install (order or reinstall): served once, the device is active.
+    InstallKind.CUSTOM_IPXE: ("pick_server", "addresses", "port", "custom_ipxe", "netboot", "wait_ipxe", "done"),
 }
+# The kinds that put an operating system on the device (and walk the provisioning.1xx events).
+INSTALLS_OS = frozenset({InstallKind.PROVISION, InstallKind.REINSTALL, InstallKind.CUSTOM_IPXE})
 
 
 class InstallError(Exception):

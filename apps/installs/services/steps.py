@@ -15,9 +15,10 @@ from django.utils import timezone
 from apps.hardware.models import Server
 from apps.hardware.power import NoUsableBmc, power_state_read, server_power_many
 from apps.hardware.services import server_transition
+from apps.installs.custom_ipxe import CustomIpxeError, script_fetch
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.reservations import in_force, reserved_server_lock, unreserved
-from apps.installs.services.runs import InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.installs.services.runs import INSTALLS_OS, InstallError, RetryLater, install_event_add, step_move, step_timeout
 from apps.ipam.selectors import server_addresses
 from apps.ipam.services import server_addresses_assign, server_addresses_release
 from apps.network.services import port_change_wait, port_configure_for_server, switch_push
@@ -90,7 +91,7 @@ def _step_addresses(install: Install) -> None:
 
 def _step_port(install: Install) -> None:
     install_port_apply(install, reason=f"{install.kind} {install.pk}")
-    if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+    if install.kind in INSTALLS_OS:
         install_event_add(install=install, type="provisioning.102")
 
 
@@ -152,11 +153,11 @@ def _step_netboot(install: Install) -> None:
     server = install.server
     # The machine is recognised by its NIC's provisioning address: make sure it has one.
     provisioning_reserve(servers=[server])
-    if install.kind == InstallKind.PROVISION:
+    if install.kind in (InstallKind.PROVISION, InstallKind.CUSTOM_IPXE):
         server_state_ensure(server, "provisioning", f"install {install.pk}")
     # Off then on rather than a cycle: real BMCs refuse a cycle when the server is off.
     install_power(install, "boot_network", "off")
-    if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+    if install.kind in INSTALLS_OS:
         install_event_add(install=install, type="provisioning.103")
     # Wait for the machine before powering it on: a fast machine may ask for its script at once.
     step_move(install, from_step="netboot", to_step="wait_ipxe")
@@ -168,6 +169,25 @@ def _step_netboot(install: Install) -> None:
 
 def _step_begin_reinstall(install: Install) -> None:
     server_state_ensure(install.server, "provisioning", f"reinstall {install.pk}")
+
+
+def _step_begin_rescue(install: Install) -> None:
+    # The server stays `active`: it is the customer's, running the rescue system instead of its own.
+    install_event_add(install=install, type="rescue.begin", body="Booting the rescue system (in memory; the disk is not touched)")
+
+
+def _step_custom_ipxe(install: Install) -> None:
+    """Fetch and check the customer's script now, so that a URL that fails ends the run before the
+    machine is powered on (nothing half done)."""
+    device = install.device
+    assert device is not None
+    try:
+        script = script_fetch(ipxe_script_url=device.ipxe_script_url, userdata=device.userdata)
+    except CustomIpxeError as exc:
+        raise InstallError(str(exc)) from exc
+    Install.objects.filter(pk=install.pk).update(ipxe_script=script)
+    install.ipxe_script = script
+    install_event_add(install=install, type="custom_ipxe.fetched", body=f"Custom iPXE script checked ({len(script)} bytes)")
 
 
 def _step_begin_deprovision(install: Install) -> None:
@@ -207,7 +227,7 @@ def step_done(install: Install) -> None:
         if install.state != InstallState.RUNNING:
             return
         device, server = install.device, install.server
-        if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+        if install.kind in INSTALLS_OS:
             server_state_ensure(server, "active", f"{install.kind} {install.pk} done")
             if not install.events.filter(type="provisioning.110").exists():
                 install_event_add(install=install, type="provisioning.110")
@@ -217,6 +237,8 @@ def step_done(install: Install) -> None:
             Device.objects.filter(pk=device.pk).update(server=None)
             _device_transition(device, DeviceState.DELETED, "deprovisioned")
             server_state_ensure(server, "ready", f"device {device.pk if device else ''} deleted and wiped")
+        elif install.kind == InstallKind.RESCUE:
+            install_event_add(install=install, type="rescue.ready", body="The rescue system is up; reboot to leave it")
         transition(install, InstallState.SUCCEEDED, reason="all steps done", extra={"finished_at": now, "deadline": None})
 
 
@@ -251,6 +273,8 @@ STEPS: dict[str, Callable[[Install], None]] = {
     "netboot": _step_netboot,
     "begin_reinstall": _step_begin_reinstall,
     "begin_deprovision": _step_begin_deprovision,
+    "begin_rescue": _step_begin_rescue,
+    "custom_ipxe": _step_custom_ipxe,
     "begin_commissioning": _step_begin_commissioning,
     "boot_disk": _step_boot_disk,
     "power_off": _step_power_off,

@@ -18,7 +18,7 @@ from django_q.conf import Conf
 
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.admission import admission_slot_pass_on, install_enqueue, installs_admit
-from apps.installs.services.runs import WAITS, WORKFLOWS, InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.installs.services.runs import INSTALLS_OS, WAITS, WORKFLOWS, InstallError, RetryLater, install_event_add, step_move, step_timeout
 from apps.installs.services.steps import STEPS, install_port_apply, install_power, server_state_ensure
 from apps.ipam.services import server_addresses_release
 from project.states import transition
@@ -74,7 +74,7 @@ def _advance(install_id: Any, max_steps: int) -> Install:
                 install.started_at = timezone.now()
                 install.deadline = install.started_at + dt.timedelta(seconds=step_timeout(install.step))
                 install.save(update_fields=["step", "started_at", "deadline"])
-                if install.kind in (InstallKind.PROVISION, InstallKind.REINSTALL):
+                if install.kind in INSTALLS_OS:
                     install_event_add(install=install, type="provisioning.101")
         if install.state != InstallState.RUNNING or install.step in WAITS:
             return install

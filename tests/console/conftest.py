@@ -1,0 +1,58 @@
+"""Fixtures of the console tests: the installs tests' lab site (provisioning listener, lab BMCs and switch,
+emulated machines) and a small HTTP server standing in for a customer's web server."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.installs.lab_site import lab_site, provisioning_server  # noqa: F401 - fixtures
+
+
+class CustomerWeb:
+    """Serves `pages` (path → bytes) on loopback and records every path asked for."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {}
+        self.hits: list[str] = []
+        web = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                web.hits.append(self.path)
+                body = web.pages.get(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def customer_web() -> Iterator[CustomerWeb]:
+    web = CustomerWeb()
+    try:
+        yield web
+    finally:
+        web.stop()
