@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.installs.api import batches, events, reservations, spot, views
+from apps.installs.api import batches, events, reservations, spot, staff, views
 
 urlpatterns = [
     path("operating-systems", views.OperatingSystemListView.as_view(), name="operating-systems"),
@@ -28,4 +28,11 @@ urlpatterns = [
     path("market/spot/prices/history", spot.SpotPricesHistoryView.as_view(), name="spot-prices-history"),
     path("projects/<uuid:pk>/spot-market-requests", spot.ProjectSpotMarketRequestsView.as_view(), name="project-spot-market-requests"),
     path("spot-market-requests/<uuid:pk>", spot.SpotMarketRequestDetailView.as_view(), name="spot-market-request"),
+]
+
+# Staff (under /api/): install runs and the registry's actions on servers.
+staff_urlpatterns = [
+    path("installs", staff.InstallListView.as_view(), name="installs"),
+    path("installs/<uuid:pk>", staff.InstallDetailView.as_view(), name="install"),
+    path("hardware/servers/<uuid:pk>/actions", staff.ServerActionView.as_view(), name="hardware-server-actions"),
 ]
