@@ -36,6 +36,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("METALYARD_DEV_KEYS", "1")
+# A benchmark drives the API from a few tokens and one address as fast as it can: its rates are raised (not switched off).
+os.environ.setdefault("METALYARD_THROTTLE_API_TOKEN", "100000000/minute")
+os.environ.setdefault("METALYARD_THROTTLE_API_ADDRESS", "100000000/minute")
+os.environ.setdefault("METALYARD_THROTTLE_MACHINE_ADDRESS", "100000000/minute")
 
 import django  # noqa: E402
 

@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: requests of the provisioning listener get its URLconf and JSON errors (project/listeners.py).
     "project.listeners.ListenerMiddleware",
+    # Then: the provisioning listener's per-address rate (machine endpoints), before any other work.
+    "apps.installs.provisioning.MachineThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.api.middleware.APIPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -95,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Login forms: a locked-out login name or address gets 429 before its password is checked.
+    "apps.accounts.throttling.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.audit.middleware.AuditContextMiddleware",
@@ -189,6 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": "apps.api.metadata.APIMetadata",
     "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.MetalJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.APITokenThrottle", "apps.accounts.throttling.APIAddressThrottle"],
     "DEFAULT_PARSER_CLASSES": ["project.jsonbody.BoundedJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
 }
@@ -367,3 +372,30 @@ QUOTA_DEFAULTS = {
 }
 # A device's userdata, in bytes (the real service's limit: 64 KiB).
 USERDATA_MAX_BYTES = int(os.environ.get("METALYARD_USERDATA_MAX_BYTES", str(64 * 1024)))
+
+
+
+# ---------------------------------------------------------------- throttling (docs/operations.md, Security: throttling)
+# Counted in Django's cache: Redis (METALYARD_CACHE_URL, else REDIS_URL) so that every web process shares the counts;
+# without either, each process counts for itself (development).
+CACHE_URL = os.environ.get("METALYARD_CACHE_URL") or REDIS_URL
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "metalyard"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "metalyard"}}
+# <count>/<period> (second, minute, hour, day; s/m/h/d; e.g. 5/15m). Past the count a caller gets 429 and Retry-After.
+THROTTLE_RATES = {
+    # The API (/metal/v1/, /api/): per token (a session: per user), and per client address whoever calls
+    # (wrong tokens count against their address too).
+    "api_token": os.environ.get("METALYARD_THROTTLE_API_TOKEN", "1200/minute"),
+    "api_address": os.environ.get("METALYARD_THROTTLE_API_ADDRESS", "2400/minute"),
+    # Login forms (portal and admin): failed sign-ins per login name and per address; past them, a lockout until
+    # the window (from the first failure) closes, the right password included. A success clears the name's count.
+    "login_username": os.environ.get("METALYARD_THROTTLE_LOGIN_USERNAME", "5/15m"),
+    "login_address": os.environ.get("METALYARD_THROTTLE_LOGIN_ADDRESS", "20/15m"),
+    # The provisioning listener (iPXE, machine calls, discovery, netboot assets, metadata): per machine address.
+    "machine_address": os.environ.get("METALYARD_THROTTLE_MACHINE_ADDRESS", "300/minute"),
+}
+LOGIN_THROTTLE_PATHS = ["/accounts/login/", "/admin/login/"]
+# Load balancers in front of the public site (CIDRs): behind them the client address is taken from X-Forwarded-For.
+TRUSTED_PROXIES = env_list("METALYARD_TRUSTED_PROXIES")

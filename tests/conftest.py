@@ -18,6 +18,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """Each test starts with no throttle counts (the cache is per process and would carry one test's calls into the
+    next); throttling itself stays on with its configured rates, and tests/security/test_throttling.py tests it."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -7,7 +7,10 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.services import api_token_authenticate
+from apps.accounts.throttling import api_failed_token_attempt
 from apps.audit import context
+
+STAFF_API_PREFIX = "/api/"
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -23,7 +26,13 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         token = api_token_authenticate(plaintext=plaintext)
         if token is None:
+            wait = api_failed_token_attempt(request)
+            if wait is not None:
+                raise exceptions.Throttled(wait)
             raise exceptions.AuthenticationFailed("Invalid, revoked or unknown API token.")
+        if token.project_id and request.path_info.startswith(STAFF_API_PREFIX):
+            # A project-scoped token is the project's, whoever created it: never the staff tree, even for a staff user.
+            raise exceptions.PermissionDenied("A project-scoped API token cannot use the staff API (/api/); use a user token.")
         ctx = context.current()
         if ctx is not None:
             # Later audit records in this request name the token as the actor.

@@ -45,9 +45,11 @@ class StaffAPIPermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_staff):
             return False
+        token = request_token(request)
+        if token is not None and token.project_id:
+            raise PermissionDenied("A project-scoped API token cannot use the staff API (/api/); use a user token.")
         if request.method in SAFE_METHODS:
             return True
-        token = request_token(request)
         return not (token is not None and token.read_only) and user.has_perm(self.write_permission(request, view))
 
 

@@ -8,15 +8,14 @@ the address a trusted proxy forwards, apps.installs.provisioning). Read-only (GE
 per caller address (METALYARD_METADATA_RATE_PER_MINUTE); anybody else gets 404."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import netaddr
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
+from apps.accounts import throttling
 from apps.installs import provisioning
 
 EC2_VERSIONS = ("2009-04-04", "latest")
@@ -31,17 +30,8 @@ def _error(status: int, message: str) -> JsonResponse:
 
 
 def _rate_limited(address: str) -> int | None:
-    """Seconds to wait when `address` has used its calls of this minute, else None (fixed window)."""
-    limit = settings.METADATA_RATE_PER_MINUTE
-    window = int(time.time() // 60)
-    key = f"metalyard:metadata:{address}:{window}"
-    cache.add(key, 0, timeout=120)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-        used = 1
-    return 60 - int(time.time()) % 60 if used > limit else None
+    """Seconds to wait when `address` has used its metadata calls of this minute, else None."""
+    return throttling.throttle_hit("metadata", address, throttling.Rate(settings.METADATA_RATE_PER_MINUTE, 60))
 
 
 def device_service(view: Any) -> Any:

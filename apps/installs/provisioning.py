@@ -16,10 +16,12 @@ import netaddr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apps.accounts import throttling
 from apps.audit.services import audit_record
 from apps.installs.models import Install, ProvisioningNetwork, ProvisioningReservation
+from project.listeners import on_provisioning_listener
 
 FORWARDED_HEADER = "HTTP_X_FORWARDED_FOR"
 
@@ -183,3 +185,25 @@ def device_at(address: str | None) -> Any:
         return None
     return (Device.objects.filter(server=server).exclude(state="deleted")
             .select_related("plan", "operating_system", "server__facility__metro", "project").first())
+
+
+class MachineThrottleMiddleware:
+    """The provisioning listener's rate per machine address (THROTTLE_RATES["machine_address"]): a scanner — or a
+    machine stuck in a loop — gets 429 with Retry-After (JSON) once its address passes it. The health check is
+    not counted. Requests of the public site pass untouched."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not on_provisioning_listener(request) or request.path == "/healthz":
+            return self.get_response(request)
+        address = client_address(request) or (request.META.get("REMOTE_ADDR") or "unknown")
+        limit = throttling.rate("machine_address")
+        wait = throttling.throttle_hit("machine_address", address, limit)
+        if wait is not None:
+            response = JsonResponse({"errors": [f"more than {limit.count} calls in {limit.seconds} s from {address}; "
+                                                f"retry after {wait} s"]}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return self.get_response(request)

@@ -166,6 +166,8 @@ class ProjectListView(ListView):
     def get(self, request: Request, org_pk: str | None = None) -> Response:
         qs = projects_for(request)
         if org_pk:
+            # Another tenant's organization is a 404, not an empty list (that would confirm it exists).
+            get_object_or_404(organizations_for(request), pk=org_pk)
             qs = qs.filter(organization_id=org_pk)
         if request.query_params.get("name"):
             qs = qs.filter(name=request.query_params["name"])
@@ -276,8 +278,9 @@ class APIKeyListView(ListView):
     output = s.APIKeyOut
 
     def _scope(self, request: Request, project_pk: str | None) -> Project | None:
+        # A project-scoped token manages no tokens at all: not its user's, not its project's (nor itself).
+        require_user_token(request, "manage API keys")
         if not project_pk:
-            require_user_token(request, "manage user API keys")
             return None
         project = get_object_or_404(projects_for(request), pk=project_pk)
         require(request, project, MANAGE)
@@ -302,6 +305,7 @@ class APIKeyListView(ListView):
 class APIKeyDetailView(GenericAPIView):
     def delete(self, request: Request, pk: str) -> Response:
         require_write_token(request)
+        require_user_token(request, "manage API keys")
         visible_manage = [p.pk for p in projects_for(request) if p.role_rank >= 3]
         token = get_object_or_404(APIToken.objects.filter(Q(user=request.user) | Q(project_id__in=visible_manage)), pk=pk)
         services.api_token_revoke(token=token, actor=actor_of(request))

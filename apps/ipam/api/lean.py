@@ -71,6 +71,7 @@ def lean(full_view: type[views.StaffView], method: str, send: Callable[..., Any]
     full = full_view.as_view()
     authenticators = [cls() for cls in full_view.authentication_classes]
     permissions = [cls() for cls in full_view.permission_classes]
+    throttle_classes = full_view.throttle_classes
 
     def decorate(fast: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt  # as every DRF view: token requests carry no cookie to forge
@@ -87,7 +88,9 @@ def lean(full_view: type[views.StaffView], method: str, send: Callable[..., Any]
                 # No token (a session?) or a bad one, or not allowed: DRF tries the rest and words the refusal.
                 if found is not None:
                     request.user, request.auth = found  # type: ignore[attr-defined]
-                    if all(permission.has_permission(request, None) for permission in permissions):  # type: ignore[arg-type]
+                    # The same throttles as the DRF view (a throttled caller is handed over, and refused there with 429).
+                    if (all(permission.has_permission(request, None) for permission in permissions)  # type: ignore[arg-type]
+                            and all(cls().allow_request(request, None) for cls in throttle_classes)):  # type: ignore[arg-type]
                         try:
                             return fast(request, **kwargs) if send is None else fast(request, cursor, sent, **kwargs)
                         except (_HandOver, APIException, DjangoValidationError, Http404, ObjectDoesNotExist):
