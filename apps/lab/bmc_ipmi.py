@@ -3,7 +3,10 @@ loop in one process. Run as `python -m apps.lab.bmc_ipmi` (no Django needed); it
 lines on stdin and answers, and reports power-on events, as JSON lines on stdout (apps.lab.bmc).
 
 Each BMC keeps power state and boot device and can misbehave on request: `silent` (answers nothing),
-`reject_password` (logins fail as with a wrong password), `slow` (answers commands after a delay)."""
+`reject_password` (logins fail as with a wrong password), `slow` (answers commands after a delay), `no_sol` (Serial-over-LAN disabled).
+
+Each BMC serves Serial-over-LAN for its machine's serial port (apps.lab.serial): a QEMU machine's
+socket, or the light machine's emulated console."""
 from __future__ import annotations
 
 import heapq
@@ -19,14 +22,16 @@ from collections.abc import Callable
 from typing import Any
 
 from pyghmi.ipmi import bmc as pyghmi_bmc
+from pyghmi.ipmi import console as pyghmi_console
 from pyghmi.ipmi.private import serversession
 from pyghmi.ipmi.private import session as ipmi_session
 
 from apps.hardware.drivers import pyghmi_fixes
+from apps.lab.serial import LabSerialPort
 
 pyghmi_fixes.apply()
 
-MODES = ("ok", "silent", "reject_password", "slow")
+MODES = ("ok", "silent", "reject_password", "slow", "no_sol")
 # RMCP+ open session request: algorithm bytes of the auth, integrity and confidentiality payloads.
 _AUTH_ALGO, _INTEGRITY_ALGO, _CONF_ALGO = 12, 20, 28
 _SUITE_3 = (1, 1, 1)  # RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128
@@ -173,6 +178,43 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         super().__init__(_Credentials(self, username, password), port=port, address=address)
         # Bound to port 0: pyghmi routes session packets by the socket's real port.
         self.port = self.serversocket.getsockname()[1]
+        self.serial = LabSerialPort(name=name, to_bmc=self._machine_output, call_soon=lab.call_soon)
+        self.iohandler = self.serial.typed_by_user
+        self.sol_session: Any = None
+
+    # -- Serial-over-LAN ----------------------------------------------------------------------
+    def _machine_output(self, data: bytes) -> None:
+        if self.sol is not None and self.activated:
+            self.sol.send_data(data)
+
+    def activate_payload(self, request: dict, session: Any) -> None:
+        # As a real BMC, SOL can be activated with the host off (its boot is then seen from the start);
+        # pyghmi's own refuses unless powered on. 0x81: SOL disabled; 0x80: active for another session.
+        if self.mode == "no_sol":
+            session.send_ipmi_response(code=0x81)
+            return
+        if self.activated:
+            session.send_ipmi_response(code=0x80)
+            return
+        self.activated = True
+        self.sol_session = session
+        port = list(struct.unpack("BB", struct.pack("!H", self.port)))
+        session.send_ipmi_response(data=[0, 0, 0, 0, 1, 0, 1, 0, *port, 0xFF, 0xFF])
+        self.sol = pyghmi_console.ServerConsole(session, self.iohandler)
+
+    def deactivate_payload(self, request: dict, session: Any) -> None:
+        if not self.activated:
+            session.send_ipmi_response(code=0x80)
+            return
+        session.send_ipmi_response()
+        if self.sol is not None:
+            self.sol.close()
+        self.activated, self.sol, self.sol_session = False, None, None
+
+    def payload_instance_info(self, session: Any) -> None:
+        # Get Payload Instance Info (the SOL client's keep-alive): which session owns the console.
+        owner = list(self.sol_session.managedsessionid) if self.activated and self.sol_session is not None else [0, 0, 0, 0]
+        session.send_ipmi_response(data=[*owner, 0, 0, 0, 0, 0, 0, 0, 0])
 
     # -- sessionless traffic (auth capabilities, cipher suites, new sessions) ---------------
     def sessionless_data(self, data: bytes, sockaddr: Any) -> None:
@@ -190,6 +232,9 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         self.commands += 1
         if self.mode == "slow" and self.delay > 0:
             self._answer_later(request, session)
+            return
+        if request["netfn"] == 6 and request["command"] == 0x4B:
+            self.payload_instance_info(session)
             return
         super().handle_raw_request(request, session)
 
@@ -255,6 +300,7 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
             # A one-time override is used up by the boot it applied to, as on real BMCs.
             self.bootdev = "default"
         self.lab.emit({"event": "power_on", "port": self.port, "name": self.name, "server_id": self.server_id, "bootdev": device})
+        self.serial.powered_on(device)
 
     # Boot options: pyghmi's server drops the persistent flag; the lab keeps it.
     def set_system_boot_options(self, request: dict, session: Any) -> None:
@@ -296,6 +342,9 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
             "mode": self.mode,
             "delay": self.delay,
             "commands": self.commands,
+            "sol_active": bool(self.activated),
+            "serial_socket": self.serial.socket_path,
+            "typed": self.serial.typed,
         }
 
 
@@ -312,6 +361,10 @@ class IpmiLab:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ipmi-lab", daemon=True)
         self._thread.start()
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the loop thread (from any thread), without waiting for it."""
+        self._calls.put(fn)
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), fn))
@@ -403,6 +456,8 @@ def _serve(stdin: Any, stdout: Any) -> None:
                     bmc.power = request["power"]
                 if "bootdev" in request:
                     bmc.bootdev, bmc.persistent = request["bootdev"], bool(request.get("persistent", False))
+                if "serial_socket" in request:
+                    bmc.serial.attach(request["serial_socket"])
                 return bmc.describe()
 
             return lab.call(apply)

@@ -1,0 +1,75 @@
+"""The lab speaks Serial-over-LAN: its IPMI BMC (pyghmi's server side, in the lab's own process) serves the
+machine's serial port, and the platform's SOL driver (pyghmi's console client) reads and types on it —
+the emulated machine's console here (a QEMU machine's serial socket in test_sos_qemu.py)."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+
+from apps.hardware.drivers import BmcUnsupported
+from apps.hardware.drivers.sol import SolBusy, SolUnavailable, sol_open
+from tests.lab.bmc_fixtures import ipmi_lab, ipmi_target  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+class Screen:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed: list[str] = []
+        self.changed = threading.Condition()
+
+    def output(self, data: bytes) -> None:
+        with self.changed:
+            self.data += data
+            self.changed.notify_all()
+
+    def close(self, reason: str) -> None:
+        self.closed.append(reason)
+
+    def wait_for(self, text: bytes, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while text not in self.data and time.monotonic() < deadline:
+                self.changed.wait(0.1)
+        return text in self.data
+
+
+def test_the_lab_bmc_serves_the_machine_console_over_sol(ipmi_lab) -> None:  # noqa: F811
+    port = ipmi_lab.add(name="sol-a", username="admin", password="lab-secret", power="off")
+    screen = Screen()
+    console = sol_open(ipmi_target(port), on_output=screen.output, on_closed=screen.close)
+    try:
+        assert ipmi_lab.state(port)["sol_active"] is True
+        # Power on through IPMI from another client (ipmitool: pyghmi's client would share this process's
+        # session with the console): the machine's boot line and login prompt arrive over SOL.
+        subprocess.run(["ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(port), "-U", "admin", "-P", "lab-secret",
+                        "chassis", "power", "on"], check=True, capture_output=True, timeout=30)
+        assert screen.wait_for(b"sol-a login: "), bytes(screen.data)
+        console.write(b"hello\r")
+        assert screen.wait_for(b"hello\r\nsol-a login: "), bytes(screen.data)
+        assert ipmi_lab.state(port)["typed"] == 6
+    finally:
+        console.close()
+    deadline = time.monotonic() + 10
+    while ipmi_lab.state(port)["sol_active"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ipmi_lab.state(port)["sol_active"] is False  # closing deactivates: the next client gets it
+
+
+def test_a_busy_disabled_or_wrongly_credentialed_console_gives_one_line_reasons(ipmi_lab) -> None:  # noqa: F811
+    port = ipmi_lab.add(name="sol-b", username="admin", password="lab-secret", power="on")
+    first = sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)
+    try:
+        with pytest.raises(SolBusy, match="in use by another client"):
+            sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)
+    finally:
+        first.close()
+    with pytest.raises(SolUnavailable, match="(?i)password"):
+        sol_open(ipmi_target(port, password="wrong"), on_output=lambda data: None, on_closed=lambda reason: None)
+    ipmi_lab.set_mode(port, "no_sol")
+    with pytest.raises(BmcUnsupported, match="disabled"):
+        sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)
