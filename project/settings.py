@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.network",
     "apps.installs",
     "apps.billing",
+    "apps.console",
     "apps.portal",
     "apps.api",
     "apps.lab",
@@ -327,6 +328,14 @@ INSTALLER_INITRD_URL = os.environ.get("INSTALLER_INITRD_URL", "/netboot/assets/i
 INSTALLER_KERNEL_ARGS = os.environ.get("INSTALLER_KERNEL_ARGS", "console=ttyS0 quiet")
 # The serial console over SSH (docs/console.md): devices show `<id>@sos.<facility>.<SOS_DOMAIN>`.
 SOS_DOMAIN = os.environ.get("METALYARD_SOS_DOMAIN", "metalyard.localhost")
+# The SOS listener (`manage.py sos`): its address, its host key (made at first start), the facilities it
+# serves (empty: all; in production one listener per facility, beside its workers), and its limits.
+SOS_BIND = os.environ.get("METALYARD_SOS_BIND", "127.0.0.1:2222")
+SOS_HOST_KEY = Path(os.environ.get("METALYARD_SOS_HOST_KEY", DATA_DIR / "sos_host_key"))
+SOS_FACILITIES = [code for code in os.environ.get("METALYARD_SOS_FACILITIES", "").split(",") if code]
+SOS_SCROLLBACK_BYTES = int(os.environ.get("METALYARD_SOS_SCROLLBACK_BYTES", str(64 * 1024)))
+SOS_MAX_SESSIONS_PER_DEVICE = int(os.environ.get("METALYARD_SOS_MAX_SESSIONS_PER_DEVICE", "8"))
+SOS_MAX_SESSIONS = int(os.environ.get("METALYARD_SOS_MAX_SESSIONS", "500"))
 # Custom iPXE (docs/console.md): the customer's script is fetched once per run, bounded in time and size.
 CUSTOM_IPXE_TIMEOUT = float(os.environ.get("METALYARD_CUSTOM_IPXE_TIMEOUT", "10"))
 CUSTOM_IPXE_MAX_BYTES = int(os.environ.get("METALYARD_CUSTOM_IPXE_MAX_BYTES", str(64 * 1024)))

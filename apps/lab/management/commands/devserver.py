@@ -1,5 +1,6 @@
 """`manage.py devserver`: what `make run` starts — the public web server, the provisioning listener
-(the endpoints machines call, METALYARD_PROVISIONING_BIND), a django-q2 worker and the lab —
+(the endpoints machines call, METALYARD_PROVISIONING_BIND), a django-q2 worker, the SOS listener (serial
+consoles over SSH, METALYARD_SOS_BIND) and the lab —
 as child processes; Ctrl-C (or SIGTERM) stops them all and waits for each to exit."""
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="the public site (portal, API, admin)")
         parser.add_argument("--provisioning-addr", default=settings.PROVISIONING_BIND,
                             help="the provisioning listener (machine endpoints only)")
+        parser.add_argument("--sos-addr", default=settings.SOS_BIND, help="the SOS listener (ssh <device id>@this)")
         parser.add_argument("--no-lab", action="store_true", help="Do not start the emulated hardware.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -34,6 +36,7 @@ class Command(BaseCommand):
             "web": manage + ["runserver", options["addr"], "--noreload"],
             "machines": manage + ["provisioning_server", "--addr", options["provisioning_addr"]],
             "worker": manage + ["qcluster"],
+            "sos": manage + ["sos", "--bind", options["sos_addr"]],
         }
         if not options["no_lab"]:
             commands["lab"] = manage + ["lab"]
@@ -66,7 +69,7 @@ class Command(BaseCommand):
         self.stdout.write("stopping …")
         # Web and worker first, the lab last: a worker finishing a switch commit or a BMC call
         # needs its device to still be there.
-        for group in (["web", "machines", "worker"], ["lab"]):
+        for group in (["web", "machines", "worker", "sos"], ["lab"]):
             self._stop([(name, children[name]) for name in group if name in children])
         self.stdout.write("stopped.")
         sys.exit(exit_code)
