@@ -3,6 +3,7 @@ the console's SOL session and this test process's IPMI power calls to the same B
 on the test's database, and OpenSSH's client run against it. Every process started here is stopped by pid."""
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -93,10 +94,8 @@ class SshClient:
             if self.process.poll() is not None and not self._drain():
                 with self._lock:
                     return text in (self.err if stderr else self.out)
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._changed.get(timeout=0.2)
-            except queue.Empty:
-                pass
         return False
 
     def _drain(self) -> bool:

@@ -68,7 +68,7 @@ def test_a_busy_disabled_or_wrongly_credentialed_console_gives_one_line_reasons(
             sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)
     finally:
         first.close()
-    with pytest.raises(SolUnavailable, match="(?i)password"):
+    with pytest.raises(SolUnavailable, match=r"(?i)password"):
         sol_open(ipmi_target(port, password="wrong"), on_output=lambda data: None, on_closed=lambda reason: None)
     ipmi_lab.set_mode(port, "no_sol")
     with pytest.raises(BmcUnsupported, match="disabled"):

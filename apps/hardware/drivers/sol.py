@@ -9,6 +9,7 @@ that thread: keep them short). Every wait has a deadline; a BMC that does not an
 login, has SOL disabled or busy, ends the connection with a one-line reason."""
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -107,10 +108,9 @@ class SolConnection:
         def stop() -> None:
             console, self.console = self.console, None
             if console is not None:
-                try:
-                    console.close()  # deactivates the payload, so the next client is not refused
-                except Exception:  # noqa: S110 - a dead session is closed anyway
-                    pass
+                # Deactivates the payload, so the next client is not refused; a dead session is closed anyway.
+                with contextlib.suppress(Exception):
+                    console.close()
             self._end("closed")
         self.pump.call(stop)
 
