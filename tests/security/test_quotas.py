@@ -227,3 +227,26 @@ def test_32_concurrent_reservations_against_a_quota_of_8_grant_exactly_8(pool4) 
     active = Block.objects.active().filter(kind=Kind.RESERVATION, project__organization=project.organization)
     assert active.count() == 8 and sum(b.size for b in active) == 8
     assert all("quota 'public_ipv4_addresses'" in message for message in refused)
+
+
+@pytest.mark.django_db
+def test_the_quota_command_shows_sets_and_clears(tenant, pool4) -> None:  # noqa: F811
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    ipam.reservation_create(project=tenant["project"], pool=pool4, quantity=4)
+    ref = f"{tenant['organization'].slug}/staging"
+    out = StringIO()
+    call_command("quota", "--project", ref, "--set", "public_ipv4_addresses=32", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"project {tenant['project']}"
+    assert lines[2].split() == ["public_ipv4_addresses", "4", "of", "32", "(override)"]
+    assert lines[1].split() == ["devices", "0", "of", "100", "(default)"]
+    assert AuditEvent.objects.filter(action="accounts.quota.set", actor_name="manage.py quota").count() == 1
+    call_command("quota", "--project", ref, "--clear", "public_ipv4_addresses", stdout=StringIO())
+    assert not Quota.objects.exists()
+    with pytest.raises(CommandError, match="RESOURCE=LIMIT"):
+        call_command("quota", "--project", ref, "--set", "addresses=lots")
+    with pytest.raises(CommandError, match="No organization 'nobody'"):
+        call_command("quota", "--organization", "nobody")

@@ -142,3 +142,18 @@ def test_the_counts_work_on_redis_as_in_production(settings) -> None:
     finally:
         throttling.throttle_reset("api_token", ident)
     assert throttling.throttle_peek("api_token", ident, limit) is None
+
+
+def test_an_operator_lifts_a_lockout(rates) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    UserFactory(username="gina")
+    for _ in range(3):
+        _login(Client(), "/accounts/login/", "gina", "wrong")
+    assert _login(Client(), "/accounts/login/", "gina", "pw-for-tests-only").status_code == 429
+    out = StringIO()
+    call_command("throttle_reset", "--user", "Gina", stdout=out)
+    assert out.getvalue().strip() == "sign-in lockout lifted for user Gina"
+    assert _login(Client(), "/accounts/login/", "gina", "pw-for-tests-only").status_code == 302
