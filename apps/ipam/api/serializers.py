@@ -2,6 +2,7 @@
 staff outputs describe a block of the tree. Inputs are separate and only validate."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -41,19 +42,33 @@ def _place(block: Block) -> dict[str, Any]:
     return out
 
 
+_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+
+
+@functools.lru_cache(maxsize=256)
+def _netmask(family: int, prefix_length: int) -> str:
+    network = ipaddress.IPv4Network((0, prefix_length)) if family == 4 else ipaddress.IPv6Network((0, prefix_length))
+    return str(network.netmask)
+
+
+def _network_address(block: Block) -> str:
+    """The block's first address from its integer column: no parse of the CIDR text (a device page shows hundreds)."""
+    return str(_ADDRESS[block.family](block.first))
+
+
 def customer_ip(block: Block, *, assignments: list[Block] | None = None) -> dict[str, Any]:
     """An IP reservation or assignment as the Equinix Metal API shows it (plus released_at, history)."""
-    net = block.ip_network
-    # The device's own address (Block.address) without parsing the network a second time.
-    address = str(ipaddress.ip_address(block.gateway) + 1) if block.gateway else str(net.network_address)
+    network = _network_address(block)
+    # The device's own address (Block.address) without parsing the network.
+    address = str(_ADDRESS[block.family](int(ipaddress.ip_address(block.gateway)) + 1)) if block.gateway else network
     project = {"id": str(block.project_id), "href": f"{BASE}/projects/{block.project_id}"} if block.project_id else None
     data: dict[str, Any] = {
         "id": public_id("ip", block.pk),
         "address_family": block.family,
-        "netmask": str(net.netmask),
+        "netmask": _netmask(block.family, block.prefix_length),
         "public": block.public,
         "cidr": block.prefix_length,
-        "network": str(net.network_address),
+        "network": network,
         "address": address,
         "gateway": block.gateway,
         "type": ip_type(block),
@@ -82,9 +97,9 @@ def customer_ip(block: Block, *, assignments: list[Block] | None = None) -> dict
         data["assigned_to"] = ({"id": str(block.device_id), "hostname": block.device_label, "href": f"{BASE}/devices/{block.device_id}"}
                                if block.device_id else {"href": ""})
         parent = block.parent if block.parent_id else None
-        parent_net = parent.ip_network if parent is not None else None
-        data["parent_block"] = ({"network": str(parent_net.network_address), "cidr": parent.prefix_length, "netmask": str(parent_net.netmask),
-                                 "href": ip_href(parent.pk)} if parent is not None else None)
+        data["parent_block"] = ({"network": _network_address(parent), "cidr": parent.prefix_length,
+                                 "netmask": _netmask(parent.family, parent.prefix_length), "href": ip_href(parent.pk)}
+                                if parent is not None else None)
         if parent is not None and parent.kind == Kind.POOL:
             data["parent_block"]["href"] = ""  # a pool is staff space, not an object the customer can read
     return data
