@@ -43,16 +43,19 @@ def timeline_svg(install: Install) -> SafeString:
         x = label_w + (entry.seconds_since_start - entry.took) * scale
         w = max(entry.took * scale, 2)
         colour = "#c0392b" if entry.type == "provisioning.failed" else ("#2980b9" if entry.source == "machine" else "#27ae60")
+        # Numbers are formatted before format_html, which escapes its arguments into strings (a "{:.1f}" of
+        # one raised ValueError, and the admin showed "-" instead of the timeline).
         rows.append(format_html(
             '<text x="0" y="{}" font-size="11">{} {}</text>'
-            '<rect x="{:.1f}" y="{}" width="{:.1f}" height="12" fill="{}"><title>{}</title></rect>'
-            '<text x="{:.1f}" y="{}" font-size="10">{:.2f} s</text>',
-            i * row + 12, entry.type, entry.body[:28], x, i * row + 2, w, colour, entry.body, x + w + 4, i * row + 12, entry.took))
+            '<rect x="{}" y="{}" width="{}" height="12" fill="{}"><title>{}</title></rect>'
+            '<text x="{}" y="{}" font-size="10">{} s</text>',
+            i * row + 12, entry.type, entry.body[:28], f"{x:.1f}", i * row + 2, f"{w:.1f}", colour, entry.body, f"{x + w + 4:.1f}",
+            i * row + 12, f"{entry.took:.2f}"))
     height = len(entries) * row + 6
     body = format_html_join("", "{}", ((r,) for r in rows))
     return format_html('<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" '
                        'aria-label="install timeline">{}</svg><div>green: platform · blue: machine · red: failure; '
-                       'total {:.2f} s</div>', width, height, body, total)
+                       'total {} s</div>', width, height, body, f"{total:.2f}")
 
 
 class InstallEventInline(admin.TabularInline):

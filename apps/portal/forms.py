@@ -11,13 +11,21 @@ from apps.hardware.models import Plan
 from apps.installs.models import OperatingSystem
 
 
-class SSHKeyForm(forms.Form):
+class PortalForm(forms.Form):
+    """Labels without Django's trailing colon, as every hand-written label of the portal."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SSHKeyForm(PortalForm):
     label = forms.CharField(max_length=100)
     key = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
                           help_text="The single line of your id_ed25519.pub or id_rsa.pub.")
 
 
-class APITokenForm(forms.Form):
+class APITokenForm(PortalForm):
     description = forms.CharField(max_length=200, required=False)
     read_only = forms.BooleanField(required=False, label="Read-only")
 
@@ -25,7 +33,7 @@ class APITokenForm(forms.Form):
 SUBNET_SIZES = [(31, "/31 — one address (default)"), (30, "/30 — two usable"), (29, "/29 — six usable"), (28, "/28 — fourteen usable")]
 
 
-class DeployForm(forms.Form):
+class DeployForm(PortalForm):
     """Deploy a server. The choices follow the catalog: where, which plan (with what is ready there now),
     which operating systems that plan allows; the order itself goes through `device_create`."""
 
@@ -95,7 +103,7 @@ class DeployForm(forms.Form):
                 "userdata": data["userdata"], "public_ipv4_subnet_size": data["public_ipv4_subnet_size"], **keys}
 
 
-class ReservationForm(forms.Form):
+class ReservationForm(PortalForm):
     location = forms.ChoiceField(label="Metro or facility")
     quantity = forms.TypedChoiceField(choices=[(1, "1 address (/32)"), (2, "2 addresses (/31)"), (4, "4 addresses (/30)"),
                                                (8, "8 addresses (/29)"), (16, "16 addresses (/28)")], coerce=int, initial=4)
@@ -113,15 +121,15 @@ class ReservationForm(forms.Form):
         return {"metro": self.metros[code]} if kind == "metro" else {"facility": self.facilities[code]}
 
 
-class AssignForm(forms.Form):
+class AssignForm(PortalForm):
     device = forms.ChoiceField(label="Server")
     address = forms.CharField(max_length=64, required=False, help_text="Empty: the first free address of the reservation.")
 
 
-class InviteForm(forms.Form):
+class InviteForm(PortalForm):
     email = forms.EmailField(label="E-mail address")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.COLLABORATOR)
 
 
-class RoleForm(forms.Form):
+class RoleForm(PortalForm):
     role = forms.ChoiceField(choices=Role.choices)

@@ -13,7 +13,7 @@ from apps.accounts.models import APIToken, SSHKey
 from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
 from apps.billing import selectors as billing
 from apps.portal.forms import APITokenForm, SSHKeyForm
-from apps.portal.views.common import add_errors, project_for
+from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, project_for
 
 
 @login_required
@@ -58,7 +58,7 @@ def ssh_key_add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Key '{form.cleaned_data['label']}' added.")
             return redirect("portal:dashboard")
-    return render(request, "portal/ssh_key_form.html", {"form": form}, status=422 if request.method == "POST" else 200)
+    return render(request, "portal/ssh_key_form.html", {"form": form}, status=FORM_ERRORS_STATUS)
 
 
 @login_required

@@ -16,6 +16,9 @@ from apps.accounts.permissions import refusal_message
 from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, visible_projects
 
 PER_PAGE = 25
+# A page that shows a form again with its errors answers 200: the errors beside the fields are the page's content,
+# and a browser logs any 4xx page load as a console error. (The API answers 422 with the same field errors.)
+FORM_ERRORS_STATUS = 200
 
 
 def project_for(request: HttpRequest, pk: Any) -> Project:

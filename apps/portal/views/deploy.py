@@ -20,7 +20,7 @@ from apps.installs.models import Device, DeviceState
 from apps.installs.services import orders
 from apps.installs.services.reservations import unreserved
 from apps.portal.forms import DeployForm
-from apps.portal.views.common import add_errors, project_for, render_project
+from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, project_for, render_project
 
 # A service's field name → the deploy form's field that shows its error.
 FIELD_ALIASES = {"metro": "location", "facility": "location", "project_ssh_keys": "ssh_keys", "user_ssh_keys": "ssh_keys",
@@ -74,7 +74,7 @@ def deploy(request: HttpRequest, pk: str) -> HttpResponse:
             else:
                 messages.success(request, f"{device.hostname} is queued; it will be active in a few minutes.")
                 return redirect("portal:device", pk=device.pk)
-        status = 422
+        status = FORM_ERRORS_STATUS
     else:
         form = _form(project, initial={"hostname": suggested_hostname(project), "plan": request.GET.get("plan", "")})
         status = 200

@@ -115,9 +115,11 @@ def _live_context(request: HttpRequest, device: Device) -> dict[str, Any]:
     timeline = install_selectors.install_timeline(install, events) if install is not None else []
     longest = max((entry.took for entry in timeline), default=0) or 1
     percentage = install_selectors.install_percentage(install, events) if install is not None else None
+    buttons = action_buttons(request, device)
     return {
         "device": device, "install": install, "percentage": percentage, "live": state_tone(device.state) in LIVE_TONES,
-        "poll_seconds": POLL_SECONDS, "buttons": action_buttons(request, device),
+        "poll_seconds": POLL_SECONDS, "buttons": buttons,
+        "reasons": {b.action.permission: b.reason for b in buttons if not b.allowed},
         "timeline": [(entry, round(100 * entry.took / longest)) for entry in timeline],
     }
 

@@ -19,7 +19,7 @@ from apps.ipam import services as ipam
 from apps.ipam.models import Block, Kind
 from apps.ipam.selectors import blocks_visible_to
 from apps.portal.forms import AssignForm, ReservationForm
-from apps.portal.views.common import add_errors, error_text, paginate, project_for, render_project
+from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, error_text, paginate, project_for, render_project
 
 
 def _write_or_403(request: HttpRequest, project: Project) -> HttpResponse | None:
@@ -48,7 +48,7 @@ def ips(request: HttpRequest, pk: str) -> HttpResponse:
             else:
                 messages.success(request, f"{block.network} is reserved for {project.name}.")
                 return redirect("portal:ip", pk=project.pk, block_pk=block.pk)
-        status = 422
+        status = FORM_ERRORS_STATUS
     reservations = (blocks_visible_to(request.user).filter(project=project, kind=Kind.RESERVATION).active()
                     .annotate(assigned=Count("children", filter=Q(children__released_at__isnull=True)))
                     .order_by("family", "first"))
@@ -93,7 +93,7 @@ def ip_detail(request: HttpRequest, pk: str, block_pk: int) -> HttpResponse:
                 else:
                     messages.success(request, f"{block.network} is assigned to {device.hostname}.")
                     return redirect("portal:ip", pk=project.pk, block_pk=reservation.pk)
-        status = 422
+        status = FORM_ERRORS_STATUS
     assignments = reservation.children.filter(released_at__isnull=True).order_by("first")
     page, query = paginate(request, assignments)
     return render_project(request, "portal/ip.html", project, "ips", {

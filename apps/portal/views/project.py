@@ -20,7 +20,7 @@ from apps.billing import selectors as billing
 from apps.installs.models import Device
 from apps.ipam.models import Block
 from apps.portal.forms import InviteForm, RoleForm, SSHKeyForm
-from apps.portal.views.common import add_errors, error_text, paginate, project_for, render_project
+from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, error_text, paginate, project_for, render_project
 
 
 @login_required
@@ -41,7 +41,7 @@ def project_keys(request: HttpRequest, pk: str) -> HttpResponse:
             else:
                 messages.success(request, f"Key '{form.cleaned_data['label']}' added to {project.name}.")
                 return redirect("portal:project-keys", pk=project.pk)
-        status = 422
+        status = FORM_ERRORS_STATUS
     keys = SSHKey.objects.filter(project=project).order_by("label", "pk")
     return render_project(request, "portal/project_keys.html", project, "keys", {"keys": keys, "key_form": form}, status=status)
 
@@ -103,7 +103,7 @@ def member_invite(request: HttpRequest, pk: str) -> HttpResponse:
     page, query = paginate(request, rows.order_by("user__username", "pk"))
     return render_project(request, "portal/members.html", project, "members", {
         "page_obj": page, "query": query, "invite_form": form, "roles": _assignable_roles(request, project),
-        "invitations": Invitation.objects.filter(projects=project).order_by("-created_at")[:50]}, status=422)
+        "invitations": Invitation.objects.filter(projects=project).order_by("-created_at")[:50]}, status=FORM_ERRORS_STATUS)
 
 
 def _project_membership(project: Project, membership_pk: int) -> Membership:

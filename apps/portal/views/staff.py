@@ -49,6 +49,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "by_state": [(code, [by_state[code].get(s, 0) for s in states], sum(by_state[code].values())) for code in sorted(by_state)],
         "ready": sorted(((plan, facility, n) for (plan, facility), n in ready.items()), key=lambda r: (r[1], r[0])),
         "running": list(installs.filter(state="running").order_by("-created_at")[:LIST_LIMIT]),
+        "recent": list(installs.filter(created_at__gte=since).order_by("-created_at")[:LIST_LIMIT]),
         "failed": list(installs.filter(state="failed", state_changed_at__gte=since).order_by("-state_changed_at")[:LIST_LIMIT]),
         "switches": list(switches.order_by("hostname")[:LIST_LIMIT]), "bmcs": list(bmcs.order_by("server__serial")[:LIST_LIMIT]),
         "elevations": [(rack, mark_safe(svg)) for rack, svg in facility_elevations(chosen)] if chosen else [],  # noqa: S308 - drawn from escaped model text

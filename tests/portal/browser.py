@@ -1,0 +1,105 @@
+"""Playwright for Python driving Debian's Chromium (/usr/bin/chromium, no browser download) against a live
+Metalyard: fixtures for a browser page that records every console error (the test fails on any), screenshots
+under the run's artifacts (and, with METALYARD_DOCS_SCREENSHOTS=1, the pictures of docs/portal.md), and an
+axe-core check (axe-playwright-python's bundled axe-core) that fails on any serious or critical violation."""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("METALYARD_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts")) / "portal"
+DOCS_IMAGES = ROOT / "docs" / "images" / "portal"
+WAIT_MS = 15_000  # the longest a page or an element may take to appear, except the install itself
+BLOCKING_IMPACTS = ("serious", "critical")
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt")
+
+
+@dataclass
+class Browsing:
+    """One browser context (one signed-in person) and what it saw go wrong."""
+
+    page: Any
+    test_name: str
+    console_errors: list[str] = field(default_factory=list)
+    axe_violations: list[str] = field(default_factory=list)
+    checked_pages: set[str] = field(default_factory=set)
+
+    def shot(self, name: str, *, docs: bool = False) -> Path:
+        """A full-page screenshot under the artifacts; `docs` pictures also go to docs/images/portal when asked."""
+        path = ARTIFACTS / self.test_name / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=True)
+        if docs and os.environ.get("METALYARD_DOCS_SCREENSHOTS") == "1":
+            DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_IMAGES / f"{name}.png")
+        return path
+
+    def check_accessibility(self) -> None:
+        """axe-core on the page as it is now; each distinct page is checked once per test."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        key = self.page.url.split("?")[0]
+        if key in self.checked_pages:
+            return
+        self.checked_pages.add(key)
+        results = Axe().run(self.page)
+        for violation in results.response["violations"]:
+            if violation["impact"] in BLOCKING_IMPACTS:
+                targets = [", ".join(map(str, node["target"])) for node in violation["nodes"][:3]]
+                self.axe_violations.append(f"{self.page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")  # the test's ORM calls run beside Playwright's event loop
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browse(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """`browse()` opens a fresh context (a person); at teardown the test fails on any console error or
+    serious/critical axe-core violation seen in any of them."""
+    opened: list[Browsing] = []
+
+    def open_context() -> Browsing:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        browsing = Browsing(page=page, test_name=request.node.name)
+        page.on("console", lambda message: message.type == "error" and browsing.console_errors.append(f"{page.url}: {message.text}"))
+        page.on("pageerror", lambda error: browsing.console_errors.append(f"{page.url}: {error}"))
+        opened.append(browsing)
+        return browsing
+
+    yield open_context
+    for browsing in opened:
+        browsing.page.context.close()
+    errors = [e for b in opened for e in b.console_errors]
+    violations = [v for b in opened for v in b.axe_violations]
+    assert not errors, f"browser console errors: {errors}"
+    assert not violations, "axe-core serious/critical violations:\n" + "\n".join(violations)
+
+
+def sign_in(browsing: Browsing, base_url: str, username: str, password: str) -> None:
+    page = browsing.page
+    page.goto(f"{base_url}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/")
