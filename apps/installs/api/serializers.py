@@ -4,6 +4,7 @@ A page of devices is rendered from a `DevicePage`, which reads everything the pa
 number of queries (current runs and their events, addresses, cabled ports), whatever `per_page` is."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -205,6 +206,21 @@ class DeviceOut(serializers.BaseSerializer):
         return device_repr(device, page)
 
 
+def customdata_object(value: Any) -> dict[str, Any]:
+    """`customdata` is a JSON object; packngo (metal-cli's `--customdata '{…}'`, the Go tools built on it) sends it
+    as a string holding one, which the real service took too. None or an empty string is none."""
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("customdata is a JSON object (or a string holding one).") from exc
+    if value is not None and not isinstance(value, dict):
+        raise serializers.ValidationError("customdata is a JSON object (or a string holding one).")
+    return value or {}
+
+
 class TagsField(serializers.Field):
     """Tags as a list of strings; `{}` or null (packet-python's default) mean none."""
 
@@ -290,9 +306,7 @@ class DeviceIn(serializers.Serializer):
     always_pxe = serializers.BooleanField(required=False, allow_null=True, default=False)
 
     def validate_customdata(self, value: Any) -> dict[str, Any]:
-        if value is not None and not isinstance(value, dict):
-            raise serializers.ValidationError("customdata is a JSON object.")
-        return value or {}
+        return customdata_object(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # On a reservation by id, the reserved server says the plan and the place.
@@ -327,10 +341,10 @@ class DeviceUpdateIn(serializers.Serializer):
             if name in attrs and attrs[name] is None:
                 attrs[name] = ""
         if "customdata" in attrs:
-            if attrs["customdata"] is None:
-                attrs["customdata"] = {}
-            elif not isinstance(attrs["customdata"], dict):
-                raise serializers.ValidationError({"customdata": "customdata is a JSON object."})
+            try:
+                attrs["customdata"] = customdata_object(attrs["customdata"])
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"customdata": exc.detail}) from exc
         return attrs
 
 
