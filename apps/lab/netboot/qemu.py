@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,11 @@ from apps.installs.installer.kernel import NetbootToolError
 
 QEMU = "qemu-system-x86_64"
 GUEST_HOST_ADDRESS = "10.0.2.2"
+
+
+def serial_socket_path(mac: str) -> Path:
+    """Where the machine with this MAC has its serial port (short: a Unix socket path has at most 107 bytes)."""
+    return Path(tempfile.gettempdir()) / f"metalyard-serial-{os.getuid()}-{mac.replace(':', '')}.sock"
 
 
 @dataclass
@@ -37,6 +43,10 @@ class QemuMachine:
     def serial_log(self) -> Path:
         return self.workdir / f"serial-{self.mac.replace(':', '-')}.log"
 
+    @property
+    def serial_socket(self) -> Path:
+        return serial_socket_path(self.mac)
+
     def command(self) -> list[str]:
         from_disk = self.boot == "disk" and self.disk is not None
         if self.tap is not None:
@@ -48,6 +58,10 @@ class QemuMachine:
                "-boot", "c" if from_disk else "n", "-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
         if self.disk is not None:
             cmd += ["-drive", f"file={self.disk},if=virtio,format=raw"]
+        # The serial port is a socket (the lab BMC serves it over Serial-over-LAN) that also logs everything
+        # to serial_log; -nographic still makes the firmware and iPXE print to it.
+        cmd += ["-chardev", f"socket,id=serial0,path={self.serial_socket},server=on,wait=off,logfile={self.serial_log},logappend=on",
+                "-serial", "chardev:serial0", "-monitor", "none"]
         return cmd
 
     def start(self) -> None:
@@ -57,7 +71,8 @@ class QemuMachine:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         # -nographic with stdout to a file: with -display none, firmware and iPXE print nothing to the log.
-        with open(self.serial_log, "ab") as log:
+        self.serial_socket.unlink(missing_ok=True)
+        with open(self.workdir / f"qemu-{self.mac.replace(':', '-')}.out", "ab") as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         self.started_at = time.monotonic()
@@ -87,6 +102,7 @@ class QemuMachine:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGKILL)
             self.wait(grace)
+        self.serial_socket.unlink(missing_ok=True)
 
     def log_text(self) -> str:
         try:

@@ -1,0 +1,84 @@
+"""The real path end to end: Debian's OpenSSH client → the SOS listener (its own process) → pyghmi's SOL client
+→ the lab's IPMI BMC → the serial port of a QEMU machine that the platform installed (netboot on a real network
+in a namespace, as tests/installs/test_netboot_qemu.py). The console shows what the machine prints (iPXE and the
+installed system booting, after a reboot through the API's action), and a typed line comes back as the
+machine's terminal echoes it."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.accounts import services as accounts
+from apps.accounts.models import Role
+from apps.installs import actions
+from apps.installs.models import DeviceState
+from apps.installs.services import orders
+from apps.lab import machines
+from apps.lab.netboot.qemu import serial_socket_path
+from tests.console.sos_process import SosProcess, SshClient, make_key
+from tests.factories import OrganizationFactory, ProjectFactory, UserFactory
+from tests.installs.lab_site import ProvisioningServer, wait_for
+from tests.installs.test_netboot_qemu import IN_CI, NETWORK, PLATFORM, WHY_NOT, netboot_assets, segment, start_dhcp  # noqa: F401
+
+pytestmark = [pytest.mark.timeout(400), pytest.mark.postgres,
+              pytest.mark.skipif(WHY_NOT is not None and not IN_CI, reason=WHY_NOT or "")]
+
+
+def test_openssh_types_on_a_qemu_machine_through_sos_sol_and_the_lab_bmc(lab_site, netboot_assets, segment, settings,  # noqa: F811
+                                                                       tmp_path) -> None:
+    from apps.installs.dhcp import dhcp_config_write
+    from apps.installs.provisioning import provisioning_network_set
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, PLATFORM]
+    server = ProvisioningServer(sock=segment.provisioning.listening_socket(PLATFORM, 80))
+    image, digest, size = netboot_assets["os"]
+    lab_site.os.image_url, lab_site.os.image_sha256, lab_site.os.image_size = f"/netboot/assets/{image.name}", digest, size
+    lab_site.os.save()
+    provisioning_network_set(facility=lab_site.facility, network=NETWORK, gateway=PLATFORM)
+    config = dhcp_config_write(path=tmp_path / "dnsmasq.conf", boot_url=f"http://{PLATFORM}/ipxe/boot.ipxe", reload_command="")
+    dhcp = start_dhcp(segment, config, tmp_path)
+    for each in lab_site.servers:
+        disk = tmp_path / f"disk-{each.serial}.img"
+        with open(disk, "wb") as fh:
+            fh.truncate(64 * 1024 * 1024)
+        machines.qemu_register(each.pk, workdir=tmp_path / "qemu", disk=disk, base_url=f"http://{PLATFORM}",
+                               netns=segment.provisioning.name, tap=segment.tap)
+        # The BMC's serial port is the QEMU machine's (it reconnects at each boot: each is a new QEMU process).
+        lab_site.ipmi.set_state(lab_site.bmc_ports[each.pk], serial_socket=str(serial_socket_path(each.interfaces.get().mac)))
+    sos = SosProcess(tmp_path)
+    client = None
+    try:
+        organization = OrganizationFactory()
+        owner = UserFactory()
+        accounts.membership_set(user=owner, organization=organization, role=Role.OWNER)
+        key, public = make_key(tmp_path, "owner")
+        accounts.ssh_key_create(label="laptop", key=public, owner=owner)
+        device = orders.device_create(project=ProjectFactory(organization=organization), hostname="qemu-sos", plan=lab_site.plan,
+                                      facility=lab_site.facility, operating_system=lab_site.os)
+        assert wait_for(lambda: device.refresh_from_db() or device.state in (DeviceState.ACTIVE, DeviceState.FAILED), timeout=180)
+        assert device.state == DeviceState.ACTIVE, device.failure_reason
+
+        client = SshClient(key=key, port=sos.port, user=str(device.pk))
+        assert client.wait_for(b"you are typing", stderr=True, timeout=30), bytes(client.err)
+        started = time.monotonic()
+        client.type(b"echo-me-please\r")
+        assert client.wait_for(b"echo-me-please", timeout=30), bytes(client.out)  # the guest's terminal echoes it
+        print(f"\nkeystrokes → echo through SOS, SOL and QEMU's serial port: {time.monotonic() - started:.2f} s")
+
+        # A reboot through the registry (as the API's action): the console shows the machine booting again.
+        actions.perform("reboot", device=device, actor=owner)
+        assert client.wait_for(b"iPXE", timeout=90), bytes(client.out)[-2000:]
+        assert client.wait_for(b"first boot of the installed system", timeout=120), bytes(client.out)[-2000:]
+        client.type(b"~.")
+        assert client.wait(timeout=20) == 0
+    finally:
+        if client is not None:
+            client.stop()
+        sos.stop()
+        for each in lab_site.servers:
+            machines.qemu_unregister(each.pk)
+        if dhcp.poll() is None:
+            dhcp.terminate()
+            dhcp.wait(timeout=10)
+        server.stop()
