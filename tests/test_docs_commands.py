@@ -40,6 +40,7 @@ DAEMONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(^|\s)gunicorn\s"), "http"),
     (re.compile(r"manage\.py qcluster"), "output:running"),
     (re.compile(r"manage\.py lab(\s|$)"), "output:lab:"),
+    (re.compile(r"manage\.py sos(\s|$)"), "output:SOS listening on"),
 ]
 POSTGRES_HINTS = ("postgres://", "createdb", "dropdb", "psql ")
 DAEMON_START_TIMEOUT = 180  # the README promises the admin login within 3 minutes
@@ -78,7 +79,9 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "METALYARD_TASKS_SYNC", "SECRET_KEY"}}
     env.update({"DEBUG": "1", "METALYARD_DEV_KEYS": "1", "METALYARD_DATA_DIR": str(data_dir), "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-                "PYTHONUNBUFFERED": "1"})
+                "PYTHONUNBUFFERED": "1",
+                # make run starts the SOS listener too: on a port of its own, never a real install's 2222.
+                "METALYARD_SOS_BIND": f"127.0.0.1:{free_port()}"})
     return env
 
 
@@ -88,12 +91,14 @@ class Rewriter:
     def __init__(self) -> None:
         self.port = free_port()
         self.provisioning_port = free_port()
+        self.sos_port = free_port()
         self.db_name = f"metalyard_docs_{uuid.uuid4().hex[:8]}"
         self.created_db = False
 
     def __call__(self, command: str) -> str:
         command = command.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         command = command.replace("127.0.0.1:8001", f"127.0.0.1:{self.provisioning_port}")
+        command = command.replace("127.0.0.1:2222", f"127.0.0.1:{self.sos_port}")
         if re.search(r"(^|\s)make run(\s|$)", command):
             command += f" ADDR=127.0.0.1:{self.port} PROVISIONING_ADDR=127.0.0.1:{self.provisioning_port}"
         command = re.sub(r"(postgres://[^\s/]+/)metalyard\b", rf"\g<1>{self.db_name}", command)
