@@ -254,6 +254,13 @@ def power_state_read_request(*, server_ids: list[Any], source: str = "admin") ->
     return sorted(by_facility)
 
 
+def bmc_serial_read(*, server: Server, timeout: float | None = None) -> str:
+    """The machine's serial number as its BMC reports it (IPMI FRU 0, Redfish SerialNumber), one attempt;
+    '' when the BMC has none. Raises NoUsableBmc, or the driver's typed BmcError (retryable or fatal)."""
+    with driver_for(bmc_target(bmc_of(server), timeout=timeout)) as driver:
+        return driver.system_serial()
+
+
 def power_state_read(*, server: Server, actor: Any = None, source: str = "admin", timeout: float | None = None) -> PowerEvent:
     """Ask the BMC now (one attempt); the answer lands on the BMC record and in a PowerEvent."""
     return server_power(server=server, action=PowerAction.READ, actor=actor, source=source, attempts=1, timeout=timeout)

@@ -97,9 +97,9 @@ class IpmiLabProcess:
         return box
 
     def add(self, *, name: str, username: str, password: str, server_id: str | None = None, power: str = "off",
-            address: str = "127.0.0.1", port: int = 0) -> int:
+            address: str = "127.0.0.1", port: int = 0, system_serial: str = "") -> int:
         return self.request(op="add", name=name, username=username, password=password, server_id=server_id,
-                            power=power, address=address, port=port)["port"]
+                            power=power, address=address, port=port, system_serial=system_serial)["port"]
 
     def set_mode(self, port: int, mode: str, *, delay: float | None = None) -> dict:
         extra = {"delay": delay} if delay is not None else {}
@@ -162,12 +162,13 @@ class RedfishLab:
         return f"http://127.0.0.1:{self._listener.server_address[1]}/notify"
 
     def add(self, *, name: str, username: str, password: str, server_id: str | None = None, power: str = "off",
-            address: str = "127.0.0.1") -> RedfishEmulator:
+            address: str = "127.0.0.1", system_serial: str = "") -> RedfishEmulator:
         workdir = self.workdir / name if self.workdir else None
         # A stable system id per name: the emulator keeps its systems in its state directory, and a
         # second system there would make it a multi-system manager.
         emulator = RedfishEmulator(username=username, password=password, name=name, address=address,
                                    power="On" if power == "on" else "Off", notify_url=self.notify_url, workdir=workdir,
+                                   system_serial=system_serial,
                                    system_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"metalyard-lab-bmc:{name}")))
         self._server_ids[emulator.system_uuid] = server_id
         emulator.start()

@@ -152,6 +152,34 @@ class LabServerSession(serversession.ServerSession):
         return super().send_payload(*args, **kwargs)
 
 
+STORAGE_NETFN, GET_FRU_AREA_INFO, READ_FRU_DATA = 0x0A, 0x10, 0x11
+
+
+def _fru_field(text: str) -> bytes:
+    raw = text.encode("latin-1", "replace")[:63]
+    return bytes([0xC0 | len(raw)]) + raw  # type/length byte: 8-bit text
+
+
+def _fru_area(body: bytes) -> bytes:
+    """An FRU area: version 1, its length in 8-byte units, the body, 0xC1 (end of fields), padding, checksum."""
+    content = bytes([1, 0]) + body + b"\xc1"
+    total = -(-(len(content) + 1) // 8) * 8
+    area = bytearray(content + bytes(total - len(content) - 1))
+    area[1] = total // 8
+    area.append((-sum(area)) & 0xFF)
+    return bytes(area)
+
+
+def fru_image(*, serial: str, product: str) -> bytes:
+    """FRU 0 in the IPMI Platform Management FRU format: a common header and a product area naming the machine's
+    manufacturer, product, model, version and serial number (pyghmi reads 'Serial Number' from it)."""
+    product_area = _fru_area(bytes([0]) + b"".join(_fru_field(v) for v in (
+        "Metalyard Lab", product, "lab-model", "1", serial, "", "")))
+    header = bytearray([1, 0, 0, 0, 1, 0, 0])  # product area at offset 8 (1 × 8 bytes)
+    header.append((-sum(header)) & 0xFF)
+    return bytes(header) + product_area
+
+
 class LabIpmiBmc(pyghmi_bmc.Bmc):
     def __init__(
         self,
@@ -164,10 +192,13 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         port: int = 0,
         server_id: str | None = None,
         power: str = "off",
+        system_serial: str = "",
     ) -> None:
         self.lab = lab
         self.name = name
         self.server_id = server_id
+        # The machine's serial number, as its FRU (product area) tells it: what commissioning compares.
+        self.system_serial = system_serial
         self.mode = "ok"
         self.delay = 0.0
         self.power = power
@@ -236,7 +267,27 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         if request["netfn"] == 6 and request["command"] == 0x4B:
             self.payload_instance_info(session)
             return
+        if request["netfn"] == STORAGE_NETFN and request["command"] in (GET_FRU_AREA_INFO, READ_FRU_DATA):
+            self.fru_request(request, session)
+            return
         super().handle_raw_request(request, session)
+
+    def fru_request(self, request: dict, session: Any) -> None:
+        """FRU 0 (the system): Get FRU Inventory Area Info and Read FRU Data, as pyghmi's get_inventory reads them."""
+        data = list(request.get("data") or [])
+        if not data or data[0] != 0:
+            session.send_ipmi_response(code=0xCB)  # no such FRU device
+            return
+        image = fru_image(serial=self.system_serial, product=self.name)
+        if request["command"] == GET_FRU_AREA_INFO:
+            session.send_ipmi_response(data=[len(image) & 0xFF, len(image) >> 8, 0])
+            return
+        if len(data) < 4:
+            session.send_ipmi_response(code=0xC7)  # request data length invalid
+            return
+        offset, count = data[1] | (data[2] << 8), data[3]
+        chunk = image[offset:offset + count]
+        session.send_ipmi_response(data=[len(chunk), *chunk])
 
     _REQUEST_CONTEXT = ("seqlun", "clientaddr", "clientnetfn", "rqlun", "clientcommand")
 
@@ -337,6 +388,7 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
             "port": self.port,
             "server_id": self.server_id,
             "power": self.power,
+            "system_serial": self.system_serial,
             "bootdev": self.bootdev,
             "persistent": self.persistent,
             "mode": self.mode,
@@ -438,7 +490,8 @@ def _serve(stdin: Any, stdout: Any) -> None:
     def handle(request: dict) -> dict:
         op = request.get("op")
         if op == "add":
-            spec = {k: request[k] for k in ("name", "username", "password", "address", "port", "server_id", "power") if k in request}
+            spec = {k: request[k] for k in ("name", "username", "password", "address", "port", "server_id", "power", "system_serial")
+                    if k in request}
             return {"port": lab.add(**spec).port}
         bmc = lab.bmcs.get(int(request.get("port", -1)))
         if bmc is None:
@@ -454,6 +507,8 @@ def _serve(stdin: Any, stdout: Any) -> None:
                     bmc.delay = float(request.get("delay", bmc.delay or 3.0))
                 if "power" in request:
                     bmc.power = request["power"]
+                if "system_serial" in request:
+                    bmc.system_serial = str(request["system_serial"])
                 if "bootdev" in request:
                     bmc.bootdev, bmc.persistent = request["bootdev"], bool(request.get("persistent", False))
                 if "serial_socket" in request:

@@ -89,6 +89,7 @@ class RedfishEmulator:
     port: int = 0
     fingerprint: str = ""
     system_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    system_serial: str = ""  # the machine's serial number, served as the system's SerialNumber
     mode: str = "ok"
     delay: float = 0.0
     process: subprocess.Popen | None = None
@@ -116,7 +117,8 @@ class RedfishEmulator:
         )
         self._write_delay(0.0)
         env = {**os.environ, "TMPDIR": str(self.workdir), "PYTHONUNBUFFERED": "1",
-               redfish_emulator.DELAY_FILE_ENV: str(self._delay_file), redfish_emulator.PARENT_ENV: str(os.getpid())}
+               redfish_emulator.DELAY_FILE_ENV: str(self._delay_file), redfish_emulator.PARENT_ENV: str(os.getpid()),
+               redfish_emulator.SERIAL_ENV: self.system_serial}
         env.pop("SUSHY_EMULATOR_CONFIG", None)
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probing and binding

@@ -377,8 +377,8 @@ def lab_inventory(server_id: str, mac: str) -> dict[str, Any]:
         if cable is not None:
             entry["lldp"] = {"switch": cable.port.switch.hostname, "port": cable.port.name}
         nics.append(entry)
-    return {"cpu": {"model": plan.cpu_model, "count": plan.cpu_count, "cores": plan.cpu_cores}, "ram_gb": plan.ram_gb,
-            "disks": disks, "nics": nics}
+    return {"system": {"serial": server.serial}, "cpu": {"model": plan.cpu_model, "count": plan.cpu_count, "cores": plan.cpu_cores},
+            "ram_gb": plan.ram_gb, "disks": disks, "nics": nics}
 
 
 def _light_boot(server_id: str, mac: str, address: str | None, bootdev: str, stop: threading.Event) -> None:

@@ -1,5 +1,8 @@
 """sushy-tools' Redfish emulator as the lab runs it: `python -m apps.lab.redfish_emulator` takes
-`sushy-emulator`'s arguments and adds two things sushy-tools lacks (no Django needed here):
+`sushy-emulator`'s arguments and adds three things sushy-tools lacks (no Django needed here):
+
+- **A serial number**: the system resource carries the machine's `SerialNumber` (from METALYARD_LAB_SYSTEM_SERIAL),
+  which commissioning compares with the records; the fake driver has none.
 
 - **Answer slowly**: every request waits the number of seconds written in the file named by
   METALYARD_LAB_DELAY_FILE (read on each request, as the emulator reads its password file), so a
@@ -10,7 +13,9 @@
   emulators from a thread pool.)"""
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 import threading
 import time
@@ -20,6 +25,8 @@ from typing import Any
 
 DELAY_FILE_ENV = "METALYARD_LAB_DELAY_FILE"
 PARENT_ENV = "METALYARD_LAB_PARENT_PID"  # the lab's pid: if it is gone before we look, we exit too
+SERIAL_ENV = "METALYARD_LAB_SYSTEM_SERIAL"
+SYSTEM_PATH = re.compile(r"^/redfish/v1/Systems/[^/]+/?$")
 PARENT_POLL_SECONDS = 0.5
 MAX_DELAY = 600.0
 
@@ -68,6 +75,16 @@ def main() -> int:
         run(*args, **kwargs)
 
     emulator.app.run = run_slowly  # type: ignore[method-assign]
+    serial = os.environ.get(SERIAL_ENV, "")
+
+    @emulator.app.after_request
+    def with_serial(response: Any) -> Any:
+        from flask import request
+
+        if serial and request.method == "GET" and SYSTEM_PATH.match(request.path) and response.is_json:
+            response.set_data(json.dumps({**response.get_json(), "SerialNumber": serial}))
+        return response
+
     sys.argv[0] = "sushy-emulator"
     return emulator.main()
 

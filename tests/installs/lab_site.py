@@ -38,7 +38,8 @@ class Site:
         server = ServerFactory(facility=self.facility, plan=self.plan)
         nic = NetworkInterfaceFactory(server=server, name="eth0", **({"mac": mac} if mac else {}))
         CableFactory(interface=nic, port=SwitchPortFactory(switch=self.switch, name=f"xe-0/0/{index}"))
-        port = self.ipmi.add(name=f"bmc-{server.serial}", username=BMC_USER, password=BMC_PASSWORD, server_id=str(server.pk), power="off")
+        port = self.ipmi.add(name=f"bmc-{server.serial}", username=BMC_USER, password=BMC_PASSWORD, server_id=str(server.pk), power="off",
+                             system_serial=server.serial)
         BMC.objects.create(server=server, protocol="ipmi", host="127.0.0.1", port=port, username=BMC_USER, password=BMC_PASSWORD)
         self.bmc_ports[server.pk] = port
         self.servers.append(server)

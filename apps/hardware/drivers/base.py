@@ -99,6 +99,10 @@ class PowerDriver(abc.ABC):
     def boot_device(self) -> BootSetting:
         return self._bounded("read boot device", self._do_boot_device)
 
+    def system_serial(self) -> str:
+        """The machine's serial number as its BMC knows it (IPMI FRU 0, Redfish SerialNumber); '' when it has none."""
+        return self._bounded("read serial number", self._do_system_serial)
+
     def perform(self, action: str) -> None:
         """Run one of ACTIONS by name (what services and tasks pass around)."""
         methods = {
@@ -150,6 +154,9 @@ class PowerDriver(abc.ABC):
 
     @abc.abstractmethod
     def _do_boot_device(self) -> BootSetting: ...
+
+    def _do_system_serial(self) -> str:
+        raise BmcUnsupported(f"{self.target.label}: reading the serial number is not implemented for {self.protocol}")
 
     def _do_close(self) -> None:
         return None

@@ -26,3 +26,15 @@ class PyghmiPowerCalls:
 
     def _do_reset(self) -> None:
         self._call(lambda c: c.set_power("reset"))
+
+    def _do_system_serial(self) -> str:
+        # Both clients describe the system as inventory component "System": IPMI from FRU 0 (its product area's
+        # serial, else the board's or chassis'), Redfish from the ComputerSystem's SerialNumber.
+        info = self._call(lambda c: c.get_inventory_of_component("System")) or {}
+        for key in ("Serial Number", "Board serial number", "Chassis serial number"):
+            value = info.get(key)
+            if isinstance(value, (bytes, bytearray)):
+                value = value.decode("latin-1", "replace")
+            if value and str(value).strip():
+                return str(value).strip()
+        return ""

@@ -35,6 +35,11 @@ class InstallError(Exception):
     """A step failed for good; the message is the install's readable failure reason."""
 
 
+class ServerFailed(Exception):
+    """A step found the machine unfit and has put the server in `failed` with the reason (for staff): the run fails
+    without the clean-up that would move the server to maintenance."""
+
+
 class RetryLater(Exception):
     """A step failed in a way that may pass (a BMC that did not answer): run it again after a pause."""
 

@@ -12,13 +12,22 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.hardware.models import Server
-from apps.hardware.power import NoUsableBmc, power_state_read, server_power_many
+from apps.hardware.drivers import BmcError
+from apps.hardware.models import CommissioningReport, Server
+from apps.hardware.power import NoUsableBmc, bmc_serial_read, power_state_read, server_power_many
 from apps.hardware.services import server_transition
 from apps.installs.custom_ipxe import CustomIpxeError, script_fetch
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.reservations import in_force, reserved_server_lock, unreserved
-from apps.installs.services.runs import INSTALLS_OS, InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.installs.services.runs import (
+    INSTALLS_OS,
+    InstallError,
+    RetryLater,
+    ServerFailed,
+    install_event_add,
+    step_move,
+    step_timeout,
+)
 from apps.ipam.selectors import server_addresses
 from apps.ipam.services import server_addresses_assign, server_addresses_release
 from apps.network.services import port_change_wait, port_configure_for_server, switch_push
@@ -257,13 +266,47 @@ def _step_bmc_check(install: Install) -> None:
     if event.power_state != "on":
         raise InstallError(f"the BMC reports the server {event.power_state or 'in no known state'} while a discovery report "
                            "arrived for it: the report is not trusted")
+    mismatch = _bmc_identity_mismatch(install, server)
+    if mismatch is not None:
+        # Not a broken run but a machine that is not who the records say (a BMC cabled to another machine, a swapped
+        # board, a report from elsewhere): the server is failed with the reason, for staff, and never goes to the pool.
+        server_transition(server=Server.objects.get(pk=server.pk), to="failed", reason=f"commissioning {install.pk}: {mismatch}"[:500])
+        install_event_add(install=install, type="commissioning.bmc", body=mismatch[:500])
+        raise ServerFailed(mismatch)
     # Two workers may run this step at once (a resume beside a slow first attempt): the locked
     # run row serialises them, and the confirmation is recorded once.
     with transaction.atomic():
         Install.objects.select_for_update().filter(pk=install.pk).first()
         if not install.events.filter(type="commissioning.bmc").exists():
-            install_event_add(install=install, type="commissioning.bmc", body=f"BMC confirms power {event.power_state}")
+            install_event_add(install=install, type="commissioning.bmc",
+                              body=f"BMC confirms power {event.power_state} and serial number {server.serial}")
         server_state_ensure(server, "ready", f"commissioning {install.pk}: the report matches the records and the BMC confirms it")
+
+
+def _bmc_identity_mismatch(install: Install, server: Server) -> str | None:
+    """The BMC's own view of the machine's identity against the records and the discovery report: None when the
+    serial number the BMC reports (IPMI FRU, Redfish SerialNumber) is the recorded one and the report's (if it
+    names one); else the reason, in words."""
+    try:
+        with _device_wait(install):
+            seen = bmc_serial_read(server=server)
+    except NoUsableBmc as exc:
+        raise InstallError(f"the BMC cannot confirm the report: {exc}") from exc
+    except BmcError as exc:
+        if exc.retryable:
+            raise RetryLater(f"the BMC did not answer the serial-number read: {exc}") from exc
+        return f"the BMC cannot tell the machine's serial number ({exc}), so the report cannot be matched to this server"
+    if not seen:
+        return "the BMC reports no serial number (FRU/SerialNumber empty), so the report cannot be matched to this server"
+    if seen.strip().lower() != server.serial.strip().lower():
+        return (f"the BMC reports serial number {seen} but the records say {server.serial}: the BMC belongs to another machine "
+                "or the board was replaced")
+    report = CommissioningReport.objects.filter(server=server).first()
+    reported = ((report.data.get("system") or {}).get("serial") if report is not None and isinstance(report.data, dict)
+                and isinstance(report.data.get("system"), dict) else None)
+    if reported and str(reported).strip().lower() != seen.strip().lower():
+        return f"the discovery report names serial number {reported} but the BMC reports {seen}: the report is not this machine's"
+    return None
 
 
 STEPS: dict[str, Callable[[Install], None]] = {

@@ -18,7 +18,17 @@ from django_q.conf import Conf
 
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.installs.services.admission import admission_slot_pass_on, install_enqueue, installs_admit
-from apps.installs.services.runs import INSTALLS_OS, WAITS, WORKFLOWS, InstallError, RetryLater, install_event_add, step_move, step_timeout
+from apps.installs.services.runs import (
+    INSTALLS_OS,
+    WAITS,
+    WORKFLOWS,
+    InstallError,
+    RetryLater,
+    ServerFailed,
+    install_event_add,
+    step_move,
+    step_timeout,
+)
 from apps.installs.services.steps import STEPS, install_port_apply, install_power, server_state_ensure
 from apps.ipam.services import server_addresses_release
 from project.states import transition
@@ -99,6 +109,8 @@ def _advance(install_id: Any, max_steps: int) -> Install:
                 deadline=timezone.now() + dt.timedelta(seconds=settings.INSTALL_RETRY_PAUSE * attempts))
             log.warning("install %s step %s will be retried: %s", install.pk, step, exc)
             return install
+        except ServerFailed as exc:
+            return install_fail(install=install, reason=f"{step}: {exc}", cleanup=False)
         except (InstallError, ValidationError) as exc:
             message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             return install_fail(install=install, reason=f"{step}: {message}")

@@ -46,7 +46,7 @@ def start(out: Any) -> Handle:
                 port = handle.ipmi.add(
                     name=bmc.server.serial, username=bmc.username, password=bmc.password, server_id=str(bmc.server_id),
                     power="on" if bmc.power_state == PowerState.ON else "off",
-                    address="127.0.0.1" if bmc.host == "localhost" else bmc.host,
+                    address="127.0.0.1" if bmc.host == "localhost" else bmc.host, system_serial=bmc.server.serial,
                 )
                 updates[bmc.pk] = {"port": port}
             out.write(f"lab: {len(ipmi_bmcs)} IPMI BMCs on UDP 127.0.0.1 (one process, pid {handle.ipmi.process.pid})")
@@ -59,7 +59,7 @@ def start(out: Any) -> Handle:
             def add(bmc: Any) -> None:
                 emulator = handle.redfish.add(  # type: ignore[union-attr]
                     name=bmc.server.serial, username=bmc.username, password=bmc.password, server_id=str(bmc.server_id),
-                    power="on" if bmc.power_state == PowerState.ON else "off",
+                    power="on" if bmc.power_state == PowerState.ON else "off", system_serial=bmc.server.serial,
                 )
                 with lock:
                     updates[bmc.pk] = {"port": emulator.port, "cert_fingerprint": emulator.fingerprint}
