@@ -13,7 +13,8 @@ from project.encryption import EncryptedTextField
 
 # The one PortMode is the driver interface's (apps.network.drivers); these are its labels here.
 PORT_MODE_CHOICES = [(PortMode.PROVISIONED.value, "Provisioned (routed, the server's gateways)"),
-                     (PortMode.ISOLATED.value, "Isolated (disabled, no addresses)")]
+                     (PortMode.ISOLATED.value, "Isolated (disabled, no addresses)"),
+                     (PortMode.LAYER2.value, "Layer 2 (a trunk of the customer's VLANs)")]
 PORT_MODES = [mode.value for mode in PortMode]
 
 
@@ -32,6 +33,8 @@ class PortConfig(models.Model):
     description = models.CharField(max_length=200, blank=True)
     mtu = models.PositiveIntegerField(null=True, blank=True)
     addresses = models.JSONField(default=list, blank=True, help_text="Switch-side interface addresses with the link's prefix length.")
+    vlans = models.JSONField(default=list, blank=True, help_text="Layer 2: the VLAN ids the trunk carries.")
+    native_vlan = models.PositiveIntegerField(null=True, blank=True, help_text="Layer 2: the VLAN carried untagged.")
     bgp = models.JSONField(default=dict, blank=True, help_text="The customer BGP sessions on this port (no secrets: the MD5 password stays "
                                                                "encrypted on the project's BGP configuration).")
     desired_version = models.PositiveIntegerField(default=1)
@@ -75,6 +78,7 @@ class SwitchSync(models.Model):
     last_push_at = models.DateTimeField(null=True, blank=True)
     last_drift_check_at = models.DateTimeField(null=True, blank=True)
     last_drift_error = models.TextField(blank=True)
+    vlans = models.JSONField(default=list, blank=True, help_text="The VLAN ids the last successful push left defined on the switch.")
 
     class Meta:
         verbose_name = "switch sync state"
@@ -222,3 +226,46 @@ class BgpSession(models.Model):
 
     def __str__(self) -> str:
         return f"BGP {self.address_family} of device {self.device_id}"
+
+
+# ---------------------------------------------------------------------------------------------- Layer 2
+
+
+class VirtualNetwork(models.Model):
+    """A project's VLAN in one metro (the real service's "virtual network"; `vxlan` is its VLAN id there)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="virtual_networks")
+    metro = models.ForeignKey("facilities.Metro", on_delete=models.PROTECT, related_name="virtual_networks")
+    vxlan = models.PositiveIntegerField(help_text="The VLAN id, unique in the metro.")
+    description = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["metro", "vxlan"]
+        verbose_name = "virtual network (VLAN)"
+        constraints = [models.UniqueConstraint(fields=["metro", "vxlan"], name="vlan_unique_per_metro",
+                                               violation_error_message="This VLAN id is already used in the metro."),
+                       models.CheckConstraint(condition=Q(vxlan__gte=2, vxlan__lte=3999), name="vlan_id_range")]
+
+    def __str__(self) -> str:
+        return f"VLAN {self.vxlan} ({self.metro_id})"
+
+
+class PortLayer(models.Model):
+    """The customer's choice for one server NIC: routed (Layer 3, the default) or a Layer 2 trunk of VLANs."""
+
+    interface = models.OneToOneField("hardware.NetworkInterface", on_delete=models.CASCADE, related_name="port_layer")
+    layer2 = models.BooleanField(default=False)
+    bonded = models.BooleanField(default=True, help_text="Member of the device's bond0 as the real service shows it.")
+    virtual_networks = models.ManyToManyField(VirtualNetwork, blank=True, related_name="port_layers")
+    native_vlan = models.ForeignKey(VirtualNetwork, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "port layer"
+
+    def __str__(self) -> str:
+        return f"{self.interface_id}: {'layer 2' if self.layer2 else 'layer 3'}"

@@ -45,6 +45,7 @@ from apps.network.drivers import (
     SwitchSessionLost,
     SwitchTarget,
     SwitchTimeout,
+    SwitchVlans,
     driver_for,
 )
 from apps.network.models import PORT_MODES, BgpConfig, BgpSession, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
@@ -87,17 +88,19 @@ class NotOutsideTransaction(RuntimeError):
 @transaction.atomic
 def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: int | None = None, addresses: Sequence[str] = (),
                     server: Server | None = None, actor: Any = None, reason: str = "", schedule: bool = True,
-                    bgp: dict[str, Any] | None = None) -> tuple[PortConfig, bool]:
+                    bgp: dict[str, Any] | None = None, vlans: Sequence[int] = (), native_vlan: int | None = None) -> tuple[PortConfig, bool]:
     """Set one port's desired state. Returns (config, changed); an unchanged state bumps nothing and pushes nothing."""
     if mode not in PORT_MODES:
         raise ValueError(f"Unknown port mode '{mode}'; use one of {', '.join(PORT_MODES)}.")
     normalized = [ipaddress.ip_interface(a).with_prefixlen for a in addresses]
     if mode == PortMode.ISOLATED and normalized:
         raise ValueError("An isolated port carries no addresses.")
-    if mode == PortMode.ISOLATED and bgp:
-        raise ValueError("An isolated port carries no BGP sessions.")
+    if mode != PortMode.PROVISIONED and (bgp or normalized):
+        raise ValueError("Only a routed port carries addresses and BGP sessions.")
+    if mode != PortMode.LAYER2 and (vlans or native_vlan):
+        raise ValueError("Only a Layer 2 port carries VLANs.")
     wanted = {"mode": mode, "description": description[:200], "mtu": mtu, "addresses": normalized, "server_id": server.pk if server else None,
-              "bgp": bgp or {}}
+              "bgp": bgp or {}, "vlans": sorted(set(vlans)), "native_vlan": native_vlan}
     config = PortConfig.objects.select_for_update().filter(port=port).first()
     if config is not None and all(getattr(config, k) == v for k, v in wanted.items()):
         return config, False
@@ -128,15 +131,22 @@ def server_port_plan(server: Server) -> list[tuple[SwitchPort, dict[str, Any]]]:
 
     The server's addresses go on the port cabled to its first NIC (by name); other cabled ports are
     isolated: one routed link per server (the /31 and /127 pairs are point-to-point)."""
-    ports = list(SwitchPort.objects.filter(cable__interface__server=server).select_related("switch", "cable__interface")
+    ports = list(SwitchPort.objects.filter(cable__interface__server=server).select_related("switch", "cable__interface__port_layer__native_vlan")
                  .order_by("cable__interface__name", "pk"))
     links: list[str] = []
     if server.state in PROVISIONED_SERVER_STATES:
         links = _gateway_addresses(server)
+    provisioned = server.state in PROVISIONED_SERVER_STATES
     plan = []
     for index, port in enumerate(ports):
         nic = port.cable.interface.name
-        if index == 0 and links:
+        layer = getattr(port.cable.interface, "port_layer", None)
+        if provisioned and layer is not None and layer.layer2:
+            vlans = sorted(layer.virtual_networks.values_list("vxlan", flat=True))
+            native = layer.native_vlan.vxlan if layer.native_vlan_id else None
+            spec = {"mode": PortMode.LAYER2, "vlans": vlans, "native_vlan": native, "mtu": settings.SWITCH_PORT_MTU,
+                    "description": f"metalyard {server.serial} {nic} layer2"}
+        elif index == 0 and links:
             spec = {"mode": PortMode.PROVISIONED, "addresses": links, "mtu": settings.SWITCH_PORT_MTU,
                     "description": f"metalyard {server.serial} {nic} provisioned", "bgp": server_bgp_spec(server)}
         else:
@@ -298,7 +308,7 @@ def switch_target(switch: Switch) -> SwitchTarget:
 
 def port_intent(config: PortConfig) -> PortIntent:
     return PortIntent(name=config.port.name, mode=PortMode(config.mode), description=config.description, mtu=config.mtu,
-                      addresses=tuple(config.addresses), bgp=_bgp_intent(config.bgp))
+                      addresses=tuple(config.addresses), bgp=_bgp_intent(config.bgp), vlans=tuple(config.vlans), native_vlan=config.native_vlan)
 
 
 def _bgp_intent(spec: dict[str, Any]) -> BgpIntent | None:
@@ -358,6 +368,15 @@ def _retry_delay(failures: int, error: SwitchError) -> dt.timedelta:
     return dt.timedelta(seconds=delay)
 
 
+def switch_vlans(switch_id: int) -> SwitchVlans:
+    """Every VLAN a managed port of the switch wants, and those the last push left defined that none wants now."""
+    wanted: set[int] = set()
+    for vlans in PortConfig.objects.filter(switch_id=switch_id, mode=PortMode.LAYER2).values_list("vlans", flat=True):
+        wanted.update(vlans)
+    defined = set(SwitchSync.objects.filter(pk=switch_id).values_list("vlans", flat=True).first() or [])
+    return SwitchVlans(present=tuple(sorted(wanted)), absent=tuple(sorted(defined - wanted)))
+
+
 def _push_once(switch_id: int, attempt: int) -> ConfigPush | None:
     switch = Switch.objects.select_related("facility").get(pk=switch_id)
     pending = list(PortConfig.objects.filter(switch_id=switch_id, desired_version__gt=F("applied_version"))
@@ -373,7 +392,8 @@ def _push_once(switch_id: int, attempt: int) -> ConfigPush | None:
     try:
         driver = driver_for(switch.os)
         intents = [port_intent(c) for c in pending]
-        ConfigPush.objects.filter(pk=push.pk).update(config="\n".join(driver.mask_secrets(driver.render(intents))))
+        vlans = switch_vlans(switch_id)
+        ConfigPush.objects.filter(pk=push.pk).update(config="\n".join(driver.mask_secrets(driver.render(intents, vlans))))
 
         def on_diff(diff: str) -> None:
             # Stored before the commit, so staff see what is being committed even if the worker dies.
@@ -381,13 +401,13 @@ def _push_once(switch_id: int, attempt: int) -> ConfigPush | None:
 
         comment = f"metalyard push {push.pk}" + (f": {why[0]}" if why else "")
         result = driver.apply(switch_target(switch), intents, comment=comment, confirm_minutes=settings.SWITCH_CONFIRM_MINUTES,
-                              on_diff=on_diff)
+                              on_diff=on_diff, vlans=vlans)
     except SwitchError as exc:
         return _push_failed(push, switch, exc, started)
     except Exception as exc:
         _push_failed(push, switch, SwitchError(f"Internal error during the push: {exc!r}"), started)
         raise
-    return _push_succeeded(push, switch, driver, pending, versions, result, started)
+    return _push_succeeded(push, switch, driver, pending, versions, result, started, vlans)
 
 
 def _push_failed(push: ConfigPush, switch: Switch, exc: SwitchError, started: float) -> ConfigPush:
@@ -408,7 +428,7 @@ def _push_failed(push: ConfigPush, switch: Switch, exc: SwitchError, started: fl
 
 
 def _push_succeeded(push: ConfigPush, switch: Switch, driver: SwitchDriver, pending: list[PortConfig], versions: dict[int, int],
-                    result: Any, started: float) -> ConfigPush:
+                    result: Any, started: float, vlans: SwitchVlans) -> ConfigPush:
     now = timezone.now()
     outcome = PushOutcome.COMMITTED if result.committed else PushOutcome.UNCHANGED
     with transaction.atomic():
@@ -418,7 +438,7 @@ def _push_succeeded(push: ConfigPush, switch: Switch, driver: SwitchDriver, pend
                 running_read_at=now)
         PortDrift.objects.filter(port_id__in=[c.port_id for c in pending], resolved_at__isnull=True).update(
             resolved_at=now, resolution="re-applied" if result.committed else "matches again", resolved_by_push=push)
-        SwitchSync.objects.filter(pk=switch.pk).update(consecutive_failures=0, next_attempt_at=None, last_push_at=now)
+        SwitchSync.objects.filter(pk=switch.pk).update(consecutive_failures=0, next_attempt_at=None, last_push_at=now, vlans=list(vlans.present))
         ConfigPush.objects.filter(pk=push.pk).update(outcome=outcome, committed=result.committed, diff="\n".join(driver.mask_secrets(result.diff.split("\n"))),
                                                      steps=result.steps,
                                                      finished_at=now, duration_ms=int((time.monotonic() - started) * 1000))

@@ -43,11 +43,11 @@ def active_device(*, switch: Any, project: Any, facility: Any, index: int, nics:
     return device
 
 
-def build(lab_switch: Any, facility: Any, owner: Any, *, devices: int = 1, capture: Any = None) -> Site:
+def build(lab_switch: Any, facility: Any, owner: Any, *, devices: int = 1, nics: int = 1, capture: Any = None) -> Site:
     org = accounts.organization_create(name="Acme networks", slug=f"acme-net-{owner.pk}", owner=owner)
     project = accounts.project_create(organization=org, name="edge")
     switch = switch_for(lab_switch, facility)
-    made = [active_device(switch=switch, project=project, facility=facility, index=i) for i in range(devices)]
+    made = [active_device(switch=switch, project=project, facility=facility, index=i, nics=nics) for i in range(devices)]
     for device in made:
         if capture is not None:
             with capture(execute=True):

@@ -17,6 +17,7 @@ from enum import StrEnum
 class PortMode(StrEnum):
     PROVISIONED = "provisioned"  # a routed interface: the gateway side of the server's /31s and /127
     ISOLATED = "isolated"  # no addresses, administratively down: a free, cleaning or broken server
+    LAYER2 = "layer2"  # a trunk carrying the customer's VLANs (tagged; one may be native/untagged)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ class PortIntent:
     # Interface addresses of the switch side, with the prefix length of the link ("203.0.113.0/31").
     addresses: tuple[str, ...] = ()
     bgp: BgpIntent | None = None
+    vlans: tuple[int, ...] = ()  # layer2: the VLAN ids the trunk carries
+    native_vlan: int | None = None  # layer2: the one carried untagged (also in `vlans`)
+
+
+@dataclass(frozen=True)
+class SwitchVlans:
+    """The switch-wide VLAN definitions a push keeps (every VLAN a managed port uses) and removes (no longer used)."""
+
+    present: tuple[int, ...] = ()
+    absent: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,8 +136,9 @@ class SwitchDriver(abc.ABC):
     vendor: str = ""
 
     @abc.abstractmethod
-    def render(self, intents: Sequence[PortIntent]) -> list[str]:
-        """The configuration that makes each port exactly its intent (replacing what was there)."""
+    def render(self, intents: Sequence[PortIntent], vlans: SwitchVlans | None = None) -> list[str]:
+        """The configuration that makes each port exactly its intent (replacing what was there), and the
+        switch's VLAN definitions `vlans`."""
 
     @abc.abstractmethod
     def expected_lines(self, intent: PortIntent) -> list[str]:
@@ -134,7 +146,7 @@ class SwitchDriver(abc.ABC):
 
     @abc.abstractmethod
     def apply(self, target: SwitchTarget, intents: Sequence[PortIntent], *, comment: str, confirm_minutes: int,
-              on_diff: Callable[[str], None] | None = None) -> PushResult:
+              on_diff: Callable[[str], None] | None = None, vlans: SwitchVlans | None = None) -> PushResult:
         """One transaction: lock, load, check, diff, commit confirmed, verify, confirm, unlock.
 
         Commits nothing when the switch already runs the intents. `on_diff` is called with the diff

@@ -38,6 +38,7 @@ from apps.network.drivers import (
     SwitchTimeout,
     SwitchUnreachable,
     SwitchVerifyFailed,
+    SwitchVlans,
     junos_bgp,
 )
 
@@ -85,14 +86,25 @@ class JunosDriver(SwitchDriver):
             return lines
         if intent.mtu:
             lines.append(f"{prefix} mtu {int(intent.mtu)}")
+        if intent.mode == PortMode.LAYER2:
+            if intent.native_vlan is not None:
+                lines.append(f"{prefix} native-vlan-id {int(intent.native_vlan)}")
+            switching = f"{prefix} unit {UNIT} family ethernet-switching"
+            lines.append(f"{switching} interface-mode trunk")
+            lines.extend(f"{switching} vlan members {vlan_name(vid)}" for vid in sorted(set(intent.vlans)))
+            return lines
         for family, addresses in (("inet", _addresses(intent, 4)), ("inet6", _addresses(intent, 6))):
             lines.extend(f"{prefix} unit {UNIT} family {family} address {address}" for address in addresses)
         # A routed port may carry the customer's BGP sessions (their groups and filters are named after the port).
         lines.extend(junos_bgp.lines(intent.name, intent.bgp, quote=_quote))
         return lines
 
-    def render(self, intents: Sequence[PortIntent]) -> list[str]:
+    def render(self, intents: Sequence[PortIntent], vlans: SwitchVlans | None = None) -> list[str]:
         lines: list[str] = []
+        if vlans is not None:
+            # Definitions first (a trunk names its VLANs); those no managed port uses any more go.
+            lines.extend(f"set vlans {vlan_name(vid)} vlan-id {int(vid)}" for vid in sorted(vlans.present))
+            lines.extend(f"delete vlans {vlan_name(vid)}" for vid in sorted(vlans.absent))
         for intent in intents:
             # Replace the whole interface, and its BGP groups and filters, so that nothing left from before
             # (or by hand) survives.
@@ -107,8 +119,8 @@ class JunosDriver(SwitchDriver):
 
     # ------------------------------------------------------------------ device I/O
     def apply(self, target: SwitchTarget, intents: Sequence[PortIntent], *, comment: str, confirm_minutes: int,
-              on_diff: Callable[[str], None] | None = None) -> PushResult:
-        config_text = "\n".join(self.render(intents))
+              on_diff: Callable[[str], None] | None = None, vlans: SwitchVlans | None = None) -> PushResult:
+        config_text = "\n".join(self.render(intents, vlans))
         result = PushResult(changed=False, committed=False)
         step = "connect"
         commit_confirmed = False
@@ -248,6 +260,10 @@ class JunosDriver(SwitchDriver):
                 action()
             except Exception:
                 log.debug("clean-up step %s failed (the session end releases it)", action.__name__, exc_info=True)
+
+
+def vlan_name(vid: int) -> str:
+    return f"metalyard-vlan{int(vid)}"
 
 
 def _addresses(intent: PortIntent, version: int) -> list[str]:
