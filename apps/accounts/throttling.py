@@ -215,3 +215,19 @@ class LoginThrottleMiddleware:
                 response["Retry-After"] = str(wait)
                 return response
         return self.get_response(request)
+
+
+# ---------------------------------------------------------------------------------------------- check --deploy
+
+
+def check_shared_throttle_counts(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """`manage.py check --deploy`: counts kept per process (Django's local-memory cache) let each web process grant
+    the whole rate again — N gunicorn workers, N times the limits — and `throttle_reset` reach none of them."""
+    from django.core import checks
+
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend.endswith(("locmem.LocMemCache", "dummy.DummyCache")):
+        return [checks.Warning("Throttle counts and login lockouts are kept per process (local-memory cache).",
+                               hint="Set METALYARD_CACHE_URL (or REDIS_URL) to a Redis that every web process shares.",
+                               id="metalyard.W001")]
+    return []

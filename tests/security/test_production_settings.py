@@ -33,7 +33,8 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The variables docs/operations.md documents for production (and nothing of development)."""
     env = {k: v for k, v in os.environ.items() if k not in DEV_AND_KEYS}
     env.update({"SECRET_KEY": "p" * 20 + "-production-secret-key-" + "q" * 30, "METALYARD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                "ALLOWED_HOSTS": "metal.example.com", "METALYARD_DATA_DIR": str(tmp_path)})
+                "ALLOWED_HOSTS": "metal.example.com", "METALYARD_DATA_DIR": str(tmp_path),
+                "METALYARD_CACHE_URL": "redis://127.0.0.1:6379/0"})
     env.update(extra)
     return env
 
@@ -55,8 +56,11 @@ def test_debug_alone_no_longer_brings_in_the_development_keys(tmp_path):
 def test_check_deploy_is_clean_with_the_documented_production_variables(tmp_path):
     result = manage(production_env(tmp_path), "check", "--deploy")
     assert result.returncode == 0, result.stderr
-    security = [line for line in (result.stdout + result.stderr).splitlines() if "(security." in line]
+    security = [line for line in (result.stdout + result.stderr).splitlines() if "(security." in line or "(metalyard." in line]
     assert security == []
+    # Without a shared cache, each web process would keep its own throttle counts: check --deploy says so.
+    per_process = manage({k: v for k, v in production_env(tmp_path).items() if k != "METALYARD_CACHE_URL"}, "check", "--deploy")
+    assert "(metalyard.W001) Throttle counts and login lockouts are kept per process" in per_process.stdout + per_process.stderr
     # And DEBUG left on in production is exactly what check --deploy then reports.
     debug_on = manage(production_env(tmp_path, DEBUG="1"), "check", "--deploy")
     assert "security.W018" in debug_on.stdout + debug_on.stderr
