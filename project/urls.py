@@ -23,5 +23,7 @@ urlpatterns = [
     # two trees, each with its own schema. Existing Metal clients only change their base URL.
     path("api/", include(("apps.api.staff_urls", "staff"), namespace="staff")),
     path("metal/v1/", include(("apps.api.metal_urls", "metal"), namespace="metal")),
+    # Before the portal's: its devices/<id>/<action>/ would take the console tab's path.
+    path("", include("apps.console.urls", namespace="console")),
     path("", include("apps.portal.urls", namespace="portal")),
 ]

@@ -19,6 +19,7 @@ from project.public_ids import public_id
 from tests.console.sos_process import SosProcess, SshClient, make_key
 from tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from tests.installs.lab_site import wait_for
+from tests.portal.browser import browse, chromium, sign_in  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.postgres,
               pytest.mark.skipif(shutil.which("ssh") is None, reason="needs Debian's openssh-client")]
@@ -113,3 +114,30 @@ def test_a_bmc_whose_sol_is_disabled_gives_the_ssh_user_a_one_line_reason(lab_si
         assert b"sos1: Serial-over-LAN is disabled on the BMC" in bytes(client.err), bytes(client.err)
     finally:
         client.stop()
+
+
+def test_the_console_tab_shows_the_same_output_in_a_browser(lab_site, people, sos, live_server, browse) -> None:  # noqa: F811
+    device = people["device"]
+    typing = SshClient(key=people["keys"]["owner"], port=sos.port, user=str(device.pk))
+    try:
+        assert typing.wait_for(b"you are typing", stderr=True), bytes(typing.err)
+        typing.type(b"seen in the browser\r")
+        assert typing.wait_for(b"seen in the browser\r\n")
+        person = browse()
+        sign_in(person, live_server.url, people["owner"].username, "pw-for-tests-only")
+        page = person.page
+        page.goto(f"{live_server.url}/devices/{device.pk}/")
+        page.get_by_role("link", name="Console").click()
+        page.wait_for_url(f"{live_server.url}/devices/{device.pk}/console/")
+        screen = '[data-testid="console-screen"]'
+        page.wait_for_selector(f'{screen}:has-text("seen in the browser")', timeout=15_000)
+        assert f"{device.pk}@sos." in page.locator('[data-testid="sos-command"]').inner_text()
+        # Live: what is typed over SOS now appears in the open page without a reload.
+        typing.type(b"and live\r")
+        page.wait_for_selector(f'{screen}:has-text("and live")', timeout=15_000)
+        person.shot("console-tab")
+        person.check_accessibility()
+        typing.type(b"~.")
+        assert typing.wait(timeout=20) == 0
+    finally:
+        typing.stop()
