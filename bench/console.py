@@ -1,0 +1,210 @@
+"""Benchmark: many serial consoles at once through SOS — keystroke-to-echo latency.
+
+In a throw-away test database: N active devices, each on a server whose BMC is a lab IPMI BMC (one lab process,
+pyghmi's server side, serving each machine's emulated console over Serial-over-LAN). The SOS listener runs as its
+own process (`manage.py sos`), as in production. N SSH clients (asyncssh, each with the owner's key, each on its
+own device) connect at once and take the keyboard; each then types K single keystrokes, one at a time, and times
+each until its echo comes back: SSH → SOS → pyghmi SOL client → lab BMC → console → and back.
+
+Beside it, the lab's own share: the same keystrokes through one SOL console opened directly from this process
+(no SSH, no SOS). Prints p50/p99 of both, connect times, and the load.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/console.py [--sessions 100] [--keys 20]
+Target: p99 ≤ 100 ms beside the lab's own delay."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("METALYARD_DEV_KEYS", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+REPO = Path(__file__).resolve().parents[1]
+
+import django  # noqa: E402
+
+django.setup()
+
+import asyncssh  # noqa: E402
+from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+USER, PASSWORD = "admin", "bench-secret"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def db_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def seed(sessions: int, lab: object, public_key: str) -> list[str]:
+    from apps.accounts import services as accounts
+    from apps.accounts.models import Role
+    from apps.facilities.services import facility_create, metro_create
+    from apps.hardware.models import BMC, Plan, Server, ServerState
+    from apps.installs.models import Device, DeviceState, OperatingSystem
+
+    metro = metro_create(code="cb", name="Bench", country="US")
+    facility = facility_create(code="cb1", metro=metro, name="Bench 1")
+    plan = Plan.objects.create(slug="c3.small.x86", name="c3.small.x86", cpu_model="AMD EPYC 7402P", cpu_cores=24, ram_gb=64)
+    os_ = OperatingSystem.objects.create(slug="benchos", name="Bench OS", distro="bench", version="1", image_url="/x.img",
+                                         image_sha256="0" * 64, image_size=1)
+    owner = accounts.user_create(username="bench", email="bench@example.com")
+    organization = accounts.organization_create(name="Bench", slug="bench", owner=owner)
+    project = accounts.project_create(organization=organization, name="consoles")
+    accounts.membership_set(user=owner, organization=organization, role=Role.OWNER)
+    accounts.ssh_key_create(label="bench", key=public_key, owner=owner)
+    servers = Server.objects.bulk_create([Server(serial=f"CB{i:06d}", plan=plan, facility=facility, state=ServerState.ACTIVE)
+                                          for i in range(sessions)])
+    BMC.objects.bulk_create([
+        BMC(server=server, protocol="ipmi", host="127.0.0.1", username=USER, password=PASSWORD, power_state="on",
+            port=lab.add(name=server.serial, username=USER, password=PASSWORD, server_id=str(server.pk), power="on"))  # type: ignore[attr-defined]
+        for server in servers])
+    devices = Device.objects.bulk_create([
+        Device(project=project, hostname=f"con{i}", plan=plan, facility=facility, metro=metro, operating_system=os_, server=server,
+               ssh_keys=[public_key], state=DeviceState.ACTIVE) for i, server in enumerate(servers)])
+    return [str(d.pk) for d in devices]
+
+
+async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int, start: asyncio.Event,
+                      connects: list[float], echoes: list[float], failures: list[str]) -> None:
+    await start.wait()
+    t0 = time.perf_counter()
+    try:
+        async with asyncssh.connect("127.0.0.1", port, username=device_id, client_keys=[key], known_hosts=None,
+                                    encoding=None, connect_timeout=60) as conn:
+            process = await conn.create_process(encoding=None)
+            notice = b""
+            while b"you are typing" not in notice:
+                chunk = await asyncio.wait_for(process.stderr.read(4096), timeout=60)
+                if not chunk:
+                    raise RuntimeError(f"closed before the keyboard: {notice!r}")
+                notice += chunk
+            connects.append(time.perf_counter() - t0)
+            for i in range(keys):
+                char = bytes([ord("a") + i % 26])
+                sent = time.perf_counter()
+                process.stdin.write(char)
+                seen = b""
+                while char not in seen:
+                    chunk = await asyncio.wait_for(process.stdout.read(4096), timeout=30)
+                    if not chunk:
+                        raise RuntimeError("console closed")
+                    seen += chunk
+                echoes.append(time.perf_counter() - sent)
+            process.stdin.write(b"\r~.")
+            await asyncio.wait_for(process.wait(), timeout=30)
+    except Exception as exc:
+        failures.append(f"{device_id[:8]}: {type(exc).__name__}: {exc}")
+
+
+def lab_baseline(port: int, keys: int) -> list[float]:
+    """The same keystrokes through one SOL console opened from this process: the lab's (and pyghmi's) own share."""
+    from apps.hardware.drivers import BmcTarget
+    from apps.hardware.drivers.sol import sol_open
+
+    seen = bytearray()
+    arrived = threading.Condition()
+
+    def output(data: bytes) -> None:
+        with arrived:
+            seen.extend(data)
+            arrived.notify_all()
+
+    console = sol_open(BmcTarget(protocol="ipmi", host="127.0.0.1", port=port, username=USER, password=PASSWORD, timeout=10),
+                       on_output=output, on_closed=lambda reason: None)
+    times = []
+    try:
+        for i in range(keys):
+            char = bytes([ord("A") + i % 26])
+            with arrived:
+                seen.clear()
+            sent = time.perf_counter()
+            console.write(char)
+            with arrived:
+                arrived.wait_for(lambda c=char: c in seen, timeout=30)
+            times.append(time.perf_counter() - sent)
+    finally:
+        console.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--keys", type=int, default=20, help="keystrokes per session, one at a time")
+    args = parser.parse_args()
+
+    old_config = setup_databases(verbosity=0, interactive=False)
+    from apps.lab.bmc import IpmiLabProcess
+
+    lab = IpmiLabProcess(on_event=lambda event: None)
+    sos = None
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-console-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        public = key.export_public_key("openssh").decode().strip()
+        started = time.monotonic()
+        devices = seed(args.sessions, lab, public)
+        print(f"setup: {args.sessions} devices on lab IPMI BMCs in {time.monotonic() - started:.1f} s")
+        env = {**os.environ, "DATABASE_URL": db_url(), "METALYARD_SOS_HOST_KEY": str(workdir / "host_key"), "PYTHONUNBUFFERED": "1",
+               "METALYARD_SOS_MAX_SESSIONS": str(max(500, args.sessions * 2))}
+        sos = subprocess.Popen([sys.executable, "manage.py", "sos", "--bind", "127.0.0.1:0"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        line = sos.stdout.readline().decode() if sos.stdout else ""
+        if "SOS listening on" not in line:
+            raise SystemExit(f"the SOS listener did not start: {line!r}")
+        port = int(line.strip().rsplit(":", 1)[1])
+
+        connects: list[float] = []
+        echoes: list[float] = []
+        failures: list[str] = []
+
+        async def run() -> float:
+            start = asyncio.Event()
+            tasks = [asyncio.ensure_future(one_session(port, device, key, args.keys, start, connects, echoes, failures))
+                     for device in devices]
+            t0 = time.perf_counter()
+            start.set()
+            await asyncio.gather(*tasks)
+            return time.perf_counter() - t0
+
+        took = asyncio.run(run())
+        baseline = lab_baseline(lab.state(lab.add(name="baseline", username=USER, password=PASSWORD, power="on"))["port"], args.keys * 5)  # type: ignore[index]
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"{len(connects)}/{args.sessions} SOS sessions held the keyboard at once ({len(failures)} failed) in {took:.1f} s; "
+              f"load average {load}")
+        for failure in failures[:5]:
+            print(f"  failed: {failure}")
+        if connects:
+            print(f"connect → keyboard:          p50 {percentile(connects, 50) * 1000:7.1f} ms   p99 {percentile(connects, 99) * 1000:7.1f} ms")
+        if echoes:
+            print(f"keystroke → echo via SOS:     p50 {percentile(echoes, 50) * 1000:7.1f} ms   p99 {percentile(echoes, 99) * 1000:7.1f} ms"
+                  f"   ({len(echoes)} keystrokes)")
+        print(f"keystroke → echo, lab alone: p50 {percentile(baseline, 50) * 1000:7.1f} ms   p99 {percentile(baseline, 99) * 1000:7.1f} ms"
+              f"   ({len(baseline)} keystrokes, one SOL console from this process)")
+        if failures:
+            sys.exit(1)
+    finally:
+        if sos is not None:
+            stop_process_group(sos)
+        lab.stop()
+        teardown_databases(old_config, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
