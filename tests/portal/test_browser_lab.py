@@ -89,6 +89,9 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
     device.refresh_from_db()
     assert device.state == DeviceState.ACTIVE and device.installs.filter(kind="reinstall", state="succeeded").exists()
 
+    page.get_by_role("link", name="Servers", exact=True).click()
+    person.check_accessibility()
+    person.shot("servers", docs=True)
     _staff_sees_the_install_and_power_cycles_a_server(browse, base, site, device)
 
     # Reserve a /30 and assign an address of it to the server.
@@ -124,8 +127,6 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete", exact=True).click()
     page.wait_for_url(f"{base}/projects/{project.pk}/")
-    person.check_accessibility()
-    person.shot("servers", docs=True)
     assert wait_for(lambda: Device.objects.get(pk=device.pk).state == DeviceState.DELETED, timeout=INSTALL_MS / 1000)
     page.reload()
     assert page.get_by_text("No servers yet.").is_visible()

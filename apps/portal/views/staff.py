@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -44,6 +45,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     if chosen:
         switches, bmcs = switches.filter(facility=chosen), bmcs.filter(server__facility=chosen)
     context: dict[str, Any] = {
+        **admin.site.each_context(request),
         "title": f"Overview of {chosen.code}" if chosen else "Overview of every facility",
         "facilities": facilities, "chosen": chosen, "states": states,
         "by_state": [(code, [by_state[code].get(s, 0) for s in states], sum(by_state[code].values())) for code in sorted(by_state)],
