@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.network.api import views
+from apps.network.api import layer2_views, views
 
 # Customers: Equinix Metal shapes (under /metal/v1/).
 urlpatterns = [
@@ -11,4 +11,9 @@ urlpatterns = [
     path("devices/<uuid:pk>/bgp/sessions", views.DeviceBgpSessionsView.as_view(), name="device-bgp-sessions"),
     path("devices/<uuid:pk>/bgp/neighbors", views.DeviceBgpNeighborsView.as_view(), name="device-bgp-neighbors"),
     path("bgp/sessions/<uuid:pk>", views.BgpSessionView.as_view(), name="bgp-session"),
+    path("projects/<uuid:pk>/virtual-networks", layer2_views.ProjectVlansView.as_view(), name="project-virtual-networks"),
+    path("virtual-networks/<uuid:pk>", layer2_views.VlanView.as_view(), name="virtual-network"),
+    path("ports/<str:pk>", layer2_views.PortView.as_view(), name="port"),
+    *[path(f"ports/<str:pk>/{action}", layer2_views.PortActionView.as_view(action_name=action), name=f"port-{action.replace('/', '-')}")
+      for action in ("assign", "unassign", "native-vlan", "convert/layer-2", "convert/layer-3", "bond", "disbond")],
 ]
