@@ -2,9 +2,11 @@
 → the lab's IPMI BMC → the serial port of a QEMU machine that the platform installed (netboot on a real network
 in a namespace, as tests/installs/test_netboot_qemu.py). The console shows what the machine prints (iPXE and the
 installed system booting, after a reboot through the API's action), and a typed line comes back as the
-machine's terminal echoes it."""
+machine's terminal echoes it. Then rescue: the rescue system comes up on the same console with the device's key,
+runs what is typed in its shell, and the disk's bytes are unchanged after it and after the reboot out of it."""
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -70,6 +72,26 @@ def test_openssh_types_on_a_qemu_machine_through_sos_sol_and_the_lab_bmc(lab_sit
         actions.perform("reboot", device=device, actor=owner)
         assert client.wait_for(b"iPXE", timeout=90), bytes(client.out)[-2000:]
         assert client.wait_for(b"first boot of the installed system", timeout=120), bytes(client.out)[-2000:]
+        wait_for(lambda: device.refresh_from_db() or device.state == DeviceState.ACTIVE, timeout=60)
+
+        # Rescue: the installer's initramfs in rescue mode, in memory, with the device's keys, a shell on the
+        # console (so on this SOS session); the disk's bytes are the same after it.
+        disk = tmp_path / f"disk-{device.server.serial}.img"
+        before = hashlib.sha256(disk.read_bytes()).hexdigest()
+        actions.perform("rescue", device=device, actor=owner)
+        assert client.wait_for(b"rescue system ready", timeout=150), bytes(client.out)[-3000:]
+        assert wait_for(lambda: device.refresh_from_db() or device.state == DeviceState.RESCUE, timeout=10)
+        assert wait_for(lambda: device.installs.filter(kind="rescue", state="succeeded").exists(), timeout=30)
+        time.sleep(1)  # the shell's prompt
+        client.type(b"echo rescue-$((6*7)); cat /root/.ssh/authorized_keys\r")
+        assert client.wait_for(b"rescue-42", timeout=30), bytes(client.out)[-2000:]
+        assert client.wait_for(public.split()[1].encode(), timeout=10), bytes(client.out)[-2000:]
+        assert hashlib.sha256(disk.read_bytes()).hexdigest() == before
+        actions.perform("reboot", device=device, actor=owner)  # out of rescue: from the disk again
+        assert wait_for(lambda: device.refresh_from_db() or device.state == DeviceState.ACTIVE, timeout=60), device.state
+        booted = b"first boot of the installed system"
+        assert wait_for(lambda: bytes(client.out).count(booted) >= 2, timeout=120, interval=0.5), bytes(client.out)[-2000:]
+        assert hashlib.sha256(disk.read_bytes()).hexdigest() == before
         client.type(b"~.")
         assert client.wait(timeout=20) == 0
     finally:
