@@ -281,3 +281,32 @@ class Bird:
                 self.process.wait(timeout=COMMAND_TIMEOUT)
         if getattr(self, "_log", None) is not None:
             self._log.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m apps.lab.bgp customer …` prints a customer's BIRD 2 configuration; `… switch FILE` prints what
+    the lab switch's routing side runs for a committed configuration (Junos set lines in FILE)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m apps.lab.bgp", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    customer = sub.add_parser("customer", help="BIRD 2 for the customer's server, from GET /devices/{id}/bgp/neighbors")
+    customer.add_argument("--customer-ip", required=True)
+    customer.add_argument("--customer-as", type=int, required=True)
+    customer.add_argument("--peer-ip", required=True)
+    customer.add_argument("--peer-as", type=int, required=True)
+    customer.add_argument("--announce", action="append", default=[], help="a prefix to announce (repeat)")
+    customer.add_argument("--md5", default="")
+    switch = sub.add_parser("switch", help="BIRD 2 for the lab switch's routing side, from Junos set lines")
+    switch.add_argument("file", help="a file of Junos `set` lines (the switch's committed configuration)")
+    switch.add_argument("--router-id", default="192.0.2.1")
+    args = parser.parse_args(argv)
+    if args.command == "customer":
+        print(customer_bird_config(router_id=args.customer_ip, customer_ip=args.customer_ip, customer_as=args.customer_as,
+                                   peer_ip=args.peer_ip, peer_as=args.peer_as, announce=args.announce, md5=args.md5, timers=False), end="")
+    else:
+        print(bird_config_from_junos(Path(args.file).read_text().splitlines(), router_id=args.router_id, timers=False), end="")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
