@@ -1,4 +1,4 @@
-"""The customer console: month-to-date usage on the project page, the organization's invoices for its owners."""
+"""The customer console: month-to-date usage on the project's Usage tab, the organization's invoices for its owners."""
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +33,7 @@ def test_usage_this_month_and_invoices(make_device) -> None:
 
     client = Client()
     client.force_login(member)
-    page = client.get(f"/projects/{project.pk}/").content.decode()
+    page = client.get(f"/projects/{project.pk}/usage/").content.decode()  # the project's Usage tab
     assert "Usage this month" in page and "current1" in page and "3.0000 hour" in page  # 2 h 30 min: 3 started hours
     assert device.hostname not in page.split("Usage this month")[1].split("Members")[0]  # November's device is not this month's
     assert "Invoices" not in client.get("/").content.decode()  # a project member does not see the organization's bills

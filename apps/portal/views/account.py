@@ -13,18 +13,22 @@ from apps.accounts.models import APIToken, SSHKey
 from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
 from apps.billing import selectors as billing
 from apps.portal.forms import APITokenForm, SSHKeyForm
-from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, project_for
+from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, paginate, project_for
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    projects = visible_projects(request.user).order_by("organization__name", "name")
+    projects, projects_query = paginate(request, visible_projects(request.user).order_by("organization__name", "name"), param="projects")
+    keys, keys_query = paginate(request, SSHKey.objects.filter(owner=request.user).order_by("label", "pk"), param="keys")
+    tokens, tokens_query = paginate(request, APIToken.objects.filter(user=request.user, project__isnull=True, revoked_at__isnull=True)
+                                    .order_by("-created_at", "pk"), param="tokens")
+    invoices, invoices_query = paginate(request, billing.visible_invoices(request.user).select_related("organization")
+                                        .order_by("-period_start", "pk"), per_page=12, param="invoices")
     return render(request, "portal/dashboard.html", {
-        "projects": [(p, RANK_ROLE[p.role_rank]) for p in projects],
-        "keys": SSHKey.objects.filter(owner=request.user).order_by("label", "pk"),
-        "tokens": APIToken.objects.filter(user=request.user, project__isnull=True, revoked_at__isnull=True).order_by("-created_at"),
+        "projects": [(p, RANK_ROLE[p.role_rank]) for p in projects], "projects_page": projects, "projects_query": projects_query,
+        "keys": keys, "keys_query": keys_query, "tokens": tokens, "tokens_query": tokens_query,
         "key_form": SSHKeyForm(), "token_form": APITokenForm(),
-        "invoices": billing.visible_invoices(request.user).select_related("organization").order_by("-period_start")[:24],
+        "invoices": invoices, "invoices_query": invoices_query,
     })
 
 

@@ -40,11 +40,12 @@ def render_project(request: HttpRequest, template: str, project: Project, tab: s
     return render(request, template, {**project_context(request, project, tab), **context}, status=status)
 
 
-def paginate(request: HttpRequest, rows: QuerySet[Any] | list[Any], per_page: int = PER_PAGE) -> tuple[Page, str]:
-    """A page of `rows` and the query string (without `page`) that the page links keep."""
-    page = Paginator(rows, per_page).get_page(request.GET.get("page"))
+def paginate(request: HttpRequest, rows: QuerySet[Any] | list[Any], per_page: int = PER_PAGE,
+             param: str = "page") -> tuple[Page, str]:
+    """A page of `rows` and the query string (without `param`) that the page links keep."""
+    page = Paginator(rows, per_page).get_page(request.GET.get(param))
     params = request.GET.copy()
-    params.pop("page", None)
+    params.pop(param, None)
     query = params.urlencode()
     return page, f"{query}&" if query else ""
 

@@ -42,8 +42,9 @@ def project_keys(request: HttpRequest, pk: str) -> HttpResponse:
                 messages.success(request, f"Key '{form.cleaned_data['label']}' added to {project.name}.")
                 return redirect("portal:project-keys", pk=project.pk)
         status = FORM_ERRORS_STATUS
-    keys = SSHKey.objects.filter(project=project).order_by("label", "pk")
-    return render_project(request, "portal/project_keys.html", project, "keys", {"keys": keys, "key_form": form}, status=status)
+    page, query = paginate(request, SSHKey.objects.filter(project=project).order_by("label", "pk"))
+    return render_project(request, "portal/project_keys.html", project, "keys", {"page_obj": page, "query": query, "key_form": form},
+                          status=status)
 
 
 @login_required
