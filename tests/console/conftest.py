@@ -15,7 +15,7 @@ from tests.installs.lab_site import lab_site, provisioning_server  # noqa: F401 
 class CustomerWeb:
     """Serves `pages` (path → bytes) on loopback and records every path asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, sock: Any = None) -> None:
         self.pages: dict[str, bytes] = {}
         self.hits: list[str] = []
         web = self
@@ -36,13 +36,21 @@ class CustomerWeb:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if sock is None:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        else:  # a socket made elsewhere (inside a test's network namespace, tests/installs/netns.py)
+            self.httpd = ThreadingHTTPServer(sock.getsockname()[:2], Handler, bind_and_activate=False)
+            self.httpd.socket.close()
+            self.httpd.socket = sock
+            self.httpd.server_address = sock.getsockname()[:2]
+            sock.listen(16)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
     def stop(self) -> None:
         self.httpd.shutdown()
