@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -31,6 +31,7 @@ from apps.installs.models import Batch, DeviceState, SpotMarketRequest
 from apps.installs.services.reservations import hardware_reservation_create
 from apps.ipam import services as ipam
 from apps.ipam.models import Kind
+from apps.network.models import BgpSession, VirtualNetwork
 from project.public_ids import public_id
 from tests.factories import ProjectFactory, UserFactory
 from tests.hardware.factories import FacilityFactory, PlanFactory, ServerFactory
@@ -46,7 +47,8 @@ OBJECT_OF = {
     "organizations": "organization", "projects": "project", "devices": "device", "ips": "ip", "ssh-keys": "ssh_key",
     "api-keys": "api_key", "invitations": "invitation", "memberships": "membership", "users": "user", "events": "event",
     "hardware-reservations": "hardware_reservation", "batches": "batch", "spot-market-requests": "spot_request",
-    "invoices": "invoice", "api-tokens": "api_key",
+    "invoices": "invoice", "api-tokens": "api_key", "sessions": "bgp_session", "virtual-networks": "virtual_network",
+    "members": "membership",
 }
 # Parameters that are not ids: the value to use.
 VALUE_OF = {"action": "power_off"}
@@ -128,9 +130,18 @@ def fill(route: str, objects: dict[str, str]) -> str:
         if kind is None:
             pytest.fail(f"{route}: no tenant object for the segment '{segment}'. Add it to OBJECT_OF (and to tenant()), or the route to "
                         "NOT_TENANT_DATA with the reason it holds no tenant's data.")
-        return objects[kind]
+        # The same object may be named by its public id (the API) or its database key (`<int:…>` in the portal).
+        return objects.get(f"{kind}:{match.group(1)}", objects[kind])
 
-    return "/" + PARAM.sub(value, route)
+    path = "/" + PARAM.sub(value, route)
+    # A value of the wrong shape (an int where the route takes a UUID) would make every answer a trivial 404.
+    try:
+        resolved = resolve(path).route
+    except Resolver404:
+        resolved = None
+    if resolved != route:
+        pytest.fail(f"{path} does not resolve to {route} (it resolves to {resolved}): fix the tenant's object for it")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------- the tenants
@@ -142,7 +153,7 @@ def world(db):
     os_ = OperatingSystemFactory(plans=[plan])
     supernet = ipam.block_create(network="147.75.0.0/16", kind=Kind.SUPERNET)
     ipam.block_create(network="147.75.0.0/24", kind=Kind.POOL, parent=supernet, facility=facility)
-    return {"facility": facility, "plan": plan, "os": os_}
+    return {"facility": facility, "plan": plan, "os": os_, "vlans": [1001, 1002]}
 
 
 def tenant(name: str, world: dict[str, Any]) -> dict[str, Any]:
@@ -174,14 +185,18 @@ def tenant(name: str, world: dict[str, Any]) -> dict[str, Any]:
                                      due_on=dt.date(2026, 11, 30))
     event = AuditEvent.objects.get(action="accounts.ssh_key.create", target_id=str(ssh_key.pk))  # in the project's event feed
     membership = Membership.objects.get(user=reader, organization=org)
+    bgp_session = BgpSession.objects.create(project=project, device_id=device.pk, server=server, address_family="ipv4")
+    vlan = VirtualNetwork.objects.create(project=project, metro=world["facility"].metro, vxlan=world["vlans"].pop())
     return {
         "org": org, "project": project, "owner": owner, "reader": reader, "device": device, "owner_token": owner_plain,
         "read_only_token": read_only_plain, "reader_token": reader_plain,
         "objects": {"organization": str(org.pk), "project": str(project.pk), "device": str(device.pk),
                     "ip": public_id("ip", reservation.pk), "ssh_key": str(ssh_key.pk), "api_key": str(token.pk),
-                    "invitation": str(invitation.pk), "membership": public_id("membership", membership.pk), "user": str(owner.pk),
+                    "invitation": str(invitation.pk), "membership": public_id("membership", membership.pk), "user": public_id("user", owner.pk),
                     "event": public_id("event", event.pk), "hardware_reservation": str(reserved.pk), "batch": str(batch.pk),
-                    "spot_request": str(spot.pk), "invoice": str(invoice.pk)},
+                    "spot_request": str(spot.pk), "invoice": str(invoice.pk), "bgp_session": str(bgp_session.pk),
+                    "virtual_network": str(vlan.pk), "membership:int": str(membership.pk),
+                    "ip:int": str(reservation.pk), "user:int": str(owner.pk), "event:int": str(event.pk)},
     }
 
 
@@ -249,7 +264,8 @@ def test_organization_a_on_organization_bs_ids_gets_404_and_changes_nothing(tena
 def test_lists_organization_a_reads_never_name_organization_bs_objects(tenants) -> None:
     a, b = tenants["a"], tenants["b"]
     faces = {"api": api(a["owner_token"]), "portal": browser(a["owner"])}
-    secrets = set(b["objects"].values()) - {b["objects"]["user"]}  # B's owner may be named nowhere either, but ids only
+    # B's ids as the API shows them (UUIDs, public ids); database keys (`kind:int`) are small numbers found anywhere.
+    secrets = {value for kind, value in b["objects"].items() if ":" not in kind}
     leaks = []
     for face, route, methods in customer_routes():
         if "GET" not in methods:
