@@ -99,3 +99,7 @@ def test_the_staff_routes_are_not_in_the_customer_tree(staff) -> None:
     paths = client.get("/api/schema/?format=json").json()["paths"]
     assert {"/api/installs", "/api/installs/{id}", "/api/hardware/servers/{id}/actions"} <= set(paths)
     assert not [p for p in client.get("/metal/v1/openapi.json").json()["paths"] if "installs" in p or "hardware/servers" in p]
+    # Each tree has its own browsable docs, reading its own schema.
+    for docs, schema in (("/api/docs/", "/api/schema/"), ("/metal/v1/docs/", "/metal/v1/openapi.json")):
+        page = client.get(docs)
+        assert page.status_code == 200 and schema in page.content.decode(), docs
