@@ -1,11 +1,24 @@
-"""JSON for the customer API with the real service's `exclude=`: `?exclude=ip_addresses,plan` answers those
+"""JSON for the API with the real service's timestamps and `exclude=`: `?exclude=ip_addresses,plan` answers those
 nested objects as `{"href": …}` only (lists of them as lists of hrefs), on the object and on every item
 of a list, which is what clients ask for to keep large lists small. Dotted names reach one level deeper."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+from project.timestamps import metal_time
+
+
+class MetalJSONEncoder(JSONEncoder):
+    """DRF's encoder, with datetimes as the real service writes them (project/timestamps.py)."""
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, dt.datetime):
+            return metal_time(obj)
+        return super().default(obj)
 
 
 def _shrink(value: Any) -> Any:
@@ -33,6 +46,8 @@ def _exclude(obj: Any, paths: list[list[str]]) -> None:
 
 
 class MetalJSONRenderer(JSONRenderer):
+    encoder_class = MetalJSONEncoder
+
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
         request = (renderer_context or {}).get("request")
         response = (renderer_context or {}).get("response")

@@ -11,6 +11,7 @@ from apps.accounts.selectors import visible_projects
 from apps.installs.models import EVENT_TYPES, Device, DeviceState, Install, InstallEvent
 from apps.ipam.selectors import server_addresses
 from apps.network.devices import DeviceRef
+from project.timestamps import metal_time
 
 
 def visible_devices(user: Any, token: Any = None) -> QuerySet[Device]:
@@ -65,7 +66,7 @@ def provisioning_events(install: Install | None, events: list[InstallEvent] | No
     if install is None:
         return []
     return [{"id": f"{install.pk}-{i}", "type": e.type, "body": e.body, "state": "info" if e.type != "provisioning.failed" else "failed",
-             "created_at": e.at.isoformat(), "took_seconds": round(e.took, 3)}
+             "created_at": metal_time(e.at), "took_seconds": round(e.took, 3)}
             for i, e in enumerate(install_timeline(install, events))]
 
 

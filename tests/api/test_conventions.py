@@ -2,6 +2,8 @@
 (unknown route, wrong method), repeated slashes, exclude=, UUID ids whose hrefs resolve, two trees."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -73,3 +75,17 @@ def test_customer_routes_are_not_under_the_staff_tree(api) -> None:
     assert api.get("/api/projects").status_code == 404
     assert api.get("/metal/v1/hardware/servers").status_code == 404
     assert api.get("/metal/v1/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_timestamps_as_the_real_service_writes_them(api, rack) -> None:
+    """RFC 3339, UTC, whole seconds, Z — from DRF fields, raw datetimes and the strings the serializers build."""
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    project = api.get("/metal/v1/projects?per_page=1").json()["projects"][0]
+    device = api.post(f"/metal/v1/projects/{project['id']}/devices", {"metro": rack["facility"].metro.code, "plan": rack["plan"].slug,
+                                                                      "operating_system": rack["os"].slug}, format="json").json()
+    key = api.post("/metal/v1/ssh-keys", {"label": "k", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl k"},
+                   format="json").json()
+    events = api.get(f"/metal/v1/projects/{project['id']}/events").json()["events"]
+    stamps = [project["created_at"], project["updated_at"], device["created_at"], device["updated_at"], key["created_at"],
+              *(e["created_at"] for e in events)]
+    assert events and all(stamp.match(s) for s in stamps), stamps

@@ -19,6 +19,7 @@ from apps.installs.models import Device, DeviceState, Install, InstallKind, Inst
 from apps.installs.services import orders, workflow
 from apps.installs.services.reservations import hardware_reservation_create, hardware_reservation_move
 from project.states import transition
+from project.timestamps import metal_time
 from tests.factories import ProjectFactory, UserFactory
 from tests.hardware.factories import FacilityFactory, PlanFactory, ServerFactory
 from tests.installs.factories import DeviceFactory, OperatingSystemFactory
@@ -70,7 +71,7 @@ def test_the_api_lists_shows_and_moves_reservations(reserved) -> None:
     assert listed["meta"]["total"] == 2
     shown = client.get(f"/metal/v1/hardware-reservations/{first.pk}").json()
     assert shown["provisionable"] is True and shown["plan"]["slug"] == reserved["plan"].slug and shown["device"] is None
-    assert shown["facility"]["code"] == reserved["facility"].code and shown["termination_time"] == first.ends_at.isoformat()
+    assert shown["facility"]["code"] == reserved["facility"].code and shown["termination_time"] == metal_time(first.ends_at)
     moved = client.post(f"/metal/v1/hardware-reservations/{first.pk}/move", {"project_id": str(reserved["sibling"].pk)}, format="json")
     assert moved.status_code == 201 and moved.json()["project"]["id"] == str(reserved["sibling"].pk)
     # Another organization's project: refused, nothing changes (also for a user who belongs to both).

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.billing.models import Invoice
 from apps.billing.rating import Usage
+from project.timestamps import metal_time
 
 BASE = "/metal/v1"
 USAGE_TYPES = {"device": "device", "public_ipv4": "ip_address", "public_ipv6": "ip_address", "private_ipv4": "ip_address",
@@ -42,13 +43,13 @@ def window_from_query(params: Any, default: tuple[dt.datetime, dt.datetime]) -> 
 def usage_out(usage: Usage) -> dict[str, Any]:
     return {"type": USAGE_TYPES.get(usage.kind, usage.kind), "name": usage.name, "plan": usage.plan, "plan_version": usage.plan,
             "facility": usage.facility, "metro": usage.metro, "unit": usage.unit, "quantity": str(usage.quantity),
-            "price": str(usage.unit_price), "total": str(usage.total), "start": usage.start.isoformat(), "end": usage.end.isoformat(),
+            "price": str(usage.unit_price), "total": str(usage.total), "start": metal_time(usage.start), "end": metal_time(usage.end),
             "href": f"{BASE}/{HREFS.get(usage.kind, 'ips')}/{usage.service_id}"}
 
 
 def device_usage_out(usage: Usage) -> dict[str, Any]:
     return {"unit": usage.unit, "quantity": str(usage.quantity), "price": str(usage.unit_price), "total": str(usage.total),
-            "start": usage.start.isoformat(), "end": usage.end.isoformat(), "href": f"{BASE}/devices/{usage.service_id}"}
+            "start": metal_time(usage.start), "end": metal_time(usage.end), "href": f"{BASE}/devices/{usage.service_id}"}
 
 
 def invoice_out(invoice: Invoice) -> dict[str, Any]:

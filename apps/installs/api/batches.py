@@ -19,6 +19,7 @@ from apps.installs.api.serializers import DeviceIn
 from apps.installs.models import Batch, OperatingSystem
 from apps.installs.selectors import order_facility
 from apps.installs.services import batches
+from project.timestamps import metal_time
 
 BASE = "/metal/v1"
 
@@ -36,8 +37,8 @@ class BatchCreateIn(serializers.Serializer):
 def batch_out(batch: Batch) -> dict[str, Any]:
     return {"id": str(batch.pk), "quantity": batch.quantity, "state": batch.state, "error_messages": batch.error_messages,
             "devices": [{"href": f"{BASE}/devices/{pk}"} for pk in batch.devices.order_by("hostname").values_list("pk", flat=True)],
-            "project": {"href": f"{BASE}/projects/{batch.project_id}"}, "created_at": batch.created_at.isoformat(),
-            "updated_at": batch.updated_at.isoformat(), "href": f"{BASE}/batches/{batch.pk}"}
+            "project": {"href": f"{BASE}/projects/{batch.project_id}"}, "created_at": metal_time(batch.created_at),
+            "updated_at": metal_time(batch.updated_at), "href": f"{BASE}/batches/{batch.pk}"}
 
 
 def _spec(entry: dict[str, Any], project: Any) -> batches.BatchSpec:

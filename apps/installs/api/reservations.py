@@ -16,6 +16,7 @@ from apps.accounts.permissions import actor_of, request_token, require
 from apps.accounts.selectors import WRITE, visible_projects
 from apps.installs.models import DeviceState, HardwareReservation
 from apps.installs.services import reservations
+from project.timestamps import metal_time
 
 BASE = "/metal/v1"
 
@@ -31,8 +32,8 @@ def reservation_out(reservation: HardwareReservation) -> dict[str, Any]:
     server = reservation.server
     in_force = reservation.starts_at <= now < reservation.ends_at
     return {
-        "id": str(reservation.pk), "short_id": str(reservation.pk)[:8], "created_at": reservation.created_at.isoformat(),
-        "termination_time": reservation.ends_at.isoformat(), "custom_rate": float(reservation.custom_rate) if reservation.custom_rate is not None else None,
+        "id": str(reservation.pk), "short_id": str(reservation.pk)[:8], "created_at": metal_time(reservation.created_at),
+        "termination_time": metal_time(reservation.ends_at), "custom_rate": float(reservation.custom_rate) if reservation.custom_rate is not None else None,
         "provisionable": in_force and not live and server.state == "ready", "spare": False, "need_of_service": False, "switch_uuid": "",
         "plan": {"slug": server.plan.slug, "name": server.plan.name},
         "facility": {"code": server.facility.code, "name": server.facility.name, "metro": {"code": server.facility.metro.code}},

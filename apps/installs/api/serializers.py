@@ -22,6 +22,7 @@ from apps.installs.selectors import install_percentage, provisioning_events
 from apps.ipam.api.serializers import customer_ip
 from apps.ipam.models import Assignment, Block
 from project.public_ids import public_id
+from project.timestamps import metal_time
 
 BASE = "/metal/v1"
 
@@ -168,10 +169,10 @@ def device_repr(device: Device, page: DevicePage) -> dict[str, Any]:
         "sos": sos_address(device, landed),
         "spot_instance": device.spot_instance,
         "spot_price_max": float(device.spot_price_max) if device.spot_price_max is not None else None,
-        "termination_time": device.termination_time.isoformat() if device.termination_time else None,
+        "termination_time": metal_time(device.termination_time),
         "network_frozen": False,
-        "created_at": device.created_at.isoformat(),
-        "updated_at": device.updated_at.isoformat(),
+        "created_at": metal_time(device.created_at),
+        "updated_at": metal_time(device.updated_at),
         "plan": {"id": public_id("plan", device.plan_id), "slug": device.plan.slug, "name": device.plan.name, "class": device.plan.slug,
                  "line": device.plan.line, "href": plan_href(device.plan_id)},
         "facility": ({"id": public_id("facility", landed.pk), "code": landed.code, "name": landed.name, "features": landed.features,

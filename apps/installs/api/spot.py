@@ -21,6 +21,7 @@ from apps.facilities.models import Facility, Metro
 from apps.hardware.models import Plan
 from apps.installs.models import OperatingSystem, SpotMarketRequest, SpotPrice
 from apps.installs.services import spot
+from project.timestamps import metal_time
 
 BASE = "/metal/v1"
 
@@ -108,7 +109,7 @@ class SpotMarketRequestIn(serializers.Serializer):
 
 def request_out(req: SpotMarketRequest) -> dict[str, Any]:
     return {"id": str(req.pk), "devices_min": req.devices_min, "devices_max": req.devices_max, "max_bid_price": float(req.max_bid_price),
-            "created_at": req.created_at.isoformat(), "end_at": req.end_at.isoformat() if req.end_at else None,
+            "created_at": metal_time(req.created_at), "end_at": metal_time(req.end_at),
             "metro": {"code": req.metro.code, "name": req.metro.name}, "plan": {"slug": req.plan.slug},
             # The specification's `instances` is one link; the devices themselves are listed beside it.
             "instances": {"href": f"{BASE}/projects/{req.project_id}/devices"},

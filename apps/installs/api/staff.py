@@ -21,6 +21,7 @@ from apps.installs import actions
 from apps.installs.models import Install, InstallKind, InstallState
 from apps.installs.selectors import install_percentage, install_timeline
 from apps.installs.services import coupling
+from project.timestamps import metal_time
 
 STAFF = "/api"
 
@@ -49,15 +50,15 @@ def install_out(install: Install, *, detail: bool = False) -> dict[str, Any]:
         "device": {"id": str(device.pk), "hostname": device.hostname, "project_id": str(device.project_id),
                    "href": f"/metal/v1/devices/{device.pk}"} if device is not None else None,
         "operating_system": install.operating_system.slug if install.operating_system_id else None,
-        "created_at": install.created_at.isoformat(),
-        "started_at": install.started_at.isoformat() if install.started_at else None,
-        "finished_at": install.finished_at.isoformat() if install.finished_at else None,
+        "created_at": metal_time(install.created_at),
+        "started_at": metal_time(install.started_at),
+        "finished_at": metal_time(install.finished_at),
         "href": f"{STAFF}/installs/{install.pk}",
     }
     if detail:
         events = list(install.events.order_by("created_at", "id"))
         data["percentage"] = install_percentage(install, events)
-        data["timeline"] = [{"type": e.type, "body": e.body, "source": e.source, "at": e.at.isoformat(),
+        data["timeline"] = [{"type": e.type, "body": e.body, "source": e.source, "at": metal_time(e.at),
                              "seconds_since_start": round(e.seconds_since_start, 3), "took_seconds": round(e.took, 3)}
                             for e in install_timeline(install, events)]
     return data
