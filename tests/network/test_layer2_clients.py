@@ -77,6 +77,10 @@ def test_equinix_metal_models_decode_vlans_and_ports(site, live_server):
     assert native.native_virtual_network.vxlan == 1000
     bond = ports.find_port_by_id(public_id("bond_port", NetworkInterface.objects.get(server=site.device.server, name="eth0").pk))
     assert (bond.name, bond.type, bond.network_type) == ("bond0", "NetworkBondPort", "hybrid")
+    # The device itself tells the same story (what Terraform's equinix_metal_device_network_type reads).
+    shown = {p.name: p for p in em.DevicesApi(client).find_device_by_id(str(site.device.pk)).network_ports}
+    assert (shown["bond0"].network_type, shown["bond0"].id, shown["eth1"].network_type, shown["eth1"].id) == ("hybrid", bond.id, "layer2-individual", eth1)
+    assert shown["eth1"].native_virtual_network.vxlan == 1000 and not shown["bond0"].data.bonded
     assert ports.delete_native_vlan(eth1).native_virtual_network is None
     assert ports.unassign_port(eth1, em.PortAssignInput(vnid=created.id)).virtual_networks == []
     back = ports.convert_layer3(eth1, port_convert_layer3_input=em.PortConvertLayer3Input(request_ips=[]))

@@ -21,6 +21,7 @@ from apps.installs.models import Device, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, provisioning_events
 from apps.ipam.api.serializers import customer_ip
 from apps.ipam.models import Assignment, Block
+from apps.network.api.layer2_serializers import network_type, port_out
 from project.public_ids import public_id
 from project.timestamps import metal_time
 
@@ -85,7 +86,8 @@ class DevicePage:
             grouped[block.device_id].append(block)
         page.addresses = {k: sorted(v, key=lambda a: (a.family, not a.public)) for k, v in grouped.items()}
         servers = {d.server_id: d.pk for d in devices if d.server_id}
-        for nic in (NetworkInterface.objects.filter(server_id__in=list(servers)).select_related("cable__port__switch")
+        for nic in (NetworkInterface.objects.filter(server_id__in=list(servers))
+                    .select_related("cable__port__switch", "port_layer__native_vlan__metro").prefetch_related("port_layer__virtual_networks")
                     .order_by("server_id", "name")):
             page.ports.setdefault(servers[nic.server_id], []).append(nic)
         return page
@@ -119,24 +121,14 @@ def _attach_catalog(devices: list[Device]) -> None:
 
 
 def network_ports(nics: list[Any]) -> list[dict[str, Any]]:
-    """A device's ports as the real service shapes a Layer 3 device: `bond0` (the routed interface the
-    switch serves) with the NICs cabled to switch ports as its bonded members. packngo (and Terraform's
-    `network_type`) reads "layer3" from exactly this: bond and physical ports all bonded, with
-    management addresses."""
+    """A device's ports as the real service shapes them: `bond0` with the device's composite `network_type`
+    (layer3, hybrid, layer2-individual: packngo and Terraform's `network_type` read it from here), then each
+    NIC cabled to a switch port with its own type, VLANs and native VLAN (the network app's Layer 2 state)."""
     if not nics:
         return []
-    bond_id = public_id("bond_port", nics[0].pk)
-    bond = {"id": bond_id, "name": "bond0", "href": f"{BASE}/ports/{bond_id}"}
-    ports = [{**bond, "type": "NetworkBondPort", "network_type": "layer3", "data": {"bonded": True, "mac": None},
-              "disbond_operation_supported": False, "virtual_networks": []}]
-    for nic in nics:
-        cable = getattr(nic, "cable", None)
-        port_id = public_id("port", nic.pk)
-        ports.append({"id": port_id, "name": nic.name, "type": "NetworkPort", "network_type": "layer3",
-                      "data": {"bonded": True, "mac": nic.mac}, "bond": bond, "disbond_operation_supported": False,
-                      "virtual_networks": [], "href": f"{BASE}/ports/{port_id}",
-                      "switch_port": cable.port.name if cable is not None else None})
-    return ports
+    device_type = network_type([getattr(nic, "port_layer", None) for nic in nics])
+    return [port_out(nics[0], first_nic=nics[0], kind="bond", device_type=device_type),
+            *(port_out(nic, first_nic=nics[0], kind="nic", device_type=device_type) for nic in nics)]
 
 
 def sos_address(device: Device, facility: Any) -> str | None:

@@ -50,7 +50,7 @@ def port_out(nic: NetworkInterface, *, first_nic: NetworkInterface, kind: str, d
     if kind == "bond":
         return {**bond, "type": "NetworkBondPort", "network_type": device_type, "data": {"bonded": device_type == "layer3", "mac": None},
                 "disbond_operation_supported": True, "virtual_networks": [], "native_virtual_network": None}
-    vlans = list(layer.virtual_networks.select_related("metro").order_by("vxlan")) if layer else []
+    vlans = sorted(layer.virtual_networks.all(), key=lambda v: v.vxlan) if layer else []  # prefetched on device pages
     native = layer.native_vlan if layer and layer.native_vlan_id else None
     port_id = public_id("port", nic.pk)
     cable = getattr(nic, "cable", None)
