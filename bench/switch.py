@@ -3,7 +3,8 @@
 Every port change is its own transaction (as 1,920 independent installs would make them), each
 queueing a push task; django-q2 workers (a real `manage.py qcluster`) push over NETCONF to 48 emulated
 Junos switches held by this process. Then the same desired state is re-applied (nothing to commit).
-Prints commits made, wall time, and p50/p99 per push.
+Then customer networking: BGP sessions on half the ports and a VLAN change on a quarter. Prints commits
+made, wall time, and p50/p99 per push.
 
 Needs PostgreSQL; runs in a throw-away database (created and dropped here):
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/switch.py
@@ -11,6 +12,7 @@ Needs PostgreSQL; runs in a throw-away database (created and dropped here):
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import statistics
 import subprocess
@@ -151,12 +153,12 @@ def run(args: argparse.Namespace, held: dict) -> None:
 
     commits_so_far = [0]
 
-    def report_commits(label: str) -> None:
+    def report_commits(label: str, changes: int | None = None) -> None:
         records = [c for sw in lab.switches.values() for c in sw.commits]
         confirmed = sum(1 for c in records if c.confirmed_minutes) - commits_so_far[0]
         commits_so_far[0] += confirmed
         print(f"{label}: Junos commits made: {confirmed} `commit confirmed` (+ as many confirming commits), "
-              f"{confirmed / max(1, args.switches):.2f} per switch, for {len(ports)} port changes")
+              f"{confirmed / max(1, args.switches):.2f} per switch, for {changes if changes is not None else len(ports)} port changes")
 
     def change_every_port(description: str) -> None:
         for index, port in enumerate(ports):
@@ -184,13 +186,40 @@ def run(args: argparse.Namespace, held: dict) -> None:
     wait_applied("trickle (from first change)", last, started)
     report_commits("trickle")
 
-    # Phase 2: the same desired state again: every switch is pushed, nothing is committed.
+    # Phase 3: the same desired state again: every switch is pushed, nothing is committed.
     last = ConfigPush.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     started = time.monotonic()
     for sw in Switch.objects.all():
         services.switch_reapply(switch=sw, reason="bench: re-apply")
     wait_applied("re-apply", last, started)
     report_commits("re-apply")
+
+    # Phase 4 (customer networking): BGP on half the ports (a session with its group, import policy and a
+    # prefix list of 4 blocks), a VLAN change on a quarter (the port becomes a trunk of one of 8 VLANs, so the
+    # switches' vlans stanzas change too); one transaction per port, while the workers run.
+    last = ConfigPush.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    started = time.monotonic()
+    changed = 0
+    for index, port in enumerate(ports):
+        with transaction.atomic():
+            if index % 2 == 0:
+                switch_side = ipaddress.ip_interface(f"147.{75 + index // 32768}.{index // 128 % 256}.{index % 128 * 2}/31")
+                bgp = {"config": "", "local_as": 65530, "peer_as": 65000, "max_prefix": 10, "md5": 0,
+                       "peers": [{"family": 4, "neighbor": str(switch_side.ip + 1), "default_route": False,
+                                  "prefixes": [str(switch_side.network)] + [f"198.{18 + k}.{index // 256 % 256}.{index % 256 // 4 * 4}/30"
+                                                                             for k in range(3)]}]}
+                services.port_config_set(port=port, mode=PortMode.PROVISIONED, description=f"metalyard BX{index:05d} eth0 (moved)", mtu=9216,
+                                         addresses=[switch_side.with_prefixlen, f"2604:1380:{index:x}::/127"], bgp=bgp, reason="bench: BGP")
+            elif index % 4 == 1:
+                services.port_config_set(port=port, mode=PortMode.LAYER2, description=f"metalyard BX{index:05d} eth0 layer2", mtu=9216,
+                                         vlans=[1000 + index % 8], reason="bench: VLAN")
+            else:
+                continue
+            changed += 1
+    print(f"customer networking: {changed} port changes ({len(ports[::2])} BGP, {len(ports[1::4])} VLAN) committed one by one "
+          f"while pushing, in {time.monotonic() - started:.1f} s")
+    wait_applied("customer networking (from first change)", last, started)
+    report_commits("customer networking", changed)
 
 
 if __name__ == "__main__":
