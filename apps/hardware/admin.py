@@ -60,6 +60,19 @@ class NetworkInterfaceInline(admin.TabularInline):
     fields = ("name", "mac", "speed_mbps", "cabled_to")
     readonly_fields = ("cabled_to",)
 
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # A tabular inline labels its inputs only by the column heading: give each (and its Delete box) a name
+        # for screen readers.
+        base = super().get_formset(request, obj, **kwargs)
+
+        class LabelledFormSet(base):  # type: ignore[misc, valid-type]
+            def add_fields(self, form: Any, index: Any) -> None:
+                super().add_fields(form, index)
+                for name, field in form.fields.items():
+                    field.widget.attrs.setdefault("aria-label", str(field.label or name))
+
+        return LabelledFormSet
+
     @admin.display(description="cabled to")
     def cabled_to(self, obj: NetworkInterface) -> str:
         cable = getattr(obj, "cable", None)

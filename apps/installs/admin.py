@@ -8,17 +8,19 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.audit.admin import AuditedAdmin
 from apps.hardware import admin as hardware_admin
-from apps.hardware.models import Server
+from apps.hardware.models import Server, SwitchPort
 from apps.hardware.power import NoUsableBmc
 from apps.installs.actions import ACTIONS, Action, perform
 from apps.installs.models import Device, DiscoveredMachine, HardwareReservation, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, install_timeline
 from apps.installs.services import reservations, workflow
+from apps.network.models import ConfigPush
 from project.states import StateConflict
 
 
@@ -149,8 +151,35 @@ admin.site.unregister(Server)
 
 @admin.register(Server)
 class ServerAdmin(hardware_admin.ServerAdmin):
+    """The hardware app's Server screen, plus the registry's actions and the server's history as installs and
+    switch pushes know it: its recent install runs (each with its timeline) and its switch ports' recent pushes."""
+
     actions = [*hardware_admin.ServerAdmin.actions,
                *(registry_admin_action(action, subject="server") for action in ACTIONS.values() if action.server_states)]
+    readonly_fields = (*hardware_admin.ServerAdmin.readonly_fields, "recent_installs", "recent_switch_pushes")
+    fieldsets = (*hardware_admin.ServerAdmin.fieldsets,
+                 ("Installs and switch pushes", {"fields": ("recent_installs", "recent_switch_pushes")}))
+
+    @admin.display(description="recent install runs")
+    def recent_installs(self, obj: Server) -> SafeString:
+        runs = list(Install.objects.filter(server=obj).select_related("device").prefetch_related("events").order_by("-created_at")[:5])
+        if not runs:
+            return mark_safe("<em>none</em>")  # noqa: S308 - constant
+        return format_html_join("", "<p><a href='{}'>{} {} — {}</a> ({} %)</p>{}", (
+            (reverse("admin:installs_install_change", args=[run.pk]), run.kind, run.device.hostname if run.device else "",
+             run.state, install_percentage(run, list(run.events.all())), timeline_svg(run)) for run in runs))
+
+    @admin.display(description="recent pushes to its switch ports")
+    def recent_switch_pushes(self, obj: Server) -> SafeString:
+        ports = dict(SwitchPort.objects.filter(cable__interface__server=obj).values_list("name", "switch_id"))
+        pushes = [push for push in ConfigPush.objects.filter(switch_id__in=set(ports.values())).select_related("switch")[:50]
+                  if set(push.ports) & set(ports)][:10]
+        if not pushes:
+            return mark_safe("<em>none</em>")  # noqa: S308 - constant
+        return format_html_join("", "<p><a href='{}'>{} {}</a>: {} ({}){}</p>", (
+            (reverse("admin:network_configpush_change", args=[push.pk]), push.started_at.strftime("%Y-%m-%d %H:%M:%S"), push.switch,
+             push.get_outcome_display(), ", ".join(sorted(set(push.ports) & set(ports))), f" — {push.error}" if push.error else "")
+            for push in pushes))
 
 
 @admin.register(DiscoveredMachine)

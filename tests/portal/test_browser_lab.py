@@ -150,6 +150,13 @@ def _staff_sees_the_install_and_power_cycles_a_server(open_browser, base: str, s
     staff.check_accessibility()
     staff.shot("staff-install-timeline", docs=True)
 
+    # The server's own page: its install runs with their timelines, the pushes to its switch port, its power events.
+    page.goto(f"{base}/admin/hardware/server/{device.server_id}/change/")
+    page.get_by_role("link", name="provision web-01 — succeeded").wait_for()
+    assert page.locator(".field-recent_switch_pushes a").count() >= 1
+    staff.check_accessibility()
+    staff.shot("staff-server", docs=True)
+
     free = next(s for s in site.servers if s.pk != device.server_id)
     page.goto(f"{base}/admin/hardware/server/?q={free.serial}")
     page.get_by_role("checkbox", name=f"Select this object for an action - {free.serial}").check()
