@@ -43,6 +43,13 @@ def test_packet_python_bgp_calls(site, live_server, monkeypatch):
     # The session reached the switch through the push path, before the API answered (tasks run synchronously here).
     assert "set protocols bgp group metalyard-xe-0-0-10-v4 neighbor 10.11.0.1" in site.lab_switch.running_lines()
 
+    # The changes are in the device's and the project's events (from the audit log).
+    headers = {"X-Auth-Token": site.token}
+    device_events = requests.get(f"{live_server.url}/metal/v1/devices/{device_id}/events", headers=headers, timeout=30).json()["events"]
+    project_events = requests.get(f"{live_server.url}/metal/v1/projects/{project_id}/events", headers=headers, timeout=30).json()["events"]
+    assert any(e["type"] == "network.bgp_session.create" for e in device_events)
+    assert {"network.bgp_config.request", "network.bgp_session.create"} <= {e["type"] for e in project_events}
+
 
 def test_equinix_metal_models_decode_bgp_objects(site, live_server):
     client = metal_client(live_server.url, site.token)
