@@ -52,3 +52,12 @@ def test_a_read_only_member_is_refused_and_another_tenant_gets_404(device) -> No
     refused = _client(reader).get(f"/devices/{device.pk}/console/")
     assert refused.status_code == 403 and "web1 login" not in refused.content.decode()
     assert _client(UserFactory()).get(f"/devices/{device.pk}/console/").status_code == 404
+
+
+def test_staff_read_the_sessions_and_the_scrollback_in_the_admin(device, admin_client) -> None:
+    access = ConsoleAccess(device_id=device.pk, hostname=device.hostname, facility="", user_id=None, label="project key 'ci'")
+    console_session_open(access=access, face=ConsoleFace.SSH, source_address="198.51.100.4", writer=False)
+    assert "198.51.100.4" in admin_client.get("/admin/console/consolesession/").content.decode()
+    row = device.console_scrollback
+    page = admin_client.get(f"/admin/console/consolescrollback/{row.pk}/change/").content.decode()
+    assert "web1 login:" in page
