@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from apps.audit.services import audit_record
 from apps.facilities.models import Metro
 from apps.hardware.models import NetworkInterface, Server
+from apps.ipam.selectors import server_addresses
 from apps.network.models import BgpSession, PortLayer, VirtualNetwork
 from apps.network.services import PROVISIONED_SERVER_STATES, port_configure_for_server
 
@@ -82,7 +83,13 @@ def _locked(interface: NetworkInterface) -> tuple[Server, PortLayer]:
         raise ValidationError({"port": f"The device's server is {server.state}; ports change only on a provisioned device."})
     if not hasattr(interface, "cable") or interface.cable is None:
         raise ValidationError({"port": f"{interface.name} is not cabled to a switch port."})
-    layer, _ = PortLayer.objects.select_for_update().get_or_create(interface=interface)
+    holder = next((a.device_id for a in server_addresses(server) if a.device_id), None)
+    if holder is None:
+        raise ValidationError({"port": "No device holds this server's links; ports change only on a provisioned device."})
+    layer, _ = PortLayer.objects.select_for_update().get_or_create(interface=interface, defaults={"device_id": holder})
+    if layer.device_id != holder:  # left by an earlier tenant (port_configure_for_server removes these): start afresh
+        layer.delete()
+        layer = PortLayer.objects.create(interface=interface, device_id=holder)
     return server, layer
 
 

@@ -258,6 +258,8 @@ class PortLayer(models.Model):
     """The customer's choice for one server NIC: routed (Layer 3, the default) or a Layer 2 trunk of VLANs."""
 
     interface = models.OneToOneField("hardware.NetworkInterface", on_delete=models.CASCADE, related_name="port_layer")
+    # The device (installs app) that made the choice: it ends with that device, never reaching the server's next tenant.
+    device_id = models.UUIDField(null=True, blank=True, db_index=True)
     layer2 = models.BooleanField(default=False)
     bonded = models.BooleanField(default=True, help_text="Member of the device's bond0 as the real service shows it.")
     virtual_networks = models.ManyToManyField(VirtualNetwork, blank=True, related_name="port_layers")

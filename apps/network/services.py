@@ -48,7 +48,7 @@ from apps.network.drivers import (
     SwitchVlans,
     driver_for,
 )
-from apps.network.models import PORT_MODES, BgpConfig, BgpSession, ConfigPush, PortConfig, PortDrift, PushOutcome, SwitchSync
+from apps.network.models import PORT_MODES, BgpConfig, BgpSession, ConfigPush, PortConfig, PortDrift, PortLayer, PushOutcome, SwitchSync
 from project.tasks import enqueue_for_facility
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,13 @@ def server_port_plan(server: Server) -> list[tuple[SwitchPort, dict[str, Any]]]:
     if server.state in PROVISIONED_SERVER_STATES:
         links = _gateway_addresses(server)
     provisioned = server.state in PROVISIONED_SERVER_STATES
+    # Layer 2 choices count only for the device that holds the server's links now.
+    holders = {a.device_id for a in server_addresses(server) if a.device_id}
     plan = []
     for index, port in enumerate(ports):
         nic = port.cable.interface.name
         layer = getattr(port.cable.interface, "port_layer", None)
-        if provisioned and layer is not None and layer.layer2:
+        if provisioned and layer is not None and layer.layer2 and layer.device_id in holders:
             vlans = sorted(layer.virtual_networks.values_list("vxlan", flat=True))
             native = layer.native_vlan.vxlan if layer.native_vlan_id else None
             spec = {"mode": PortMode.LAYER2, "vlans": vlans, "native_vlan": native, "mtu": settings.SWITCH_PORT_MTU,
@@ -173,7 +175,7 @@ def port_configure_for_server(*, server: Server, actor: Any = None, reason: str 
     with transaction.atomic():
         # The server row lock orders concurrent calls for one server (state change vs. reconfigure).
         server = Server.objects.select_for_update().get(pk=server.pk)
-        _bgp_sessions_drop_stale(server, actor=actor)
+        _customer_network_drop_stale(server, actor=actor)
         versions, switches, changed = [], set(), False
         for port, spec in server_port_plan(server):
             config, did_change = port_config_set(port=port, server=server, actor=actor, reason=reason, schedule=schedule, **spec)
@@ -324,9 +326,14 @@ def _bgp_intent(spec: dict[str, Any]) -> BgpIntent | None:
     return BgpIntent(local_as=spec["local_as"], peer_as=spec["peer_as"], peers=peers, max_prefix=spec.get("max_prefix", 10), md5=md5)
 
 
-def _bgp_sessions_drop_stale(server: Server, *, actor: Any) -> None:
-    """Sessions of a device that no longer holds the server's addresses (deleted, deprovisioned) end with it."""
+def _customer_network_drop_stale(server: Server, *, actor: Any) -> None:
+    """BGP sessions and Layer 2 choices of a device that no longer holds the server's addresses (deleted,
+    deprovisioned) end with it: the server's next tenant starts from Layer 3, without them."""
     holders = {a.device_id for a in server_addresses(server) if a.device_id}
+    for layer in PortLayer.objects.filter(interface__server=server).exclude(device_id__in=holders):
+        audit_record(action="network.port.reset", target=layer, reason="the device no longer holds the server", actor=actor,
+                     changes={"layer2": [layer.layer2, None], "device": [str(layer.device_id), None]})
+        layer.delete()
     for session in BgpSession.objects.filter(server=server).exclude(device_id__in=holders):
         audit_record(action="network.bgp_session.delete", target=session, reason="the device no longer holds the server", actor=actor,
                      changes={"device": [str(session.device_id), None], "address_family": [session.address_family, None]})

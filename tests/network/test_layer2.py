@@ -158,3 +158,26 @@ def test_hybrid_devices_in_one_vlan_exchange_frames_and_the_other_vlan_gets_noth
             layer2.port_convert(interface=nic(device, "eth1"), layer2=False, device_label=device.hostname)
     assert [line for line in site.lab_switch.running_lines() if line.startswith("set vlans ")] == []
     assert SwitchSync.objects.get(switch=site.switch).vlans == []
+
+
+def test_the_next_tenant_of_the_server_starts_from_layer3(site, metro, django_capture_on_commit_callbacks):  # noqa: F811
+    import uuid
+
+    from apps.ipam import services as ipam
+    from apps.network.models import PortLayer
+    from apps.network.services import port_configure_for_server
+
+    a = site.devices[0]
+    original = port_lines(site.lab_switch, "xe-0/0/11")
+    with django_capture_on_commit_callbacks(execute=True):
+        layer2.port_convert(interface=nic(a, "eth1"), layer2=True, device_label=a.hostname)
+        layer2.port_assign(interface=nic(a, "eth1"), vlan=layer2.vlan_create(project=site.project, metro=metro), project=site.project)
+    assert "set interfaces xe-0/0/11 unit 0 family ethernet-switching interface-mode trunk" in site.lab_switch.running_lines()
+    # The device goes; another device (another tenant's) gets the server and its links.
+    ipam.server_addresses_release(server=a.server)
+    ipam.server_addresses_assign(server=a.server, device_id=uuid.uuid4(), device_label="next-tenant")
+    with django_capture_on_commit_callbacks(execute=True):
+        port_configure_for_server(server=a.server, reason="provisioning the next device")
+    assert not PortLayer.objects.filter(interface__server=a.server).exists()
+    assert port_lines(site.lab_switch, "xe-0/0/11") == original
+    assert [line for line in site.lab_switch.running_lines() if line.startswith("set vlans ")] == []
