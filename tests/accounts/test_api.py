@@ -134,7 +134,8 @@ def test_api_keys_readable_by_their_owner_only_and_encrypted_at_rest(tenant):
     assert [k["token"] for k in listed if k["id"] == created.json()["id"]] == [plaintext]
     # At rest: a hash for lookup and a Fernet ciphertext, never the token itself.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT key_hash, key_encrypted FROM accounts_apitoken WHERE id = %s", [created.json()["id"]])
+        token_id = APIToken._meta.pk.get_db_prep_value(created.json()["id"], connection)  # SQLite stores UUIDs without dashes
+        cursor.execute("SELECT key_hash, key_encrypted FROM accounts_apitoken WHERE id = %s", [token_id])
         key_hash, stored = cursor.fetchone()
     assert plaintext not in key_hash + stored and stored.startswith("fernet:")
     # Another admin of a project sees the project's tokens, but only previews of those they did not make.
