@@ -17,6 +17,7 @@ from apps.installs.models import SpotPrice
 
 RENTED = ("allocated", "provisioning", "active")
 READY = ("ready",)
+CENT = Decimal("0.01")
 
 _STATES_AT = """
 SELECT target, COUNT(*) FROM (
@@ -31,7 +32,9 @@ def revenue(month: str) -> list[dict[str, Any]]:
     start, _ = month_window(month)
     rows = (InvoiceLine.objects.filter(invoice__period_start=start.date()).exclude(item_type="credit")
             .values("location", "plan").annotate(amount=Sum("amount")).order_by("-amount", "location", "plan"))
-    return [{"location": r["location"], "plan": r["plan"] or "(addresses)", "amount": r["amount"] or Decimal(0)} for r in rows]
+    # In cents whatever the database's SUM gives back (SQLite's drops the scale: 6 rather than 6.00).
+    return [{"location": r["location"], "plan": r["plan"] or "(addresses)", "amount": Decimal(r["amount"] or 0).quantize(CENT)}
+            for r in rows]
 
 
 def utilisation(month: str, *, now: dt.datetime) -> list[tuple[dt.datetime, float | None]]:

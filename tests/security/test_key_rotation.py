@@ -3,6 +3,8 @@ older install row — the device API answered 500. `manage.py rotate_keys` re-en
 column under the first key, so the old key can be dropped; a value no key can read stops it with nothing changed."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
@@ -25,7 +27,9 @@ OLD, NEW, LOST = (Fernet.generate_key().decode() for _ in range(3))
 
 def raw(table: str, column: str, pk) -> str:  # noqa: ANN001
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])  # noqa: S608 - constant names
+        # The id as the database stores it (SQLite keeps UUIDs as 32 hex digits).
+        db_pk = pk.hex if isinstance(pk, uuid.UUID) and connection.vendor == "sqlite" else pk
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [db_pk])  # noqa: S608 - constant names
         return cursor.fetchone()[0]
 
 
