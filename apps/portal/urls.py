@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("devices/<uuid:pk>/live/", devices.device_live, name="device-live"),
     path("devices/<uuid:pk>/<str:action>/", devices.device_action, name="device-action"),
     path("invoices/<uuid:pk>/", account.invoice_detail, name="invoice"),
+    path("invitations/<uuid:pk>/<str:answer>/", account.invitation_answer, name="invitation-answer"),
     path("ssh-keys/add/", account.ssh_key_add, name="ssh-key-add"),
     path("ssh-keys/<uuid:pk>/delete/", account.ssh_key_delete, name="ssh-key-delete"),
     path("api-tokens/create/", account.api_token_create, name="api-token-create"),

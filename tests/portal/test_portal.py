@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.test import Client
 
 from apps.accounts import services
-from apps.accounts.models import APIToken, Role, SSHKey
+from apps.accounts.models import APIToken, Invitation, Role, SSHKey
 from tests.factories import ProjectFactory, UserFactory
 
 
@@ -65,3 +65,23 @@ def test_forms_need_csrf(setup):
     client.force_login(setup["user"])
     assert client.post("/ssh-keys/add/", {"label": "x", "key": pubkey()}).status_code == 403
     assert not SSHKey.objects.exists()
+
+
+def test_the_invitee_accepts_in_the_portal_and_no_one_else_can(setup):
+    inviter, mine = setup["user"], setup["mine"]
+    services.membership_set(user=inviter, project=mine, role=Role.ADMIN)
+    response = setup["client"].post(f"/projects/{mine.pk}/members/invite/", {"email": "Grace@Example.com", "role": "collaborator"})
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(invitee="grace@example.com")
+    stranger = Client()
+    stranger.force_login(UserFactory(username="mallory", email="mallory@example.com"))
+    assert "Invitations for you" not in stranger.get("/").content.decode()
+    assert stranger.post(f"/invitations/{invitation.pk}/accept/").status_code == 404
+    grace = UserFactory(username="grace", email="grace@example.com")
+    client = Client()
+    client.force_login(grace)
+    assert "Invitations for you" in client.get("/").content.decode()
+    assert client.post(f"/invitations/{invitation.pk}/accept/").status_code == 302
+    assert mine.memberships.get(user=grace).role == Role.COLLABORATOR
+    assert not Invitation.objects.exists()
+    assert client.get(f"/projects/{mine.pk}/").status_code == 200

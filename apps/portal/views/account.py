@@ -4,12 +4,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import services
-from apps.accounts.models import APIToken, SSHKey
+from apps.accounts.models import APIToken, Invitation, SSHKey
 from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
 from apps.billing import selectors as billing
 from apps.portal.forms import APITokenForm, SSHKeyForm
@@ -25,11 +26,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     invoices, invoices_query = paginate(request, billing.visible_invoices(request.user).select_related("organization")
                                         .order_by("-period_start", "pk"), per_page=12, param="invoices")
     return render(request, "portal/dashboard.html", {
+        "invitations": _my_invitations(request).select_related("organization").prefetch_related("projects").order_by("-created_at")[:20],
         "projects": [(p, RANK_ROLE[p.role_rank]) for p in projects], "projects_page": projects, "projects_query": projects_query,
         "keys": keys, "keys_query": keys_query, "tokens": tokens, "tokens_query": tokens_query,
         "key_form": SSHKeyForm(), "token_form": APITokenForm(),
         "invoices": invoices, "invoices_query": invoices_query,
     })
+
+
+def _my_invitations(request: HttpRequest) -> QuerySet[Invitation]:
+    """Invitations to the signed-in user's own e-mail address (an address nobody has matches nothing)."""
+    email = (request.user.email or "").strip().lower()
+    return Invitation.objects.filter(invitee=email) if email else Invitation.objects.none()
+
+
+@login_required
+@require_POST
+def invitation_answer(request: HttpRequest, pk: str, answer: str) -> HttpResponse:
+    """The invitee accepts (joins with the invited role) or declines; anyone else's invitation is a 404."""
+    invitation = get_object_or_404(_my_invitations(request).select_related("organization"), pk=pk)
+    if answer == "accept":
+        services.invitation_accept(invitation=invitation, user=request.user, actor=request.user)
+        messages.success(request, f"You joined {invitation.organization.name} as {invitation.role}.")
+    else:
+        services.invitation_delete(invitation=invitation, actor=request.user)
+        messages.success(request, f"You declined the invitation to {invitation.organization.name}.")
+    return redirect("portal:dashboard")
 
 
 @login_required
