@@ -25,17 +25,17 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import APIException
-from rest_framework.renderers import JSONRenderer
 
 from apps.accounts.authentication import TokenAuthentication
 from apps.accounts.permissions import actor_of
+from apps.api.renderers import MetalJSONRenderer
 from apps.ipam import selectors, services
 from apps.ipam.api import serializers as s
 from apps.ipam.api import views
 from apps.ipam.models import Block, Kind
 from project.jsonbody import JSONBodyError, loads_bounded
 
-_renderer = JSONRenderer()
+_renderer = MetalJSONRenderer()  # the DRF views' renderer: the same bytes, timestamps included
 _ALLOCATE_FIELDS = frozenset({"prefix_length", "kind", "device_label", "description"})
 
 
