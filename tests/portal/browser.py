@@ -62,13 +62,20 @@ class Browsing:
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")  # the test's ORM calls run beside Playwright's event loop
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # The test's ORM calls run beside Playwright's event loop. Set for these tests only: left in the
+    # environment, later subprocesses inherit it (`check --deploy` then reports async.E001).
+    was_set = "DJANGO_ALLOW_ASYNC_UNSAFE" in os.environ
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if not was_set:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
