@@ -147,3 +147,15 @@ def _uuids(field: str, values: list[Any]) -> list[uuid.UUID]:
         return [uuid.UUID(str(v)) for v in values]
     except ValueError as exc:
         raise ValidationError({field: "SSH key and user ids are UUIDs."}) from exc
+
+
+def project_by_reference(ref: str) -> Project | None:
+    """The project a command line names: its id, or `organization-slug/project-name` (None: no such project)."""
+    projects = Project.objects.select_related("organization")
+    if "/" in ref:
+        slug, name = ref.split("/", 1)
+        return projects.filter(organization__slug=slug, name=name).first()
+    try:
+        return projects.filter(pk=ref).first()
+    except ValidationError:
+        return None

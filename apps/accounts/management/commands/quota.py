@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts import quotas
 from apps.accounts.models import Organization, Project, Quota, QuotaResource
+from apps.accounts.selectors import project_by_reference
 
 
 class Command(BaseCommand):
@@ -58,16 +59,7 @@ class Command(BaseCommand):
         return organization
 
     def _project(self, ref: str) -> Project:
-        qs = Project.objects.select_related("organization")
-        project = None
-        if "/" in ref:
-            slug, name = ref.split("/", 1)
-            project = qs.filter(organization__slug=slug, name=name).first()
-        else:
-            try:
-                project = qs.filter(pk=ref).first()
-            except ValidationError:
-                project = None
+        project = project_by_reference(ref)
         if project is None:
             raise CommandError(f"No project '{ref}'. Use its id or organization-slug/project-name, e.g. acme/production.")
         return project
