@@ -5,60 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import threading
-import time
 
 import pytest
-from django.db import IntegrityError, OperationalError, connections, transaction
+from django.db import IntegrityError, connections, transaction
 
 from apps.audit.models import AuditEvent
 from apps.facilities.models import Facility, Metro
 from apps.ipam import services
 from apps.ipam.models import Block, Kind
+from tests.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 64
 PER_WORKER = 3
 SIZES = (31, 31, 29)  # mixed sizes make the alignment holes first fit must fill
-
-
-def _connect_with_patience() -> None:
-    """Open this thread's own connection before the start line. Other suites share the server, so a
-    full connection table is waited out (bounded) rather than counted as an allocation failure."""
-    deadline = time.monotonic() + 45
-    while True:
-        try:
-            connections["default"].ensure_connection()
-            return
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            connections["default"].close()
-            time.sleep(0.25)
-
-
-def _run_concurrently(target, count: int) -> list[BaseException]:
-    barrier = threading.Barrier(count, timeout=90)
-    errors: list[BaseException] = []
-
-    def body(index: int) -> None:
-        try:
-            _connect_with_patience()
-            barrier.wait()
-            target(index)
-        except BaseException as exc:  # collected and asserted on below
-            errors.append(exc)
-        finally:
-            connections.close_all()  # each thread opened its own connection
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    return errors
 
 
 def test_64_concurrent_allocators_never_overlap():
@@ -74,7 +35,7 @@ def test_64_concurrent_allocators_never_overlap():
             cursor.execute("SELECT pg_backend_pid()")
             seen_connections.add(cursor.fetchone()[0])
 
-    errors = _run_concurrently(allocate, WORKERS)
+    errors = run_concurrently(allocate, WORKERS)
     assert errors == []
     assert len(seen_connections) == WORKERS  # really 64 separate database sessions
 
@@ -98,7 +59,7 @@ def test_concurrent_supernet_creation_never_overlaps():
     def create(index: int) -> None:
         services.block_create(network=f"100.64.{index}.0/24" if index % 2 else "100.64.0.0/10", kind=Kind.SUPERNET)
 
-    errors = _run_concurrently(create, 8)
+    errors = run_concurrently(create, 8)
     roots = list(Block.objects.filter(parent=None).values_list("network", flat=True))
     nets = [ipaddress.ip_network(r) for r in roots]
     assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])

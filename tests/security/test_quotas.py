@@ -5,11 +5,8 @@ holds under real concurrent connections on PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 
 import pytest
-from django.db import OperationalError, connections
 from django.test import Client
 
 from apps.accounts import quotas
@@ -20,6 +17,7 @@ from apps.installs.models import Device
 from apps.ipam import services as ipam
 from apps.ipam.models import Block, Kind
 from project.public_ids import public_id
+from tests.concurrency import run_concurrently
 from tests.factories import ProjectFactory, UserFactory
 from tests.installs.conftest import pools, rack  # noqa: F401 - fixtures
 from tests.installs.test_api import client_for
@@ -173,19 +171,6 @@ def test_userdata_is_limited_to_64_kib_and_never_copied_into_the_audit_log(tenan
 # ---------------------------------------------------------------------------------------------- the race
 
 
-def _connect_with_patience() -> None:
-    deadline = time.monotonic() + 45
-    while True:
-        try:
-            connections["default"].ensure_connection()
-            return
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            connections["default"].close()
-            time.sleep(0.25)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_32_concurrent_reservations_against_a_quota_of_8_grant_exactly_8(pool4) -> None:  # noqa: F811
@@ -196,32 +181,16 @@ def test_32_concurrent_reservations_against_a_quota_of_8_grant_exactly_8(pool4) 
     sibling = ProjectFactory(organization=project.organization)
     quotas.quota_set(resource=QuotaResource.PUBLIC_IPV4_ADDRESSES, limit=8, organization=project.organization)
     quotas.quota_set(resource=QuotaResource.PUBLIC_IPV4_ADDRESSES, limit=8, project=project)
-    workers = 32
-    barrier = threading.Barrier(workers, timeout=90)
     granted: list[int] = []
     refused: list[str] = []
-    errors: list[BaseException] = []
 
-    def body(index: int) -> None:
+    def reserve(index: int, target: Project) -> None:
         try:
-            _connect_with_patience()
-            target = Project.objects.get(pk=(project if index % 2 else sibling).pk)
-            barrier.wait()
-            try:
-                granted.append(ipam.reservation_create(project=target, pool=pool4, quantity=1).pk)
-            except quotas.QuotaExceeded as exc:
-                refused.append(" ".join(exc.messages))
-        except BaseException as exc:  # collected and asserted on below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+            granted.append(ipam.reservation_create(project=target, pool=pool4, quantity=1).pk)
+        except quotas.QuotaExceeded as exc:
+            refused.append(" ".join(exc.messages))
 
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
+    errors = run_concurrently(reserve, 32, prepare=lambda index: Project.objects.get(pk=(project if index % 2 else sibling).pk))
     assert errors == []
     assert (len(granted), len(refused)) == (8, 24)
     active = Block.objects.active().filter(kind=Kind.RESERVATION, project__organization=project.organization)
