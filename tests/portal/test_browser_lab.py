@@ -1,9 +1,13 @@
-"""A customer's whole journey in a real browser (Playwright + Debian's Chromium) against a live server whose lab
-installs the server: sign in, see what is ready where, deploy (a field error first, nothing created), watch the
-progress bar reach 100 % without reloading, power off and on, reinstall, reserve a /30 and assign an address of
-it, invite a member, delete the server. Then a staff member opens the overview and the install's timeline.
-Every page passes axe-core and logs no console error; screenshots go under the run's artifacts."""
+"""A customer's whole journey in a real browser (Playwright + Debian's Chromium) against a live server, a real task
+worker (`manage.py qcluster`, a process of its own, tests/task_worker.py) and the lab, which installs the server: sign
+in, see what is ready where, deploy (a field error first, nothing created), watch the progress bar reach 100 % without
+reloading, power off and on, reinstall, reserve a /30 and assign an address of it, invite a member, delete the server.
+Then a staff member opens the overview and the install's timeline. Every page passes axe-core and logs no console
+error; screenshots go under the run's artifacts."""
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,17 +20,30 @@ from tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from tests.installs.conftest import lab_site, provisioning_server  # noqa: F401 - fixtures
 from tests.installs.lab_site import wait_for
 from tests.portal.browser import browse, chromium, sign_in  # noqa: F401 - fixtures
+from tests.task_worker import TaskWorker, start_task_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(420)]
 PASSWORD = "pw-for-tests-only"  # tests.factories.UserFactory's
 INSTALL_MS = 150_000  # the lab installs in well under a minute; this bounds a slow, loaded machine
 
 
+@pytest.fixture
+def worker(lab_site, monkeypatch) -> Iterator[TaskWorker]:  # noqa: F811
+    """The worker that runs every task of the journey (install steps, power, deprovision, the admin's power cycle),
+    with lab_site's BMC settings. It boots while the customer signs in and looks around (nothing is enqueued before
+    the order), and it is stopped before the lab it talks to."""
+    running = start_task_worker(monkeypatch, METALYARD_BMC_ATTEMPTS="2", METALYARD_BMC_BACKOFF="0.1", METALYARD_BMC_TIMEOUT="3")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def _settled(page, state: str, timeout: float = INSTALL_MS) -> None:
     page.wait_for_selector(f'#device-live .badge[data-state="{state}"]', timeout=timeout)
 
 
-def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, browse, lab_site):  # noqa: F811
+def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, browse, lab_site, worker):  # noqa: F811
     site = lab_site
     organization = OrganizationFactory(name="Acme")
     project = ProjectFactory(name="web", organization=organization)
@@ -78,13 +95,16 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
     person.check_accessibility()
     person.shot("device-active", docs=True)
 
-    # Power off (destructive: confirmed) and on again; each answer is a new page, the state settles by polling.
-    for label, settled in (("Power off", "inactive"), ("Power on", "active")):
-        page.once("dialog", lambda dialog: dialog.accept())
+    # Power off (destructive: confirmed) and on again (not destructive: no question); each answer is a new page, the
+    # state settles by polling. The customer accepts every confirmation; `questions` records what was asked.
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    for label, settled, asked in (("Power off", "inactive", 1), ("Power on", "active", 1)):
         page.get_by_role("button", name=label, exact=True).click()
         _settled(page, settled, timeout=60_000)
-    page.once("dialog", lambda dialog: dialog.accept())
+        assert len(questions) == asked, questions
     page.get_by_role("button", name="Reinstall", exact=True).click()
+    assert questions[-1] == "Reinstall web-01? Its disks are overwritten."
     _settled(page, "active")
     device.refresh_from_db()
     assert device.state == DeviceState.ACTIVE and device.installs.filter(kind="reinstall", state="succeeded").exists()
@@ -124,12 +144,18 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
 
     # Delete (confirmed): the server goes away through deprovisioning.
     page.goto(f"{base}/devices/{device.pk}/")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete", exact=True).click()
+    assert questions[-1] == "Delete web-01? Its disks are wiped."
     page.wait_for_url(f"{base}/projects/{project.pk}/")
     assert wait_for(lambda: Device.objects.get(pk=device.pk).state == DeviceState.DELETED, timeout=INSTALL_MS / 1000)
     page.reload()
     assert page.get_by_text("No servers yet.").is_visible()
+
+    # Every BMC call of the journey (install, power off/on, reinstall, the staff's cycle, delete) ran in the worker's
+    # processes, none inline in this one.
+    worker.assert_running()
+    callers = set(PowerEvent.objects.values_list("worker", flat=True))
+    assert callers and not any(label.endswith(f":{os.getpid()}") for label in callers), callers
 
 
 def _staff_sees_the_install_and_power_cycles_a_server(open_browser, base: str, site, device: Device) -> None:
