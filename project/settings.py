@@ -337,6 +337,14 @@ SOS_FACILITIES = [code for code in os.environ.get("METALYARD_SOS_FACILITIES", ""
 SOS_SCROLLBACK_BYTES = int(os.environ.get("METALYARD_SOS_SCROLLBACK_BYTES", str(64 * 1024)))
 SOS_MAX_SESSIONS_PER_DEVICE = int(os.environ.get("METALYARD_SOS_MAX_SESSIONS_PER_DEVICE", "8"))
 SOS_MAX_SESSIONS = int(os.environ.get("METALYARD_SOS_MAX_SESSIONS", "500"))
+# The browser console (docs/console.md): `manage.py sos` also serves its websockets (ASGI, uvicorn) on
+# CONSOLE_WEB_BIND (empty: SSH only; `make run` uses 127.0.0.1:8002), behind the site's proxy at /ws/. The
+# device page connects to CONSOLE_WS_URL + /ws/… (empty: the page's own host; `{facility}` is replaced by the
+# device's facility code).
+CONSOLE_WEB_BIND = os.environ.get("METALYARD_CONSOLE_WEB_BIND", "")
+CONSOLE_WS_URL = os.environ.get("METALYARD_CONSOLE_WS_URL", "")
+# The proxies whose X-Forwarded-For names the browser's address in the console's session records.
+CONSOLE_FORWARDED_ALLOW_IPS = os.environ.get("METALYARD_CONSOLE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Custom iPXE (docs/console.md): the customer's script is fetched once per run, bounded in time and size.
 CUSTOM_IPXE_TIMEOUT = float(os.environ.get("METALYARD_CUSTOM_IPXE_TIMEOUT", "10"))
 CUSTOM_IPXE_MAX_BYTES = int(os.environ.get("METALYARD_CUSTOM_IPXE_MAX_BYTES", str(64 * 1024)))

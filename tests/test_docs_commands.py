@@ -81,7 +81,9 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env.update({"DEBUG": "1", "METALYARD_DEV_KEYS": "1", "METALYARD_DATA_DIR": str(data_dir), "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
                 "PYTHONUNBUFFERED": "1",
                 # make run starts the SOS listener too: on a port of its own, never a real install's 2222.
-                "METALYARD_SOS_BIND": f"127.0.0.1:{free_port()}"})
+                "METALYARD_SOS_BIND": f"127.0.0.1:{free_port()}",
+                # and the browser console's websockets beside it: never a real install's 8002 either.
+                "METALYARD_CONSOLE_WEB_BIND": f"127.0.0.1:{free_port()}"})
     return env
 
 
@@ -92,6 +94,7 @@ class Rewriter:
         self.port = free_port()
         self.provisioning_port = free_port()
         self.sos_port = free_port()
+        self.console_web_port = free_port()
         self.db_name = f"metalyard_docs_{uuid.uuid4().hex[:8]}"
         self.created_db = False
 
@@ -99,6 +102,7 @@ class Rewriter:
         command = command.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         command = command.replace("127.0.0.1:8001", f"127.0.0.1:{self.provisioning_port}")
         command = command.replace("127.0.0.1:2222", f"127.0.0.1:{self.sos_port}")
+        command = command.replace("127.0.0.1:8002", f"127.0.0.1:{self.console_web_port}")
         if re.search(r"(^|\s)make run(\s|$)", command):
             command += f" ADDR=127.0.0.1:{self.port} PROVISIONING_ADDR=127.0.0.1:{self.provisioning_port}"
         command = re.sub(r"(postgres://[^\s/]+/)metalyard\b", rf"\g<1>{self.db_name}", command)

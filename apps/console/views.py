@@ -1,5 +1,6 @@
-"""The device's console tab in the portal: how to reach its serial console over SSH (SOS), its scrollback (what
-the console printed, refreshed while the page is open) and who used the console, when and from where. Same
+"""The device's console tab in the portal: the live console in the browser (xterm.js over the console server's
+websocket, apps.console.web), how to reach it over SSH (SOS), its scrollback (what the console printed,
+refreshed while the page is open) and who used the console, when and from where. Same
 permission as SOS: a member who may change the project's devices; anyone else gets 404 or the refusal."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_safe
 from apps.accounts.selectors import WRITE, can
 from apps.console.models import ConsoleSession
 from apps.console.services import scrollback_read
+from apps.console.web import websocket_url
 from apps.installs.api.serializers import sos_address
 from apps.installs.selectors import visible_devices
 
@@ -38,6 +40,7 @@ def device_console(request: HttpRequest, pk: str) -> HttpResponse:
         facility = device.server.facility if device.server_id else device.facility
         context.update({
             "sos": sos_address(device, facility),
+            "websocket": websocket_url(device) if device.server_id else "",
             "listener": settings.SOS_BIND,
             "screen": _screen(scrollback_read(device_id=device.pk)),
             "sessions": ConsoleSession.objects.filter(device=device).select_related("user")[:20],

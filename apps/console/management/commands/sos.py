@@ -1,7 +1,9 @@
-"""`manage.py sos`: the serial console over SSH (SOS) listener. In production one per facility, beside its
-workers (`--facility da11`), where the BMC network is reachable."""
+"""`manage.py sos`: the facility's console server — the serial console over SSH (SOS) and the browser console's
+websockets (apps.console.server). In production one per facility, beside its workers (`--facility da11`), where
+the BMC network is reachable; the site's proxy sends /ws/ to its web side."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from typing import Any
@@ -9,22 +11,31 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.console.sos import serve
+from apps.console.server import run
 
 
 class Command(BaseCommand):
-    help = "Serve SOS: `ssh <device id>@<this host>` reaches the device's serial console (IPMI Serial-over-LAN)."
+    help = ("Serve the serial consoles: `ssh <device id>@<this host>` (SOS, IPMI Serial-over-LAN) and the device page's "
+            "console tab (websockets under /ws/).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=settings.SOS_BIND, help="host:port (default METALYARD_SOS_BIND)")
+        parser.add_argument("--bind", default=settings.SOS_BIND, help="SSH host:port (default METALYARD_SOS_BIND)")
+        parser.add_argument("--web-bind", default=settings.CONSOLE_WEB_BIND,
+                            help="the browser console's websockets, host:port (default METALYARD_CONSOLE_WEB_BIND; "
+                                 "empty or 'none': SSH only)")
         parser.add_argument("--facility", action="append", default=None,
                             help="serve only devices in this facility (repeat; default METALYARD_SOS_FACILITIES, or all)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        def ready(port: int) -> None:
-            # One line a supervisor (or a test) can wait for; the port is the real one when --bind asked for 0.
-            sys.stdout.write(f"SOS listening on {options['bind'].rpartition(':')[0]}:{port}\n")
+        sos_host = options["bind"].rpartition(":")[0]
+        web_bind = None if options["web_bind"] in ("", "none") else options["web_bind"]
+
+        def ready(sos_port: int, web_port: int | None) -> None:
+            # Lines a supervisor (or a test) can wait for; the ports are the real ones when a bind asked for 0.
+            sys.stdout.write(f"SOS listening on {sos_host}:{sos_port}\n")
+            if web_port is not None:
+                sys.stdout.write(f"console websockets on {web_bind.rpartition(':')[0]}:{web_port}\n")
             sys.stdout.flush()
 
         with contextlib.suppress(KeyboardInterrupt):
-            serve(options["bind"], facilities=options["facility"], ready=ready)
+            asyncio.run(run(sos_bind=options["bind"], web_bind=web_bind, facilities=options["facility"], ready=ready))

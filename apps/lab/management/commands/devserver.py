@@ -1,6 +1,6 @@
 """`manage.py devserver`: what `make run` starts — the public web server, the provisioning listener
-(the endpoints machines call, METALYARD_PROVISIONING_BIND), a django-q2 worker, the SOS listener (serial
-consoles over SSH, METALYARD_SOS_BIND) and the lab —
+(the endpoints machines call, METALYARD_PROVISIONING_BIND), a django-q2 worker, the console server (serial
+consoles over SSH, METALYARD_SOS_BIND, and the device page's console websockets on --console-addr) and the lab —
 as child processes; Ctrl-C (or SIGTERM) stops them all and waits for each to exit."""
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--provisioning-addr", default=settings.PROVISIONING_BIND,
                             help="the provisioning listener (machine endpoints only)")
         parser.add_argument("--sos-addr", default=settings.SOS_BIND, help="the SOS listener (ssh <device id>@this)")
+        parser.add_argument("--console-addr", default=settings.CONSOLE_WEB_BIND or "127.0.0.1:8002",
+                            help="the browser console's websockets (the device page connects there)")
         parser.add_argument("--no-lab", action="store_true", help="Do not start the emulated hardware.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -36,7 +38,7 @@ class Command(BaseCommand):
             "web": manage + ["runserver", options["addr"], "--noreload"],
             "machines": manage + ["provisioning_server", "--addr", options["provisioning_addr"]],
             "worker": manage + ["qcluster"],
-            "sos": manage + ["sos", "--bind", options["sos_addr"]],
+            "sos": manage + ["sos", "--bind", options["sos_addr"], "--web-bind", options["console_addr"]],
         }
         if not options["no_lab"]:
             commands["lab"] = manage + ["lab"]
@@ -45,6 +47,9 @@ class Command(BaseCommand):
         env = os.environ.copy()
         # The lab's machines call the provisioning listener, wherever it was put.
         env.setdefault("METALYARD_LAB_PLATFORM_URL", f"http://{options['provisioning_addr']}")
+        # runserver has no websockets: the device page's console connects to the console server directly (in
+        # production the proxy serves both on one host).
+        env.setdefault("METALYARD_CONSOLE_WS_URL", f"ws://{options['console_addr']}")
 
         def stop(signum: int, frame: Any) -> None:
             nonlocal stopping
