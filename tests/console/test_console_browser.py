@@ -2,10 +2,12 @@
 console server's websocket (apps.console.server: uvicorn and the SOS listener in one loop, on ephemeral ports),
 to a lab IPMI BMC serving Serial-over-LAN (its serial peer, no QEMU). The machine's boot output arrives live,
 a typed line echoes, a second person is told who types, a read-only member gets no console; axe-core and the
-browser's console stay clean."""
+browser's console stay clean. Debian's OpenSSH client on the same console server shares the console with the
+browser: the same output, and the keyboard held by whoever took it first, whichever face."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,13 +20,16 @@ from apps.accounts import services as accounts
 from apps.accounts.models import Role
 from apps.console.models import ConsoleSession
 from apps.console.server import run
+from tests.console.sos_process import SshClient, make_key
 from tests.console.test_console_web import sol_device
 from tests.factories import UserFactory
 from tests.installs.lab_site import wait_for
 from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab  # noqa: F401 - fixture
 from tests.portal.browser import browse, chromium, sign_in  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180),
+              pytest.mark.skipif(shutil.which("ssh") is None or shutil.which("ipmitool") is None,
+                                 reason="needs Debian's openssh-client and ipmitool")]
 USER_PASSWORD = "pw-for-tests-only"  # tests.factories.UserFactory's
 
 
@@ -76,7 +81,8 @@ def _screen(page: Any) -> str:
     return page.locator("#console-terminal .xterm-rows").inner_text()
 
 
-def test_the_console_tab_shows_the_serial_console_live_and_types_on_it(live_server, console_server, browse, ipmi_lab):  # noqa: F811
+def test_the_console_tab_shows_the_serial_console_live_and_types_on_it(live_server, console_server, browse, ipmi_lab,  # noqa: F811
+                                                                     tmp_path):
     device = sol_device(ipmi_lab, "web-sol")
     port = device.server.bmc.port
     ipmi_lab.set_state(port, power="off")
@@ -85,6 +91,10 @@ def test_the_console_tab_shows_the_serial_console_live_and_types_on_it(live_serv
     reader = UserFactory(username="rea", email="rea@example.com")
     for user, role in ((owner, Role.OWNER), (second, Role.COLLABORATOR), (reader, Role.READ_ONLY)):
         accounts.membership_set(user=user, project=device.project, role=role)
+    key_path, public_key = make_key(tmp_path, "bob")
+    accounts.ssh_key_create(label="bob", key=public_key, owner=second)
+    device.ssh_keys = [public_key]
+    device.save(update_fields=["ssh_keys"])
     base, url = live_server.url, f"{live_server.url}/devices/{device.pk}/console/"
 
     person = browse()
@@ -120,6 +130,18 @@ def test_the_console_tab_shows_the_serial_console_live_and_types_on_it(live_serv
     other.page.wait_for_function("() => document.querySelector('#console-terminal .xterm-rows').innerText.includes('again')")
     assert "ignored" not in _screen(page) and "ignored" not in _screen(other.page)
 
+    # The same console over SSH (OpenSSH, bob's key): the browser holds the keyboard, SSH is told so and reads.
+    ssh = SshClient(key=key_path, port=console_server.ports[0], user=str(device.pk))
+    try:
+        assert ssh.wait_for(b"the keyboard is held by ada@example.com (from 127.0.0.1", stderr=True), bytes(ssh.err)
+        page.keyboard.type("over both")
+        page.keyboard.press("Enter")
+        assert ssh.wait_for(b"over both\r\nweb-sol login: "), bytes(ssh.out)
+        ssh.type(b"~.")
+        assert ssh.wait(timeout=20) == 0
+    finally:
+        ssh.stop()
+
     # A read-only member: the tab answers 403 and says why, with no console to connect to (fetched with the
     # browser's own session rather than navigated to: Chromium logs every 403 page as a console error).
     read_only = browse()
@@ -131,7 +153,8 @@ def test_the_console_tab_shows_the_serial_console_live_and_types_on_it(live_serv
     page.get_by_role("button", name="Disconnect").click()
     status.filter(has_text="Disconnected").wait_for()
     other.page.close()  # leaving the page closes its websocket
-    assert wait_for(lambda: ConsoleSession.objects.filter(device=device, ended_at__isnull=False).count() == 2, timeout=20)
+    assert wait_for(lambda: ConsoleSession.objects.filter(device=device, ended_at__isnull=False).count() == 3, timeout=20)
     sessions = list(ConsoleSession.objects.filter(device=device).order_by("started_at"))
-    assert [(s.user, s.face, s.writer) for s in sessions] == [(owner, "browser", True), (second, "browser", False)]
-    assert sessions[0].bytes_typed == len("hello browser\ragain\r") and sessions[0].source_address == "127.0.0.1"
+    assert [(s.user, s.face, s.writer) for s in sessions] == [
+        (owner, "browser", True), (second, "browser", False), (second, "ssh", False)]
+    assert sessions[0].bytes_typed == len("hello browser\ragain\rover both\r") and sessions[0].source_address == "127.0.0.1"
