@@ -175,6 +175,8 @@ def boot_machine(server_id: str | None, bootdev: str) -> None:
         machine = QemuMachine(mac=mac, bootfile_url=f"{spec.base_url}/ipxe/boot.ipxe", workdir=spec.workdir, disk=spec.disk,
                               boot="network" if from_network else "disk", netns=spec.netns, tap=spec.tap)
         machine.start()
+        log.info("lab: server %s boots from %s in QEMU (pid %s, serial port %s)", server_id, machine.boot,
+                 machine.process.pid if machine.process else None, machine.serial_socket)
         with _lock:
             _qemu_running[server_id] = machine
             _qemu_last[server_id] = machine

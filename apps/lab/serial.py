@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 RECONNECT_SECONDS = 0.3
+
+
+def note(text: str) -> None:
+    """A line in the lab process's log (its stderr, which the test or the lab's runner shows): when the
+    console path breaks, this says which hop did."""
+    print(f"{time.strftime('%H:%M:%S')} lab serial: {text}", file=sys.stderr, flush=True)
 
 
 class LabSerialPort:
@@ -61,16 +69,22 @@ class LabSerialPort:
                 self._stop.wait(RECONNECT_SECONDS)  # QEMU is not (yet, or any more) running
                 continue
             self._sock = sock
+            note(f"{self.name}: connected to the machine's serial port {path}")
+            passed, why = 0, "detached"
             while not self._stop.is_set():
                 try:
                     data = sock.recv(4096)
                 except TimeoutError:
                     continue
-                except OSError:
+                except OSError as exc:
+                    why = f"read error {exc}"
                     break
                 if not data:
-                    break  # QEMU exited (a power-off or the end of a boot)
+                    why = "the machine closed it"  # QEMU exited (a power-off or the end of a boot)
+                    break
+                passed += len(data)
                 self.call_soon(lambda data=data: self.to_bmc(data))
+            note(f"{self.name}: serial port {path} gone ({why}) after {passed} bytes; reconnecting")
             self._sock = None
             with contextlib.suppress(OSError):
                 sock.close()

@@ -85,15 +85,16 @@ class SshClient:
                 buffer += chunk
             self._changed.put(1)
 
-    def wait_for(self, text: bytes, *, stderr: bool = False, timeout: float = 20.0) -> bool:
+    def wait_for(self, text: bytes, *, stderr: bool = False, timeout: float = 20.0, since: int = 0) -> bool:
+        """Whether `text` arrives within `timeout` seconds (in what came after the first `since` bytes)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if text in (self.err if stderr else self.out):
+                if text in (self.err if stderr else self.out)[since:]:
                     return True
             if self.process.poll() is not None and not self._drain():
                 with self._lock:
-                    return text in (self.err if stderr else self.out)
+                    return text in (self.err if stderr else self.out)[since:]
             with contextlib.suppress(queue.Empty):
                 self._changed.get(timeout=0.2)
         return False

@@ -47,7 +47,8 @@ def test_openssh_types_on_a_qemu_machine_through_sos_sol_and_the_lab_bmc(lab_sit
         machines.qemu_register(each.pk, workdir=tmp_path / "qemu", disk=disk, base_url=f"http://{PLATFORM}",
                                netns=segment.provisioning.name, tap=segment.tap)
         # The BMC's serial port is the QEMU machine's (it reconnects at each boot: each is a new QEMU process).
-        lab_site.ipmi.set_state(lab_site.bmc_ports[each.pk], serial_socket=str(serial_socket_path(each.interfaces.get().mac)))
+        socket_path = serial_socket_path(each.interfaces.get().mac, tmp_path / "qemu")
+        lab_site.ipmi.set_state(lab_site.bmc_ports[each.pk], serial_socket=str(socket_path))
     sos = SosProcess(tmp_path)
     client = None
     try:
@@ -69,22 +70,19 @@ def test_openssh_types_on_a_qemu_machine_through_sos_sol_and_the_lab_bmc(lab_sit
         print(f"\nkeystrokes → echo through SOS, SOL and QEMU's serial port: {time.monotonic() - started:.2f} s")
 
         # A reboot through the registry (as the API's action): the console shows the machine booting again.
+        before_reboot = len(client.out)
         actions.perform("reboot", device=device, actor=owner)
-        if not client.wait_for(b"iPXE", timeout=90):
-            # Known open problem (issue 16, 2026-12-03): on the CI machine the lab BMC reports the cycle done but
-            # nothing of the next boot reaches the SOS session (3 of 3 runs; it passed on the machine it was written
-            # on). Typing through SOS, SOL and QEMU's serial port is proven above; the reboot and rescue over the
-            # console below are not until this is found. Reported as xfail, not passed, so it stays visible.
-            pytest.xfail(f"no boot output on the SOS session after a reboot: {bytes(client.out)[-300:]!r}")
-        assert client.wait_for(b"first boot of the installed system", timeout=120), bytes(client.out)[-2000:]
+        assert client.wait_for(b"iPXE", timeout=90, since=before_reboot), (bytes(client.out)[-1000:], bytes(client.err))
+        assert client.wait_for(b"first boot of the installed system", timeout=120, since=before_reboot), bytes(client.out)[-2000:]
         wait_for(lambda: device.refresh_from_db() or device.state == DeviceState.ACTIVE, timeout=60)
 
         # Rescue: the installer's initramfs in rescue mode, in memory, with the device's keys, a shell on the
         # console (so on this SOS session); the disk's bytes are the same after it.
         disk = tmp_path / f"disk-{device.server.serial}.img"
         before = hashlib.sha256(disk.read_bytes()).hexdigest()
+        before_rescue = len(client.out)
         actions.perform("rescue", device=device, actor=owner)
-        assert client.wait_for(b"rescue system ready", timeout=150), bytes(client.out)[-3000:]
+        assert client.wait_for(b"rescue system ready", timeout=150, since=before_rescue), (bytes(client.out)[-3000:], bytes(client.err))
         assert wait_for(lambda: device.refresh_from_db() or device.state == DeviceState.RESCUE, timeout=10)
         assert wait_for(lambda: device.installs.filter(kind="rescue", state="succeeded").exists(), timeout=30)
         time.sleep(1)  # the shell's prompt

@@ -4,6 +4,7 @@ The platform on the host's 127.0.0.1 is 10.0.2.2 inside the guest (QEMU user net
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -19,9 +20,13 @@ QEMU = "qemu-system-x86_64"
 GUEST_HOST_ADDRESS = "10.0.2.2"
 
 
-def serial_socket_path(mac: str) -> Path:
-    """Where the machine with this MAC has its serial port (short: a Unix socket path has at most 107 bytes)."""
-    return Path(tempfile.gettempdir()) / f"metalyard-serial-{os.getuid()}-{mac.replace(':', '')}.sock"
+def serial_socket_path(mac: str, workdir: Path) -> Path:
+    """Where the machine with this MAC, run from `workdir`, has its serial port. Short (a Unix socket path has
+    at most 107 bytes, a test's workdir can be longer), and unique to the workdir: the lab's MACs repeat from
+    one test run to the next, and two runs at once on one machine (CI beside a developer's QEMU test) each
+    unlinked and rebound the other's socket, so a BMC reconnecting after a reboot read another run's QEMU."""
+    run = hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"metalyard-serial-{os.getuid()}-{run}-{mac.replace(':', '')}.sock"
 
 
 @dataclass
@@ -45,7 +50,7 @@ class QemuMachine:
 
     @property
     def serial_socket(self) -> Path:
-        return serial_socket_path(self.mac)
+        return serial_socket_path(self.mac, self.workdir)
 
     def command(self) -> list[str]:
         from_disk = self.boot == "disk" and self.disk is not None
