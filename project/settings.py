@@ -348,6 +348,11 @@ CONSOLE_FORWARDED_ALLOW_IPS = os.environ.get("METALYARD_CONSOLE_FORWARDED_ALLOW_
 # Custom iPXE (docs/console.md): the customer's script is fetched once per run, bounded in time and size.
 CUSTOM_IPXE_TIMEOUT = float(os.environ.get("METALYARD_CUSTOM_IPXE_TIMEOUT", "10"))
 CUSTOM_IPXE_MAX_BYTES = int(os.environ.get("METALYARD_CUSTOM_IPXE_MAX_BYTES", str(64 * 1024)))
+# The URL's host may not resolve to loopback, link-local, a provisioning network, a BMC or BMC_NETWORKS, nor to
+# another private or reserved range unless it is listed here (CIDRs, comma-separated: an internal mirror).
+CUSTOM_IPXE_ALLOWED_NETWORKS = env_list("METALYARD_CUSTOM_IPXE_ALLOWED_NETWORKS")
+# The facilities' out-of-band (BMC) networks, CIDRs, comma-separated: never fetched from on a customer's behalf.
+BMC_NETWORKS = env_list("METALYARD_BMC_NETWORKS")
 # DHCP: the server, the file its generated configuration is written to, the boot URL iPXE clients get.
 # METALYARD_DHCP_SERVER: dnsmasq (default) or kea (ISC Kea's kea-dhcp4).
 DHCP_SERVER = os.environ.get("METALYARD_DHCP_SERVER", "dnsmasq")

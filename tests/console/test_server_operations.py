@@ -9,6 +9,7 @@ import requests
 from apps.installs.models import Device, DeviceState, Install, InstallKind, InstallState
 from apps.lab import machines
 from tests.api.clients import customer, packet_manager, wait_until
+from tests.console.conftest import CUSTOMER_WEB_ADDRESS
 
 packet = pytest.importorskip("packet")
 pytestmark = [pytest.mark.timeout(240), pytest.mark.postgres]
@@ -147,8 +148,8 @@ def test_a_custom_ipxe_url_that_fails_fails_the_install_with_that_reason(client,
         import socket
 
         with socket.socket() as sock:  # a port nobody listens on: nothing answers
-            sock.bind(("127.0.0.1", 0))
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/boot.ipxe"
+            sock.bind((CUSTOMER_WEB_ADDRESS, 0))
+            url = f"http://{CUSTOMER_WEB_ADDRESS}:{sock.getsockname()[1]}/boot.ipxe"
         reason = "could not be fetched"
     else:
         customer_web.pages["/boot.ipxe"] = page

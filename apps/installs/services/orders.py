@@ -15,6 +15,7 @@ from apps.audit.services import audit_record, diff, snapshot
 from apps.hardware.models import Server, ServerState
 from apps.installs.custom_ipxe import has_script
 from apps.installs.models import CUSTOM_IPXE_SLUG, Device, DeviceState, Install, InstallKind, OperatingSystem
+from apps.installs.outbound import TargetRefused, target_check
 from apps.installs.services.admission import installs_admit
 from apps.installs.services.reservations import reservation_for_order, unreserved
 from apps.installs.services.spot_notice import spot_reclaim_for_demand
@@ -102,9 +103,15 @@ def os_plan_check(os_: OperatingSystem, plan: Any) -> None:
 
 
 def custom_ipxe_check(os_: OperatingSystem, *, ipxe_script_url: str, userdata: str) -> None:
-    """custom_ipxe needs a script (a URL or #!ipxe userdata); a URL is http or https only."""
+    """custom_ipxe needs a script (a URL or #!ipxe userdata); a URL is http or https only, and its host must not
+    resolve to the platform's own, private or reserved networks (apps.installs.outbound; checked again at fetch)."""
     if ipxe_script_url and not ipxe_script_url.lower().startswith(("http://", "https://")):
         raise ValidationError({"ipxe_script_url": "The iPXE script URL must be http:// or https://."})
+    if ipxe_script_url:
+        try:
+            target_check(ipxe_script_url)
+        except TargetRefused as exc:
+            raise ValidationError({"ipxe_script_url": f"The iPXE script URL is refused: {exc}."}) from None
     if os_.slug == CUSTOM_IPXE_SLUG and not has_script(ipxe_script_url=ipxe_script_url, userdata=userdata):
         raise ValidationError({"ipxe_script_url": "custom_ipxe needs an ipxe_script_url, or userdata beginning with #!ipxe."})
 
