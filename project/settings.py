@@ -345,6 +345,8 @@ CONSOLE_WEB_BIND = os.environ.get("METALYARD_CONSOLE_WEB_BIND", "")
 CONSOLE_WS_URL = os.environ.get("METALYARD_CONSOLE_WS_URL", "")
 # The proxies whose X-Forwarded-For names the browser's address in the console's session records.
 CONSOLE_FORWARDED_ALLOW_IPS = os.environ.get("METALYARD_CONSOLE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# How often an open browser console re-checks that its person is still signed in and may use it.
+CONSOLE_RECHECK_SECONDS = float(os.environ.get("METALYARD_CONSOLE_RECHECK_SECONDS", "30"))
 # Custom iPXE (docs/console.md): the customer's script is fetched once per run, bounded in time and size.
 CUSTOM_IPXE_TIMEOUT = float(os.environ.get("METALYARD_CUSTOM_IPXE_TIMEOUT", "10"))
 CUSTOM_IPXE_MAX_BYTES = int(os.environ.get("METALYARD_CUSTOM_IPXE_MAX_BYTES", str(64 * 1024)))

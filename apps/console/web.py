@@ -17,12 +17,14 @@ import json
 import logging
 import uuid
 from collections import deque
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 
 from apps.accounts.selectors import WRITE, can
 from apps.console import services
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_KEYSTROKE_FRAME = 4096  # bytes one frame may type (a paste is split by the browser)
 MAX_PENDING_BYTES = 1024 * 1024  # a browser this far behind the console is disconnected, not buffered forever
+ACCESS_LOST = "your access to this console ended (signed out, or your role in the project changed)"
 
 _hub: ConsoleHub | None = None
 _facilities: list[str] = []
@@ -104,6 +107,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     seat: Seat | None = None
     viewer: BrowserViewer | None = None
     sender: asyncio.Task[None] | None = None
+    checker: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -145,6 +149,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             text = f"{access.hostname}: reading"
         self.viewer.put(json.dumps({"type": "status", "keyboard": keyboard, "text": text}))
         self.sender = asyncio.ensure_future(self.viewer.pump())
+        self.checker = asyncio.ensure_future(self._recheck_every(settings.CONSOLE_RECHECK_SECONDS, user, access))
 
     @staticmethod
     def _access(user: Any, pk: Any) -> tuple[int, services.ConsoleAccess | None]:
@@ -162,6 +167,23 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return 4404, None
         return 0, access
 
+    async def _recheck_every(self, seconds: float, user: Any, access: services.ConsoleAccess) -> None:
+        """A console stays open for as long as its person may use it: signing out (or the session expiring),
+        being removed from the project or made read-only ends it within `seconds`."""
+        while self.viewer is not None and self.viewer.ended is None:
+            await asyncio.sleep(seconds)
+            if not await database_sync_to_async(self._still_allowed)(user, access):
+                self.viewer.end(ACCESS_LOST)
+                return
+
+    def _still_allowed(self, user: Any, access: services.ConsoleAccess) -> bool:
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        if session_key is None or str(store.load().get(SESSION_KEY)) != str(user.pk):
+            return False
+        device = visible_devices(user).select_related("project").filter(pk=access.device_id).first()
+        return device is not None and can(user, device.project, WRITE)
+
     async def _refuse(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "end", "reason": text}))
         await self.close(code=4409)
@@ -174,8 +196,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         console, seat, self.console, self.seat = self.console, self.seat, None, None
-        if self.sender is not None:
-            self.sender.cancel()
+        for task in (self.sender, self.checker):
+            if task is not None:
+                task.cancel()
         if console is not None and seat is not None:
             reason = self.viewer.ended if self.viewer is not None and self.viewer.ended else f"browser closed ({code})"
             await console.detach(seat, reason)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 
@@ -18,7 +18,7 @@ from apps.accounts import services as accounts
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from apps.console.models import ConsoleSession
-from apps.console.web import shared_hub
+from apps.console.web import ACCESS_LOST, shared_hub
 from project.console_asgi import application
 from tests.factories import UserFactory
 from tests.hardware.factories import BMCFactory, ServerFactory
@@ -198,3 +198,32 @@ def test_a_console_that_cannot_open_says_why_and_leaves_no_open_session(ipmi_lab
 
     run(body)
     assert not ConsoleSession.objects.filter(device=device).exists()
+
+
+def test_signing_out_or_losing_the_role_ends_an_open_console(ipmi_lab, transactional_db, settings) -> None:  # noqa: F811
+    settings.CONSOLE_RECHECK_SECONDS = 0.2
+    device = sol_device(ipmi_lab, "ws-recheck")
+    owner, demoted = member(device, Role.OWNER), member(device, Role.COLLABORATOR)
+    signed_out = Client()
+    signed_out.force_login(owner)
+    owner_cookie = f"sessionid={signed_out.cookies['sessionid'].value}".encode()
+    demoted_cookie = signed_in(demoted)
+
+    async def body() -> None:
+        typing, reading = Browser(device, owner_cookie), Browser(device, demoted_cookie)
+        for browser in (typing, reading):
+            assert (await browser.socket.connect(timeout=20))[0]
+            assert await browser.read_until(lambda b: b.notices)
+        await sync_to_async(signed_out.logout)()
+        assert await typing.read_until(lambda b: b.closed is not None, timeout=10)
+        assert typing.closed == 4000 and typing.notices[-1] == {"type": "end", "reason": ACCESS_LOST}
+        assert reading.closed is None  # the other person is still on
+        await sync_to_async(accounts.membership_set)(user=demoted, project=device.project, role=Role.READ_ONLY)
+        assert await reading.read_until(lambda b: b.closed is not None, timeout=10)
+        assert reading.closed == 4000 and reading.notices[-1] == {"type": "end", "reason": ACCESS_LOST}
+        for browser in (typing, reading):
+            await browser.socket.disconnect()
+
+    run(body)
+    sessions = ConsoleSession.objects.filter(device=device)
+    assert sessions.count() == 2 and all(s.ended_at is not None and s.end_reason == ACCESS_LOST for s in sessions)
