@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Iterable
 
 # Keywords followed by a value that names the statement; a single-valued one is replaced by a new set.
-SINGLE_VALUED = frozenset({"description", "mtu", "host-name", "speed", "encapsulation", "vlan-id", "native-vlan-id", "link-mode",
+SINGLE_VALUED = frozenset({"description", "mtu", "802.3ad", "host-name", "speed", "encapsulation", "vlan-id", "native-vlan-id", "link-mode",
                            # protocols bgp and policy-options (customer BGP)
                            "peer-as", "local-as", "type", "import", "export", "authentication-key", "maximum", "interface-mode"})
 MULTI_VALUED = frozenset({"unit", "family", "address", "members", "vlan", "group", "neighbor",

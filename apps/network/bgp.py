@@ -20,7 +20,8 @@ from apps.ipam.selectors import server_addresses
 from apps.network.bgp_plan import FAMILY_NUMBER, session_link
 from apps.network.devices import DeviceRef
 from apps.network.models import AddressFamily, BgpConfig, BgpConfigStatus, BgpDeployment, BgpSession
-from apps.network.services import PROVISIONED_SERVER_STATES, port_configure_for_server
+from apps.network.port_plan import PROVISIONED_SERVER_STATES
+from apps.network.services import port_configure_for_server
 
 # RFC 6996: 64512–65534 and 4200000000–4294967294 are for private use.
 PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))

@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from apps.hardware.models import Switch as _Switch
 from apps.network.drivers import PortMode
 from project.encryption import EncryptedTextField
+from project.states import freeze
 
 # The one PortMode is the driver interface's (apps.network.drivers); these are its labels here.
 PORT_MODE_CHOICES = [(PortMode.PROVISIONED.value, "Provisioned (routed, the server's gateways)"),
@@ -35,6 +36,8 @@ class PortConfig(models.Model):
     addresses = models.JSONField(default=list, blank=True, help_text="Switch-side interface addresses with the link's prefix length.")
     vlans = models.JSONField(default=list, blank=True, help_text="Layer 2: the VLAN ids the trunk carries.")
     native_vlan = models.PositiveIntegerField(null=True, blank=True, help_text="Layer 2: the VLAN carried untagged.")
+    lag = models.CharField(max_length=20, blank=True, help_text="Layer 2: the LACP bundle (aggregated Ethernet, e.g. ae10) the port is a member "
+                                                                 "of; the bundle's first member also carries its VLANs.")
     bgp = models.JSONField(default=dict, blank=True, help_text="The customer BGP sessions on this port (no secrets: the MD5 password stays "
                                                                "encrypted on the project's BGP configuration).")
     desired_version = models.PositiveIntegerField(default=1)
@@ -271,3 +274,42 @@ class PortLayer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.interface_id}: {'layer 2' if self.layer2 else 'layer 3'}"
+
+
+class VlanBatchState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class VlanAssignmentBatch(models.Model):
+    """Several VLAN assignments and unassignments of one port, applied together: one change of the port's desired
+    state and one push (the real service's "port VLAN assignment batch"). Failures say why in `error_messages`."""
+
+    TRANSITIONS = freeze({
+        VlanBatchState.QUEUED: {VlanBatchState.IN_PROGRESS, VlanBatchState.FAILED},
+        VlanBatchState.IN_PROGRESS: {VlanBatchState.COMPLETED, VlanBatchState.FAILED},
+        VlanBatchState.COMPLETED: set(),
+        VlanBatchState.FAILED: set(),
+    })
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="vlan_batches")
+    device_id = models.UUIDField(db_index=True)
+    # The port the batch was made on: a NIC, or bond0 (named by the first NIC, with `bond`).
+    interface = models.ForeignKey("hardware.NetworkInterface", on_delete=models.CASCADE, related_name="vlan_batches")
+    bond = models.BooleanField(default=False)
+    state = models.CharField(max_length=12, choices=VlanBatchState.choices, default=VlanBatchState.QUEUED)
+    assignments = models.JSONField(default=list, help_text='[{"id", "vlan" (VLAN id), "virtual_network" (uuid), "state", "native"}]')
+    error_messages = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = "VLAN assignment batch"
+        verbose_name_plural = "VLAN assignment batches"
+
+    def __str__(self) -> str:
+        return f"VLAN batch {self.pk} ({self.state})"

@@ -32,9 +32,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.hardware.models import Server, ServerState, Switch, SwitchPort
+from apps.hardware.models import Server, Switch, SwitchPort
 from apps.ipam.selectors import server_addresses
-from apps.network.bgp_plan import server_bgp_spec
 from apps.network.drivers import (
     BgpIntent,
     BgpPeer,
@@ -49,12 +48,11 @@ from apps.network.drivers import (
     driver_for,
 )
 from apps.network.models import PORT_MODES, BgpConfig, BgpSession, ConfigPush, PortConfig, PortDrift, PortLayer, PushOutcome, SwitchSync
+from apps.network.port_plan import server_port_plan
 from project.tasks import enqueue_for_facility
 
 log = logging.getLogger(__name__)
 
-# Servers in these states carry their addresses on the wire; every other state is isolated.
-PROVISIONED_SERVER_STATES = frozenset({ServerState.ALLOCATED, ServerState.PROVISIONING, ServerState.ACTIVE})
 MAX_PUSH_ROUNDS = 5
 WAIT_POLL_SECONDS = 0.25
 
@@ -88,7 +86,8 @@ class NotOutsideTransaction(RuntimeError):
 @transaction.atomic
 def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: int | None = None, addresses: Sequence[str] = (),
                     server: Server | None = None, actor: Any = None, reason: str = "", schedule: bool = True,
-                    bgp: dict[str, Any] | None = None, vlans: Sequence[int] = (), native_vlan: int | None = None) -> tuple[PortConfig, bool]:
+                    bgp: dict[str, Any] | None = None, vlans: Sequence[int] = (), native_vlan: int | None = None,
+                    lag: str = "") -> tuple[PortConfig, bool]:
     """Set one port's desired state. Returns (config, changed); an unchanged state bumps nothing and pushes nothing."""
     if mode not in PORT_MODES:
         raise ValueError(f"Unknown port mode '{mode}'; use one of {', '.join(PORT_MODES)}.")
@@ -100,7 +99,7 @@ def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: 
     if mode != PortMode.LAYER2 and (vlans or native_vlan):
         raise ValueError("Only a Layer 2 port carries VLANs.")
     wanted = {"mode": mode, "description": description[:200], "mtu": mtu, "addresses": normalized, "server_id": server.pk if server else None,
-              "bgp": bgp or {}, "vlans": sorted(set(vlans)), "native_vlan": native_vlan}
+              "bgp": bgp or {}, "vlans": sorted(set(vlans)), "native_vlan": native_vlan, "lag": lag if mode == PortMode.LAYER2 else ""}
     config = PortConfig.objects.select_for_update().filter(port=port).first()
     if config is not None and all(getattr(config, k) == v for k, v in wanted.items()):
         return config, False
@@ -124,49 +123,6 @@ def port_config_set(*, port: SwitchPort, mode: str, description: str = "", mtu: 
     if schedule:
         schedule_push(port.switch_id)
     return config, True
-
-
-def server_port_plan(server: Server) -> list[tuple[SwitchPort, dict[str, Any]]]:
-    """The desired state of each switch port cabled to `server`, from the model (no writes).
-
-    The server's addresses go on the port cabled to its first NIC (by name); other cabled ports are
-    isolated: one routed link per server (the /31 and /127 pairs are point-to-point)."""
-    ports = list(SwitchPort.objects.filter(cable__interface__server=server).select_related("switch", "cable__interface__port_layer__native_vlan")
-                 .order_by("cable__interface__name", "pk"))
-    links: list[str] = []
-    if server.state in PROVISIONED_SERVER_STATES:
-        links = _gateway_addresses(server)
-    provisioned = server.state in PROVISIONED_SERVER_STATES
-    # Layer 2 choices count only for the device that holds the server's links now.
-    holders = {a.device_id for a in server_addresses(server) if a.device_id}
-    plan = []
-    for index, port in enumerate(ports):
-        nic = port.cable.interface.name
-        layer = getattr(port.cable.interface, "port_layer", None)
-        if provisioned and layer is not None and layer.layer2 and layer.device_id in holders:
-            vlans = sorted(layer.virtual_networks.values_list("vxlan", flat=True))
-            native = layer.native_vlan.vxlan if layer.native_vlan_id else None
-            spec = {"mode": PortMode.LAYER2, "vlans": vlans, "native_vlan": native, "mtu": settings.SWITCH_PORT_MTU,
-                    "description": f"metalyard {server.serial} {nic} layer2"}
-        elif index == 0 and links:
-            spec = {"mode": PortMode.PROVISIONED, "addresses": links, "mtu": settings.SWITCH_PORT_MTU,
-                    "description": f"metalyard {server.serial} {nic} provisioned", "bgp": server_bgp_spec(server)}
-        else:
-            why = server.state if index == 0 or not links else "secondary NIC"
-            spec = {"mode": PortMode.ISOLATED, "addresses": [], "mtu": None, "description": f"metalyard {server.serial} {nic} isolated ({why})"}
-        plan.append((port, spec))
-    return plan
-
-
-def _gateway_addresses(server: Server) -> list[str]:
-    """The switch side of each of the server's links: "<gateway>/<prefix length>"."""
-    links = []
-    for assignment in server_addresses(server):
-        if not assignment.gateway:
-            continue
-        prefix = ipaddress.ip_network(str(assignment.network), strict=False).prefixlen
-        links.append(f"{ipaddress.ip_address(str(assignment.gateway))}/{prefix}")
-    return links
 
 
 def port_configure_for_server(*, server: Server, actor: Any = None, reason: str = "", schedule: bool = True) -> PortChange:
@@ -310,7 +266,8 @@ def switch_target(switch: Switch) -> SwitchTarget:
 
 def port_intent(config: PortConfig) -> PortIntent:
     return PortIntent(name=config.port.name, mode=PortMode(config.mode), description=config.description, mtu=config.mtu,
-                      addresses=tuple(config.addresses), bgp=_bgp_intent(config.bgp), vlans=tuple(config.vlans), native_vlan=config.native_vlan)
+                      addresses=tuple(config.addresses), bgp=_bgp_intent(config.bgp), vlans=tuple(config.vlans), native_vlan=config.native_vlan,
+                      lag=config.lag)
 
 
 def _bgp_intent(spec: dict[str, Any]) -> BgpIntent | None:

@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.hardware.models import Switch
-from apps.network import services
+from apps.network import services, vlan_batches
 from apps.network.models import PortConfig, SwitchSync
 from project.tasks import enqueue_for_facility
 
@@ -50,3 +50,8 @@ def drift_check_all() -> str:
         enqueue_for_facility("apps.network.tasks.drift_check", switch_id, facility_code=code,
                              task_name=f"network.drift.{switch_id}", group="network.drift")
     return f"{len(switches)} switch(es) queued for a drift check"
+
+
+def vlan_batch_run(batch_id: str) -> str:
+    batch = vlan_batches.vlan_batch_run(batch_id)
+    return f"VLAN batch {batch.pk}: {batch.state}" + (f" ({'; '.join(batch.error_messages)})" if batch.error_messages else "")

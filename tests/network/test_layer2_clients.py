@@ -80,7 +80,7 @@ def test_equinix_metal_models_decode_vlans_and_ports(site, live_server):
     # The device itself tells the same story (what Terraform's equinix_metal_device_network_type reads).
     shown = {p.name: p for p in em.DevicesApi(client).find_device_by_id(str(site.device.pk)).network_ports}
     assert (shown["bond0"].network_type, shown["bond0"].id, shown["eth1"].network_type, shown["eth1"].id) == ("hybrid", bond.id, "layer2-individual", eth1)
-    assert shown["eth1"].native_virtual_network.vxlan == 1000 and not shown["bond0"].data.bonded
+    assert shown["eth1"].native_virtual_network.vxlan == 1000 and shown["bond0"].data.bonded  # hybrid: eth0 still in the bond
     assert ports.delete_native_vlan(eth1).native_virtual_network is None
     assert ports.unassign_port(eth1, em.PortAssignInput(vnid=created.id)).virtual_networks == []
     back = ports.convert_layer3(eth1, port_convert_layer3_input=em.PortConvertLayer3Input(request_ips=[]))
@@ -100,8 +100,8 @@ def test_bad_layer2_input_is_422_and_other_tenants_get_404(site, live_server):
     assert requests.post(f"{base}/projects/{project_id}/virtual-networks", json={"metro": "da", "vxlan": 4000}, headers=headers,
                          timeout=30).status_code == 422
     bond0 = public_id("bond_port", NetworkInterface.objects.get(server=site.device.server, name="eth0").pk)
-    refused = requests.post(f"{base}/ports/{bond0}/convert/layer-2", json={"vnid": "1500"}, headers=headers, timeout=30)
-    assert refused.status_code == 422 and "not offered" in refused.json()["errors"][0]
+    refused = requests.post(f"{base}/ports/{bond0}/assign", json={"vnid": "1500"}, headers=headers, timeout=30)
+    assert refused.status_code == 422 and "not offered" in refused.json()["errors"][0]  # VLANs on a Layer 3 bond0 (hybrid bonded)
     eth1 = port_id(site.device, "eth1")
     layer3 = requests.post(f"{base}/ports/{eth1}/assign", json={"vnid": "1500"}, headers=headers, timeout=30)
     assert layer3.status_code == 422 and "Layer 3 port" in layer3.json()["errors"][0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from apps.network.drivers import PortIntent, PortMode, SwitchRejected, driver_for, junos_bgp
-from apps.network.drivers.junos import JunosDriver
+from apps.network.drivers.junos import JunosDriver, lag_name
 
 
 def test_provisioned_port_renders_routed_interface_with_gateway_sides():
@@ -12,7 +12,8 @@ def test_provisioned_port_renders_routed_interface_with_gateway_sides():
                         addresses=("147.75.200.4/31", "10.70.1.8/31", "2604:1380:0:A00:0::/127"))
     assert JunosDriver().render([intent]) == [
         "delete interfaces xe-0/0/12",
-        # The port's BGP groups and filters go with it (absent ones draw only a "statement not found" warning).
+        "delete interfaces ae12",
+        # The LACP bundle named after the port, and its BGP groups and filters go with it (absent ones draw only a "statement not found" warning).
         *junos_bgp.delete_lines("xe-0/0/12"),
         'set interfaces xe-0/0/12 description "metalyard SRV9 eth0"',
         "set interfaces xe-0/0/12 mtu 9216",
@@ -27,6 +28,7 @@ def test_isolated_port_renders_disabled_without_addresses():
     intent = PortIntent(name="ge-0/0/3", mode=PortMode.ISOLATED, description="metalyard free", mtu=9216, addresses=("10.0.0.0/31",))
     assert JunosDriver().render([intent]) == [
         "delete interfaces ge-0/0/3",
+        "delete interfaces ae3",
         *junos_bgp.delete_lines("ge-0/0/3"),
         'set interfaces ge-0/0/3 description "metalyard free"',
         "set interfaces ge-0/0/3 disable",
@@ -36,8 +38,8 @@ def test_isolated_port_renders_disabled_without_addresses():
 def test_description_cannot_inject_configuration():
     intent = PortIntent(name="xe-0/0/1", mode=PortMode.ISOLATED, description='evil"\nset system root-authentication plain-text-password "x" \\')
     lines = JunosDriver().render([intent])
-    assert len(lines) == 3 + 8
-    assert lines[9] == 'set interfaces xe-0/0/1 description "evil_ set system root-authentication plain-text-password _x_ _"'
+    assert len(lines) == 4 + 8
+    assert lines[10] == 'set interfaces xe-0/0/1 description "evil_ set system root-authentication plain-text-password _x_ _"'
 
 
 def test_single_word_description_is_unquoted_like_display_set():
@@ -55,3 +57,27 @@ def test_driver_registry():
     assert isinstance(driver_for("junos"), JunosDriver)
     with pytest.raises(Exception, match="No switch driver for OS 'nxos'"):
         driver_for("nxos")
+
+
+def test_bonded_layer2_renders_an_lacp_bundle_named_after_its_first_member():
+    owner = PortIntent(name="xe-0/0/10", mode=PortMode.LAYER2, description="metalyard SRV1 eth0 bond0", mtu=9216, vlans=(1001, 1000),
+                       native_vlan=1000, lag="ae10")
+    member = PortIntent(name="xe-0/0/11", mode=PortMode.LAYER2, description="metalyard SRV1 eth1 bond0", mtu=9216, lag="ae10")
+    driver = JunosDriver()
+    assert driver.expected_lines(owner) == [
+        'set interfaces xe-0/0/10 description "metalyard SRV1 eth0 bond0"',
+        "set interfaces xe-0/0/10 ether-options 802.3ad ae10",
+        'set interfaces ae10 description "metalyard SRV1 eth0 bond0"',
+        "set interfaces ae10 mtu 9216",
+        "set interfaces ae10 aggregated-ether-options lacp active",
+        "set interfaces ae10 native-vlan-id 1000",
+        "set interfaces ae10 unit 0 family ethernet-switching interface-mode trunk",
+        "set interfaces ae10 unit 0 family ethernet-switching vlan members metalyard-vlan1000",
+        "set interfaces ae10 unit 0 family ethernet-switching vlan members metalyard-vlan1001",
+    ]
+    # The other member only joins the bundle (the trunk is the bundle's; Junos takes no MTU on a member).
+    assert driver.expected_lines(member) == ['set interfaces xe-0/0/11 description "metalyard SRV1 eth1 bond0"',
+                                             "set interfaces xe-0/0/11 ether-options 802.3ad ae10"]
+    assert driver.render([owner, member])[:2] == ["delete interfaces xe-0/0/10", "delete interfaces ae10"]
+    assert [JunosDriver().render([member])[1]] == ["delete interfaces ae11"]
+    assert lag_name("et-1/1/2") == "ae1102"

@@ -21,7 +21,7 @@ from apps.installs.models import Device, Install, InstallEvent, OperatingSystem
 from apps.installs.selectors import install_percentage, provisioning_events
 from apps.ipam.api.serializers import customer_ip
 from apps.ipam.models import Assignment, Block
-from apps.network.api.layer2_serializers import network_type, port_out
+from apps.network.api.layer2_serializers import device_ports, network_type
 from project.public_ids import public_id
 from project.timestamps import metal_time
 
@@ -87,7 +87,7 @@ class DevicePage:
         page.addresses = {k: sorted(v, key=lambda a: (a.family, not a.public)) for k, v in grouped.items()}
         servers = {d.server_id: d.pk for d in devices if d.server_id}
         for nic in (NetworkInterface.objects.filter(server_id__in=list(servers))
-                    .select_related("cable__port__switch", "port_layer__native_vlan__metro").prefetch_related("port_layer__virtual_networks")
+                    .select_related("cable__port__switch", "port_layer__native_vlan__metro").prefetch_related("port_layer__virtual_networks__metro")
                     .order_by("server_id", "name")):
             page.ports.setdefault(servers[nic.server_id], []).append(nic)
         return page
@@ -122,13 +122,16 @@ def _attach_catalog(devices: list[Device]) -> None:
 
 def network_ports(nics: list[Any]) -> list[dict[str, Any]]:
     """A device's ports as the real service shapes them: `bond0` with the device's composite `network_type`
-    (layer3, hybrid, layer2-individual: packngo and Terraform's `network_type` read it from here), then each
-    NIC cabled to a switch port with its own type, VLANs and native VLAN (the network app's Layer 2 state)."""
-    if not nics:
-        return []
-    device_type = network_type([getattr(nic, "port_layer", None) for nic in nics])
-    return [port_out(nics[0], first_nic=nics[0], kind="bond", device_type=device_type),
-            *(port_out(nic, first_nic=nics[0], kind="nic", device_type=device_type) for nic in nics)]
+    (layer3, hybrid, layer2-bonded, layer2-individual: packngo and Terraform's `network_type` read it from the
+    ports' `bonded` flags and the management addresses), then each NIC cabled to a switch port with its own type,
+    VLANs and native VLAN (the network app's Layer 2 state)."""
+    return device_ports(nics)
+
+
+def layer2_device(nics: list[Any]) -> bool:
+    """bond0 is in Layer 2: the device's addresses are off the wire (kept in IPAM for the way back to Layer 3), and
+    the real service shows none — packngo tells layer2-bonded from layer3 by exactly that."""
+    return bool(nics) and network_type([getattr(nic, "port_layer", None) for nic in nics]).startswith("layer2")
 
 
 def sos_address(device: Device, facility: Any) -> str | None:
@@ -173,7 +176,8 @@ def device_repr(device: Device, page: DevicePage) -> dict[str, Any]:
                    "href": metro_href(metro.pk)} if metro else None),
         "operating_system": {"id": public_id("operating_system", os_.pk), "slug": os_.slug, "name": os_.name, "distro": os_.distro,
                              "version": os_.version, "href": os_href(os_.pk)},
-        "ip_addresses": [customer_ip(block) for block in page.addresses.get(device.pk, [])],
+        "ip_addresses": ([] if layer2_device(page.ports.get(device.pk, [])) else
+                         [customer_ip(block) for block in page.addresses.get(device.pk, [])]),
         "network_ports": network_ports(page.ports.get(device.pk, [])),
         "ssh_keys": [],
         "project": project,

@@ -17,14 +17,15 @@ def _time(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def vlan_out(vlan: VirtualNetwork) -> dict[str, Any]:
+def vlan_out(vlan: VirtualNetwork, *, instances: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A VLAN; `instances` (the devices whose ports carry it, with their ports) when the caller included them."""
     metro = vlan.metro
     return {
         "id": str(vlan.pk), "href": f"{BASE}/virtual-networks/{vlan.pk}", "vxlan": vlan.vxlan, "description": vlan.description or None,
         "tags": list(vlan.tags), "metro_code": metro.code, "facility": None,
         "metro": {"id": public_id("metro", metro.pk), "code": metro.code, "name": metro.name, "country": metro.country, "href": metro_href(metro.pk)},
         "assigned_to": {"id": str(vlan.project_id), "href": f"{BASE}/projects/{vlan.project_id}"},
-        "assigned_to_virtual_circuit": False, "instances": [], "metal_gateways": [],
+        "assigned_to_virtual_circuit": False, "instances": instances or [], "metal_gateways": [],
         "created_at": _time(vlan.created_at),
     }
 
@@ -34,32 +35,57 @@ def bond_ref(first_nic: NetworkInterface) -> dict[str, str]:
     return {"id": bond_id, "name": "bond0", "href": f"{BASE}/ports/{bond_id}"}
 
 
+def _state(layer: PortLayer | None) -> tuple[bool, bool]:
+    """(Layer 2, bonded) of one NIC: without a recorded choice a NIC is Layer 3 and in the bond."""
+    return (bool(layer.layer2), bool(layer.bonded)) if layer is not None else (False, True)
+
+
 def network_type(layers: list[PortLayer | None]) -> str:
-    """The device's composite network type from its NICs (first = the routed one), as the real service names it."""
-    layer2 = [bool(layer and layer.layer2) for layer in layers]
-    if not any(layer2):
-        return "layer3"
-    if not layer2[0]:
-        return "hybrid"
-    return "layer2-individual"
+    """The device's composite network type from its NICs (first = bond0's and the routed one), as the real service
+    names it and as packngo's Device.GetNetworkType computes it from the ports' `bonded` flags: layer3 (every NIC
+    bonded, routed), hybrid (bond0 routed, a NIC out of the bond in Layer 2), layer2-bonded (bond0 in Layer 2, an
+    LACP bundle), layer2-individual (bond0 in Layer 2, every NIC on its own)."""
+    states = [_state(layer) for layer in layers]
+    if not states or not states[0][0]:
+        return "hybrid" if any(layer2 for layer2, _ in states) else "layer3"
+    return "layer2-bonded" if all(bonded for _, bonded in states) else "layer2-individual"
 
 
-def port_out(nic: NetworkInterface, *, first_nic: NetworkInterface, kind: str, device_type: str) -> dict[str, Any]:
-    layer: PortLayer | None = getattr(nic, "port_layer", None)
+def port_out(nic: NetworkInterface, *, first_nic: NetworkInterface, kind: str, device_type: str,
+             bond_bonded: bool = True, bond_vlans: PortLayer | None = None) -> dict[str, Any]:
+    """One port as the real service shapes it. bond0's `bonded` is true while any NIC is in the bond (what packngo
+    reads); its VLANs, while it is a Layer 2 bundle, are those of `bond_vlans` (the first NIC's layer)."""
     bond = bond_ref(first_nic)
     if kind == "bond":
-        return {**bond, "type": "NetworkBondPort", "network_type": device_type, "data": {"bonded": device_type == "layer3", "mac": None},
-                "disbond_operation_supported": True, "virtual_networks": [], "native_virtual_network": None}
-    vlans = sorted(layer.virtual_networks.all(), key=lambda v: v.vxlan) if layer else []  # prefetched on device pages
-    native = layer.native_vlan if layer and layer.native_vlan_id else None
+        carried = bond_vlans if device_type == "layer2-bonded" else None
+        return {**bond, "type": "NetworkBondPort", "network_type": device_type, "data": {"bonded": bond_bonded, "mac": None},
+                "disbond_operation_supported": True, **_vlans_of(carried)}
+    layer: PortLayer | None = getattr(nic, "port_layer", None)
+    layer2, bonded = _state(layer)
     port_id = public_id("port", nic.pk)
     cable = getattr(nic, "cable", None)
+    individual = layer if layer2 and not (bonded and device_type == "layer2-bonded") else None
     return {"id": port_id, "name": nic.name, "href": f"{BASE}/ports/{port_id}", "type": "NetworkPort",
-            "network_type": "layer2-individual" if layer and layer.layer2 else "layer3",
-            "data": {"bonded": layer.bonded if layer else True, "mac": nic.mac}, "bond": bond, "disbond_operation_supported": True,
-            "virtual_networks": [{"href": f"{BASE}/virtual-networks/{v.pk}"} for v in vlans],
-            "native_virtual_network": vlan_out(native) if native else None,
+            "network_type": ("layer2-bonded" if bonded else "layer2-individual") if layer2 else "layer3",
+            "data": {"bonded": bonded, "mac": nic.mac}, "bond": bond, "disbond_operation_supported": True, **_vlans_of(individual),
             "switch_port": cable.port.name if cable is not None else None}
+
+
+def _vlans_of(layer: PortLayer | None) -> dict[str, Any]:
+    vlans = sorted(layer.virtual_networks.all(), key=lambda v: v.vxlan) if layer else []  # prefetched on device pages
+    native = layer.native_vlan if layer and layer.native_vlan_id else None
+    return {"virtual_networks": [vlan_out(v) for v in vlans], "native_virtual_network": vlan_out(native) if native else None}
+
+
+def device_ports(nics: list[NetworkInterface]) -> list[dict[str, Any]]:
+    """A device's ports: `bond0` with the device's composite `network_type`, then each cabled NIC."""
+    if not nics:
+        return []
+    layers = [getattr(nic, "port_layer", None) for nic in nics]
+    device_type = network_type(layers)
+    bond_bonded = any(bonded for _, bonded in map(_state, layers))
+    common = {"first_nic": nics[0], "device_type": device_type, "bond_bonded": bond_bonded, "bond_vlans": layers[0]}
+    return [port_out(nics[0], kind="bond", **common), *(port_out(nic, kind="nic", **common) for nic in nics)]
 
 
 class VlanIn(serializers.Serializer):

@@ -20,10 +20,10 @@ from apps.accounts.selectors import WRITE, visible_projects
 from apps.facilities.models import Facility, Metro
 from apps.hardware.models import NetworkInterface
 from apps.ipam.selectors import server_addresses
-from apps.network import layer2
+from apps.network import layer2, vlan_batches
 from apps.network.api import layer2_serializers as s
 from apps.network.devices import customer_device
-from apps.network.models import VirtualNetwork
+from apps.network.models import PortLayer, VirtualNetwork, VlanAssignmentBatch
 from project.public_ids import key_of
 
 
@@ -69,9 +69,26 @@ class ProjectVlansView(GenericAPIView):
         return Response(s.vlan_out(vlan), status=status.HTTP_201_CREATED)
 
 
+def _included(request: Request) -> set[str]:
+    return {part.strip() for part in request.query_params.get("include", "").split(",") if part.strip()}
+
+
+def _instances(vlan: VirtualNetwork) -> list[dict[str, Any]]:
+    """The devices whose ports carry the VLAN, each with its ports (what Terraform unassigns before deleting it)."""
+    layers = PortLayer.objects.filter(Q(virtual_networks=vlan) | Q(native_vlan=vlan)).exclude(device_id=None).select_related("interface")
+    servers = {layer.device_id: layer.interface.server_id for layer in layers}
+    found = []
+    for device_id, server_id in sorted(servers.items(), key=lambda item: str(item[0])):
+        nics = list(NetworkInterface.objects.filter(server_id=server_id, cable__isnull=False).order_by("name", "pk")
+                    .select_related("port_layer__native_vlan__metro", "cable__port").prefetch_related("port_layer__virtual_networks__metro"))
+        found.append({"id": str(device_id), "href": f"{s.BASE}/devices/{device_id}", "network_ports": s.device_ports(nics)})
+    return found
+
+
 class VlanView(GenericAPIView):
     def get(self, request: Request, pk: Any) -> Response:
-        return Response(s.vlan_out(get_object_or_404(_vlans(request), pk=pk)))
+        vlan = get_object_or_404(_vlans(request), pk=pk)
+        return Response(s.vlan_out(vlan, instances=_instances(vlan) if "instances" in _included(request) else None))
 
     def put(self, request: Request, pk: Any) -> Response:
         vlan = get_object_or_404(_vlans(request), pk=pk)
@@ -109,15 +126,15 @@ class PortTarget:
                          .order_by("name", "pk"))
 
     def out(self) -> dict[str, Any]:
-        fresh = [NetworkInterface.objects.select_related("port_layer__native_vlan__metro", "cable__port").get(pk=n.pk) for n in self.nics]
-        device_type = s.network_type([getattr(n, "port_layer", None) for n in fresh])
-        nic = next(n for n in fresh if n.pk == self.nic.pk)
-        return s.port_out(nic, first_nic=fresh[0], kind=self.kind, device_type=device_type)
+        fresh = [NetworkInterface.objects.select_related("port_layer__native_vlan__metro", "cable__port")
+                 .prefetch_related("port_layer__virtual_networks__metro").get(pk=n.pk) for n in self.nics]
+        ports = s.device_ports(fresh)
+        wanted = s.bond_ref(fresh[0])["id"] if self.kind == "bond" else s.public_id("port", self.nic.pk)
+        return next(p for p in ports if p["id"] == wanted)
 
-    def nic_only(self, what: str) -> NetworkInterface:
-        if self.kind == "bond":
-            raise ValidationError({"port": f"{what} on bond0 (bonded Layer 2, LACP) is not offered; do it on eth0/eth1 (layer2-individual or hybrid)."})
-        return self.nic
+    @property
+    def is_bond(self) -> bool:
+        return self.kind == "bond"
 
 
 def _vlan_of(request: Request, target: PortTarget, vnid: str | None) -> VirtualNetwork:
@@ -160,28 +177,27 @@ class PortActionView(GenericAPIView):
         # The SDK sends the native VLAN's vnid in the query string; the others send a JSON body.
         data = {**request.query_params.dict(), **(request.data if isinstance(request.data, dict) else {})}
         who = {"device_label": target.device.hostname, "actor": actor_of(request)}
-        action = self.action_name
+        action, nic, bond = self.action_name, target.nic, target.is_bond
         if action == "assign":
-            layer2.port_assign(interface=target.nic_only("Assigning a VLAN"), vlan=_vlan_of(request, target, data.get("vnid")),
-                               project=target.device.project, **who)
+            layer2.port_assign(interface=nic, vlan=_vlan_of(request, target, data.get("vnid")), project=target.device.project, bond=bond, **who)
         elif action == "unassign":
-            layer2.port_unassign(interface=target.nic_only("Unassigning a VLAN"), vlan=_vlan_of(request, target, data.get("vnid")), **who)
+            layer2.port_unassign(interface=nic, vlan=_vlan_of(request, target, data.get("vnid")), **who)
         elif action == "native-vlan":
-            layer2.port_native_vlan(interface=target.nic_only("A native VLAN"), vlan=_vlan_of(request, target, data.get("vnid")), **who)
-        elif action == "convert/layer-2":
-            nic = target.nic_only("Converting to Layer 2")
-            vnid = data.get("vnid")
+            layer2.port_native_vlan(interface=nic, vlan=_vlan_of(request, target, data.get("vnid")), **who)
+        elif action in ("convert/layer-2", "convert/layer-3"):
+            to_layer2 = action == "convert/layer-2"
+            vnid = data.get("vnid") if to_layer2 else None
             vlan = _vlan_of(request, target, vnid) if vnid else None
-            layer2.port_convert(interface=nic, layer2=True, **who)
+            if bond:
+                layer2.bond_convert(interface=nic, layer2=to_layer2, **who)
+            else:
+                layer2.port_convert(interface=nic, layer2=to_layer2, **who)
             if vlan is not None:
-                layer2.port_assign(interface=nic, vlan=vlan, project=target.device.project, **who)
-        elif action == "convert/layer-3":
-            nics = target.nics if target.kind == "bond" else [target.nic]
-            for nic in nics:
-                layer2.port_convert(interface=nic, layer2=False, **who)
+                layer2.port_assign(interface=nic, vlan=vlan, project=target.device.project, bond=bond, **who)
         elif action in ("bond", "disbond"):
-            nics = target.nics if target.kind == "bond" else [target.nic]
-            for nic in nics:
+            if bond:
+                layer2.bond_set(interface=nic, bonded=action == "bond", **who)
+            else:
                 layer2.port_bond(interface=nic, bonded=action == "bond", **who)
         return Response(target.out())
 
@@ -190,5 +206,61 @@ class PortActionView(GenericAPIView):
             return Response({"errors": ["Method not allowed."]}, status=status.HTTP_405_METHOD_NOT_ALLOWED)
         target = PortTarget(request, pk)
         require(request, target.device.project, WRITE)
-        layer2.port_native_vlan(interface=target.nic_only("A native VLAN"), vlan=None, device_label=target.device.hostname, actor=actor_of(request))
+        layer2.port_native_vlan(interface=target.nic, vlan=None, device_label=target.device.hostname, actor=actor_of(request))
         return Response(target.out())
+
+
+# ---------------------------------------------------------------------------------------------- VLAN assignments
+
+
+def _port_ref(target: PortTarget) -> tuple[str, str]:
+    port_id = s.bond_ref(target.nic)["id"] if target.is_bond else s.public_id("port", target.nic.pk)
+    return port_id, f"{s.BASE}/ports/{port_id}"
+
+
+class PortVlanAssignmentsView(GenericAPIView):
+    """GET /ports/{id}/vlan-assignments: the VLANs the port carries now, each with whether it is native."""
+
+    def get(self, request: Request, pk: Any) -> Response:
+        target = PortTarget(request, pk)
+        _, href = _port_ref(target)
+        layer = PortLayer.objects.filter(interface=target.nic, device_id=target.device.id).prefetch_related("virtual_networks").first()
+        return Response({"vlan_assignments": vlan_batches.current_assignments(layer, port_href=href)})
+
+
+class PortVlanAssignmentView(GenericAPIView):
+    def get(self, request: Request, pk: Any, assignment_id: Any) -> Response:
+        target = PortTarget(request, pk)
+        _, href = _port_ref(target)
+        layer = PortLayer.objects.filter(interface=target.nic, device_id=target.device.id).prefetch_related("virtual_networks").first()
+        found = [a for a in vlan_batches.current_assignments(layer, port_href=href) if a["id"] == str(assignment_id)]
+        if not found:
+            raise Http404
+        return Response(found[0])
+
+
+class PortVlanBatchesView(GenericAPIView):
+    """GET, POST /ports/{id}/vlan-assignments/batches: several assignments applied as one change and one push."""
+
+    def get(self, request: Request, pk: Any) -> Response:
+        target = PortTarget(request, pk)
+        port_id, href = _port_ref(target)
+        batches = VlanAssignmentBatch.objects.filter(interface=target.nic, bond=target.is_bond, device_id=target.device.id)
+        return Response({"batches": [vlan_batches.batch_out(b, port_href=href, port_id=port_id) for b in batches]})
+
+    def post(self, request: Request, pk: Any) -> Response:
+        target = PortTarget(request, pk)
+        require(request, target.device.project, WRITE)
+        entries = request.data.get("vlan_assignments") if isinstance(request.data, dict) else None
+        batch = vlan_batches.vlan_batch_create(device=target.device, interface=target.nic, bond=target.is_bond, entries=entries,
+                                               actor=actor_of(request))
+        port_id, href = _port_ref(target)
+        return Response(vlan_batches.batch_out(batch, port_href=href, port_id=port_id), status=status.HTTP_201_CREATED)
+
+
+class PortVlanBatchView(GenericAPIView):
+    def get(self, request: Request, pk: Any, batch_id: Any) -> Response:
+        target = PortTarget(request, pk)
+        batch = get_object_or_404(VlanAssignmentBatch, pk=batch_id, interface=target.nic, bond=target.is_bond, device_id=target.device.id)
+        port_id, href = _port_ref(target)
+        return Response(vlan_batches.batch_out(batch, port_href=href, port_id=port_id))

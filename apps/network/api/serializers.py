@@ -22,7 +22,7 @@ def bgp_session_out(session: BgpSession, *, status: str = "unknown") -> dict[str
         "address_family": session.address_family, "default_route": session.default_route,
         # The real service reports one value per switch: "unknown" until the switch reports the session.
         "status": status, "learned_routes": [], "switch_name": session.server and _switch_name(session),
-        "device": {"href": f"{BASE}/devices/{session.device_id}"},
+        "device": {"id": str(session.device_id), "href": f"{BASE}/devices/{session.device_id}"},
         "created_at": _time(session.created_at), "updated_at": _time(session.updated_at),
     }
 

@@ -53,6 +53,9 @@ class PortIntent:
     bgp: BgpIntent | None = None
     vlans: tuple[int, ...] = ()  # layer2: the VLAN ids the trunk carries
     native_vlan: int | None = None  # layer2: the one carried untagged (also in `vlans`)
+    # layer2: the LACP bundle (aggregated Ethernet) this port is a member of. A bundle is named after its first
+    # member, whose intent also carries the bundle's trunk (`vlans`, `native_vlan`); the other members carry none.
+    lag: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ DESCRIPTION_MAX = 200
 CLEANUP_TIMEOUT = 5.0
 # What a port's configuration spans: the interface, and the BGP groups and filters named after it.
 RUNNING_FILTER = "<configuration><interfaces/><protocols><bgp/></protocols><policy-options/></configuration>"
+PHYSICAL_PORT = re.compile(r"^[a-z]{2,4}-(\d+)/(\d+)/(\d+)$")
 PORT_NAME = re.compile(r"^[a-z]{2,4}-\d+/\d+/\d+(:\d+)?$|^(ae|em|fxp|me|irb|lo)\d+$")
 
 
@@ -86,12 +87,21 @@ class JunosDriver(SwitchDriver):
             return lines
         if intent.mtu:
             lines.append(f"{prefix} mtu {int(intent.mtu)}")
+        if intent.mode == PortMode.LAYER2 and intent.lag:
+            # A member of an LACP bundle: the trunk is the bundle's (on aeN), the member only joins it.
+            lines = [line for line in lines if " mtu " not in line]
+            lines.append(f"{prefix} ether-options 802.3ad {intent.lag}")
+            if intent.lag == lag_name(intent.name):
+                bundle = f"set interfaces {intent.lag}"
+                if description:
+                    lines.append(f"{bundle} description {_quote(description)}")
+                if intent.mtu:
+                    lines.append(f"{bundle} mtu {int(intent.mtu)}")
+                lines.append(f"{bundle} aggregated-ether-options lacp active")
+                lines.extend(_trunk(bundle, intent))
+            return lines
         if intent.mode == PortMode.LAYER2:
-            if intent.native_vlan is not None:
-                lines.append(f"{prefix} native-vlan-id {int(intent.native_vlan)}")
-            switching = f"{prefix} unit {UNIT} family ethernet-switching"
-            lines.append(f"{switching} interface-mode trunk")
-            lines.extend(f"{switching} vlan members {vlan_name(vid)}" for vid in sorted(set(intent.vlans)))
+            lines.extend(_trunk(prefix, intent))
             return lines
         for family, addresses in (("inet", _addresses(intent, 4)), ("inet6", _addresses(intent, 6))):
             lines.extend(f"{prefix} unit {UNIT} family {family} address {address}" for address in addresses)
@@ -109,6 +119,9 @@ class JunosDriver(SwitchDriver):
             # Replace the whole interface, and its BGP groups and filters, so that nothing left from before
             # (or by hand) survives.
             lines.append(f"delete interfaces {intent.name}")
+            # The LACP bundle named after the port goes with it too (an absent one draws a "statement not found" warning).
+            if PHYSICAL_PORT.match(intent.name):
+                lines.append(f"delete interfaces {lag_name(intent.name)}")
             lines.extend(junos_bgp.delete_lines(intent.name))
             lines.extend(self.expected_lines(intent))
         return lines
@@ -210,12 +223,16 @@ class JunosDriver(SwitchDriver):
         reply = dev.rpc.get_config(filter_xml=RUNNING_FILTER, options={"format": "set", "database": "committed"})
         wanted = set(names)
         by_bgp_name = {bgp_name: name for name in names for bgp_name in junos_bgp.names(name)}
+        # A port's LACP bundle (named after it) belongs to the port's configuration.
+        by_lag = {lag_name(name): name for name in names if PHYSICAL_PORT.match(name)}
         ports: dict[str, list[str]] = {name: [] for name in names}
         for line in (reply.text or "").splitlines():
             words = line.strip().split(" ", 3)
             # `set interfaces NAME …`, and `deactivate interfaces NAME …` for inactive statements.
             if len(words) >= 3 and words[1] == "interfaces" and words[2] in wanted:
                 ports[words[2]].append(line.strip())
+            elif len(words) >= 3 and words[1] == "interfaces" and words[2] in by_lag:
+                ports[by_lag[words[2]]].append(line.strip())
             elif (port := junos_bgp.owner(line.strip(), by_bgp_name)) is not None:
                 ports[port].append(line.strip())
         return ports
@@ -264,6 +281,26 @@ class JunosDriver(SwitchDriver):
 
 def vlan_name(vid: int) -> str:
     return f"metalyard-vlan{int(vid)}"
+
+
+def lag_name(port: str) -> str:
+    """The LACP bundle named after a physical port: FPC × 1000 + PIC × 100 + port (xe-0/0/10 → ae10, et-1/1/2 → ae1102).
+    The switch's `chassis aggregated-devices ethernet device-count` must exceed the highest one in use."""
+    found = PHYSICAL_PORT.match(port)
+    if not found:
+        raise SwitchRejected(f"'{port}' is not a physical port; only those are bundled.")
+    fpc, pic, number = (int(found.group(i)) for i in (1, 2, 3))
+    return f"ae{fpc * 1000 + pic * 100 + number}"
+
+
+def _trunk(prefix: str, intent: PortIntent) -> list[str]:
+    lines = []
+    if intent.native_vlan is not None:
+        lines.append(f"{prefix} native-vlan-id {int(intent.native_vlan)}")
+    switching = f"{prefix} unit {UNIT} family ethernet-switching"
+    lines.append(f"{switching} interface-mode trunk")
+    lines.extend(f"{switching} vlan members {vlan_name(vid)}" for vid in sorted(set(intent.vlans)))
+    return lines
 
 
 def _addresses(intent: PortIntent, version: int) -> list[str]:
