@@ -1,63 +1,90 @@
-"""The portal in a real browser (Playwright + Debian's Chromium) against a live server: what a read-only member
-sees and cannot do, and an API token shown once. Every page visited passes axe-core (no serious or critical
-violation) and logs no console error; screenshots go under the run's artifacts. The customer's whole journey
-with the lab installing the server is in test_browser_lab.py."""
+"""The portal in a real browser (Playwright + Debian's Chromium) against a live server: a read-only member sees no
+control that writes on any page and is refused (403/404, nothing changed) when posting anyway, and an API token is
+shown once. Every page visited passes axe-core (no serious or critical violation) and logs no console error;
+screenshots go under the run's artifacts. The customer's whole journey with the lab installing the server is in
+test_browser_lab.py."""
 from __future__ import annotations
 
 import pytest
 
 from apps.accounts import services as accounts
-from apps.accounts.models import APIToken, Role
-from apps.installs.models import Device, DeviceState
+from apps.accounts.models import APIToken, Invitation, Membership, Role, SSHKey
+from apps.installs.models import DeviceState
+from apps.ipam import services as ipam
 from tests.factories import ProjectFactory, UserFactory
 from tests.installs.conftest import pools, rack  # noqa: F401 - fixtures
 from tests.installs.factories import DeviceFactory
 from tests.portal.browser import browse, chromium, sign_in  # noqa: F401 - fixtures
+from tests.portal.test_portal import pubkey
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 PASSWORD = "pw-for-tests-only"  # tests.factories.UserFactory's
 
 
-def test_a_read_only_member_sees_why_they_cannot_act_and_is_refused_anyway(live_server, browse, rack):  # noqa: F811
+# What can write from a page: a form that posts (signing out is the user's own, not the project's) or an htmx request
+# that is not a GET. Search and filters are GET forms.
+WRITING = "form[method=post]:not([action='/accounts/logout/']), [hx-post], [hx-put], [hx-patch], [hx-delete], [formmethod=post]"
+
+
+def test_a_read_only_member_sees_no_write_control_and_is_refused_anyway(live_server, browse, rack):  # noqa: F811
     project = ProjectFactory(name="web")
-    reader = UserFactory(username="reader")
+    reader, owner = UserFactory(username="reader"), UserFactory(username="owner")
     accounts.membership_set(user=reader, project=project, role=Role.READ_ONLY)
+    owner_membership = accounts.membership_set(user=owner, project=project, role=Role.OWNER)
     device = DeviceFactory(project=project, plan=rack["plan"], facility=rack["facility"], operating_system=rack["os"],
                            state=DeviceState.ACTIVE, server=rack["servers"][0], hostname="web-01")
+    key = accounts.ssh_key_create(project=project, label="deploy", key=pubkey(), actor=owner)
+    reservation = ipam.reservation_create(project=project, quantity=4, facility=rack["facility"], actor=owner)
+    invitation = accounts.invitation_create(organization=project.organization, invitee="x@example.com", role=Role.COLLABORATOR,
+                                            projects=[project], actor=owner)
     person = browse()
     page = person.page
-    sign_in(person, live_server.url, "reader", PASSWORD)
+    base = live_server.url
+    sign_in(person, base, "reader", PASSWORD)
     person.check_accessibility()
     page.get_by_label("Project", exact=True).select_option(label="web (read_only)")
-    page.wait_for_url(f"{live_server.url}/projects/{project.pk}/")
-    deploy_button = page.get_by_role("button", name="Deploy a server")
-    assert deploy_button.is_disabled()
-    assert "collaborator" in page.locator("#deploy-why").inner_text()
-    person.check_accessibility()
+    page.wait_for_url(f"{base}/projects/{project.pk}/")
+    assert "you can see everything here" in page.locator(".project-head").inner_text()
+    assert page.get_by_role("link", name="Deploy", exact=True).count() == 0
 
-    page.get_by_role("link", name="web-01").click()
-    for label in ("Power off", "Reboot", "Reinstall", "Delete"):
-        button = page.get_by_role("button", name=label, exact=True)
-        assert button.is_disabled(), label
-        assert "'collaborator' role" in page.locator(f"#{button.get_attribute('aria-describedby')}").inner_text()
-    person.check_accessibility()
+    # Every page of the project: what is there is shown, and not one form or button that writes (search and filters
+    # are GET forms; signing out is the user's own).
+    pages = [f"/projects/{project.pk}/", f"/devices/{device.pk}/", f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/",
+             f"/projects/{project.pk}/ips/{reservation.pk}/", f"/projects/{project.pk}/ssh-keys/", f"/projects/{project.pk}/members/",
+             f"/projects/{project.pk}/events/"]
+    for path in pages:
+        page.goto(f"{base}{path}")
+        assert page.locator(WRITING).count() == 0, (path, page.locator(WRITING).evaluate_all("els => els.map(e => e.outerHTML)"))
+        assert page.locator("[disabled]").count() == 0, path
+        person.check_accessibility()
+    page.goto(f"{base}/devices/{device.pk}/")
+    assert page.get_by_text("web-01").first.is_visible() and page.locator("#device-live .badge[data-state=active]").is_visible()
     person.shot("read-only-device", docs=True)
-
-    page.goto(f"{live_server.url}/projects/{project.pk}/deploy/")
-    assert page.get_by_role("button", name="Deploy", exact=True).is_disabled() and page.get_by_label("Hostname").is_disabled()
-    person.check_accessibility()
-    page.goto(f"{live_server.url}/projects/{project.pk}/members/")
-    assert page.get_by_role("button", name="Invite").is_disabled()
-    person.check_accessibility()
 
     # Posting anyway, with the session and its CSRF token as the page would: refused, nothing changed.
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    for path in (f"/devices/{device.pk}/power_off/", f"/devices/{device.pk}/delete/", f"/projects/{project.pk}/deploy/",
-                 f"/projects/{project.pk}/members/invite/", f"/projects/{project.pk}/ips/"):
-        response = page.request.post(f"{live_server.url}{path}", headers={"X-CSRFToken": csrf}, form={"email": "x@example.com"})
+    posts = [f"/devices/{device.pk}/{action}/" for action in ("power_off", "reboot", "reinstall", "delete")] + [
+        f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/", f"/projects/{project.pk}/ips/{reservation.pk}/",
+        f"/projects/{project.pk}/ips/{reservation.pk}/release/", f"/projects/{project.pk}/ssh-keys/", f"/ssh-keys/{key.pk}/delete/",
+        f"/projects/{project.pk}/members/invite/", f"/projects/{project.pk}/members/{owner_membership.pk}/role/",
+        f"/projects/{project.pk}/members/{owner_membership.pk}/remove/", f"/projects/{project.pk}/invitations/{invitation.pk}/withdraw/"]
+    before = _project_state(project)
+    for path in posts:
+        response = page.request.post(f"{base}{path}", headers={"X-CSRFToken": csrf}, max_redirects=0,
+                                     form={"email": "x@example.com", "role": "owner", "label": "k", "key": pubkey(), "quantity": "4",
+                                           "location": f"facility:{rack['facility'].code}", "device": str(device.pk),
+                                           "hostname": "web-02", "plan": rack["plan"].slug, "operating_system": rack["os"].slug})
         assert response.status in (403, 404), (path, response.status)
-    device.refresh_from_db()
-    assert device.state == DeviceState.ACTIVE and Device.objects.filter(project=project).count() == 1
+    assert _project_state(project) == before
+
+
+def _project_state(project) -> dict:
+    """What a write could have changed in the project: its servers and their states, addresses, keys, members, invitations."""
+    return {"devices": sorted(project.devices.values_list("hostname", "state")),
+            "blocks": sorted(project.ip_blocks.filter(released_at__isnull=True).values_list("pk", flat=True)),
+            "keys": sorted(SSHKey.objects.filter(project=project).values_list("pk", flat=True)),
+            "members": sorted(Membership.objects.filter(project=project).values_list("user__username", "role")),
+            "invitations": sorted(Invitation.objects.filter(projects=project).values_list("invitee", flat=True))}
 
 
 def test_an_api_token_is_shown_once(live_server, browse, db):  # noqa: F811

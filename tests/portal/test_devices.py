@@ -73,9 +73,9 @@ def test_other_tenants_device_is_404_and_reader_cannot_delete(site):
     reader = Client()
     reader.force_login(site["reader"])
     page = reader.get(f"/devices/{mine.pk}/").content.decode()
-    # The reader sees the action, disabled, with the reason — and no form that would post it.
-    assert '<button type="button" class="small" disabled aria-describedby="why-write">Delete</button>' in page
-    assert '<p id="why-write" class="disabled-reason">Greyed out: This needs the &#x27;collaborator&#x27; role or higher' in page
+    # The reader gets no action at all (the header says which role could act), and no form that would post one.
+    assert ">Delete</button>" not in page and "<button" not in page.split('id="device-live"')[1].split("</section>")[0]
+    assert "you can see everything here; changing it: This needs the &#x27;collaborator&#x27; role or higher" in page
     assert f'action="/devices/{mine.pk}/delete/"' not in page
     assert reader.post(f"/devices/{mine.pk}/delete/").status_code == 403
     mine.refresh_from_db()

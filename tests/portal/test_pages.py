@@ -3,6 +3,8 @@ as with a page-full out of 200: no query per row (devices with their progress an
 events, members, the staff overview)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -96,6 +98,40 @@ def test_every_project_page_renders_and_another_tenants_is_404(rack, owner_clien
                 f"/projects/{mine.pk}/ips/{their_block.pk}/", f"/projects/{theirs.pk}/members/", f"/projects/{theirs.pk}/events/",
                 f"/devices/{their_device.pk}/", f"/devices/{their_device.pk}/live/"]:
         assert client.get(url).status_code == 404, url
+
+
+def _writing_forms(html: str) -> list[str]:
+    """The forms of a page that post anything other than signing out."""
+    return [form for form in re.findall(r"<form\b[^>]*>", html) if 'method="post"' in form and 'action="/accounts/logout/"' not in form]
+
+
+def test_a_read_only_member_gets_no_write_control_on_any_page_and_a_collaborator_does(rack):  # noqa: F811
+    project = ProjectFactory(name="web")
+    _fill(project, rack, 2)
+    device = project.devices.first()
+    device.state = DeviceState.ACTIVE
+    device.server = rack["servers"][0]
+    device.save()
+    reservation = project.ip_blocks.filter(kind=Kind.RESERVATION).first()
+    pages = [f"/projects/{project.pk}/", f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/",
+             f"/projects/{project.pk}/ips/{reservation.pk}/", f"/projects/{project.pk}/ssh-keys/", f"/projects/{project.pk}/members/",
+             f"/projects/{project.pk}/events/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/"]
+    writers = {}
+    for role in (Role.READ_ONLY, Role.COLLABORATOR, Role.ADMIN):
+        user = UserFactory(username=f"u-{role}")
+        accounts.membership_set(user=user, project=project, role=role)
+        client = Client()
+        client.force_login(user)
+        writers[role] = {url: _writing_forms(client.get(url).content.decode()) for url in pages}
+        for url in pages:
+            page = client.get(url).content.decode()
+            assert " disabled" not in page, (role, url)  # no greyed-out control either: none at all
+    assert not any(writers[Role.READ_ONLY].values()), writers[Role.READ_ONLY]
+    # The same pages give a collaborator the writes of servers, addresses and keys, and an admin the members' too.
+    collaborator = {url for url, forms in writers[Role.COLLABORATOR].items() if forms}
+    assert collaborator == {f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/", f"/projects/{project.pk}/ips/{reservation.pk}/",
+                            f"/projects/{project.pk}/ssh-keys/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/"}, collaborator
+    assert writers[Role.ADMIN][f"/projects/{project.pk}/members/"] and not writers[Role.COLLABORATOR][f"/projects/{project.pk}/members/"]
 
 
 def test_staff_overview_is_for_staff_only(rack):  # noqa: F811

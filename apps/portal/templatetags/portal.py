@@ -49,3 +49,26 @@ def project_switcher(context: dict[str, Any], current: Any = None) -> dict[str, 
     for project in visible_projects(request.user).order_by("organization__name", "name"):
         groups.setdefault(project.organization.name, []).append((project, RANK_ROLE[project.role_rank]))
     return {"groups": groups, "current": current}
+
+
+class ControlNode(template.Node):
+    def __init__(self, name: template.base.FilterExpression, nodelist: template.NodeList) -> None:
+        self.name, self.nodelist = name, nodelist
+
+    def render(self, context: template.Context) -> str:
+        from apps.portal.controls import may
+
+        user = context["request"].user
+        return self.nodelist.render(context) if may(user, context.get("project"), self.name.resolve(context)) else ""
+
+
+@register.tag("control")
+def control_block(parser: template.base.Parser, token: template.base.Token) -> ControlNode:
+    """`{% control "deploy" %}…{% endcontrol %}`: the block renders only for a user who may use the control
+    (apps.portal.controls), so a role that cannot act gets no write control at all."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError(f"{bits[0]} takes one argument: the control's name")
+    nodelist = parser.parse(("endcontrol",))
+    parser.delete_first_token()
+    return ControlNode(parser.compile_filter(bits[1]), nodelist)

@@ -11,8 +11,9 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import services
 from apps.accounts.models import APIToken, Invitation, SSHKey
-from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
+from apps.accounts.selectors import RANK_ROLE, visible_projects
 from apps.billing import selectors as billing
+from apps.portal.controls import refused
 from apps.portal.forms import APITokenForm, SSHKeyForm
 from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, paginate, project_for
 
@@ -92,9 +93,8 @@ def ssh_key_add(request: HttpRequest) -> HttpResponse:
 def ssh_key_delete(request: HttpRequest, pk: str) -> HttpResponse:
     projects = visible_projects(request.user)
     key = get_object_or_404(SSHKey.objects.filter(owner=request.user) | SSHKey.objects.filter(project__in=projects), pk=pk)
-    if key.project_id and not can(request.user, key.project, WRITE):
-        messages.error(request, "Removing project keys needs the collaborator role or higher.")
-        return redirect("portal:project-keys", pk=key.project_id)
+    if key.project_id and (refusal := refused(request, projects.get(pk=key.project_id), "project_keys", "keys")) is not None:
+        return refusal
     services.ssh_key_delete(ssh_key=key, actor=request.user)
     messages.success(request, f"Key '{key.label}' removed.")
     return redirect("portal:project-keys", pk=key.project_id) if key.project_id else redirect("portal:dashboard")

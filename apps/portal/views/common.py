@@ -1,5 +1,5 @@
-"""What every portal page shares: the project from the user's own projects (another tenant's is a 404), what
-the user may do there (and, when not, the reason shown beside the disabled control), pagination, errors."""
+"""What every portal page shares: the project from the user's own projects (another tenant's is a 404), who
+the user is (and, when they cannot change anything, which role could), pagination, errors."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 
 from apps.accounts.models import Project
 from apps.accounts.permissions import refusal_message
-from apps.accounts.selectors import MANAGE, RANK_ROLE, WRITE, can, visible_projects
+from apps.accounts.selectors import RANK_ROLE, WRITE, can, visible_projects
 
 PER_PAGE = 25
 # A page that shows a form again with its errors answers 200: the errors beside the fields are the page's content,
@@ -27,11 +27,11 @@ def project_for(request: HttpRequest, pk: Any) -> Project:
 
 
 def project_context(request: HttpRequest, project: Project, tab: str) -> dict[str, Any]:
-    """The header every project page shows, and what the user may do there (with the reason when not)."""
+    """The header every project page shows: the user's role and, when it cannot change anything, the role that
+    could. (Which controls the page shows is each control's own declaration: apps.portal.controls.)"""
     return {
         "project": project, "role": RANK_ROLE[project.role_rank], "tab": tab,
-        "can_write": can(request.user, project, WRITE), "can_manage": can(request.user, project, MANAGE),
-        "write_refusal": refusal_message(project, WRITE), "manage_refusal": refusal_message(project, MANAGE),
+        "can_write": can(request.user, project, WRITE), "write_refusal": refusal_message(project, WRITE),
     }
 
 

@@ -14,11 +14,12 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
 from apps.accounts.models import Project
-from apps.accounts.selectors import WRITE, can, device_default_ssh_keys
+from apps.accounts.selectors import device_default_ssh_keys
 from apps.hardware.models import Server, ServerState
 from apps.installs.models import Device, DeviceState
 from apps.installs.services import orders
 from apps.installs.services.reservations import unreserved
+from apps.portal.controls import refused
 from apps.portal.forms import DeployForm
 from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, project_for, render_project
 
@@ -60,11 +61,9 @@ def _availability_table(form: DeployForm, available: dict[tuple[str, str], int])
 @login_required
 def deploy(request: HttpRequest, pk: str) -> HttpResponse:
     project = project_for(request, pk)
-    may = can(request.user, project, WRITE)
     if request.method == "POST":
-        if not may:
-            return render_project(request, "portal/refused.html", project, "deploy", {"reason": "Deploying servers needs the "
-                                  "collaborator role or higher."}, status=403)
+        if (refusal := refused(request, project, "deploy", "deploy")) is not None:
+            return refusal
         form = _form(project, _with_location(request.POST))
         if form.is_valid():
             try:
@@ -80,7 +79,7 @@ def deploy(request: HttpRequest, pk: str) -> HttpResponse:
         status = 200
     available = available_now()
     return render_project(request, "portal/deploy.html", project, "deploy", {
-        "form": form, "may_deploy": may, "facility_codes": list(form.facilities),
+        "form": form, "facility_codes": list(form.facilities),
         "availability": _availability_table(form, available),
     }, status=status)
 

@@ -14,8 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from apps.accounts.permissions import refusal_message
-from apps.accounts.selectors import can
 from apps.facilities.models import Facility
 from apps.hardware.models import NetworkInterface
 from apps.installs import actions
@@ -87,26 +85,21 @@ def project_devices(request: HttpRequest, pk: str) -> HttpResponse:
 @dataclass(frozen=True)
 class ActionButton:
     action: actions.Action
-    allowed: bool
-    reason: str
-    question: str
+    question: str  # the confirmation a destructive action asks first ("" for none)
 
 
 def action_buttons(request: HttpRequest, device: Device) -> list[ActionButton]:
-    """Every customer action of the registry that the device's state allows, each enabled or, when the
-    user's role does not allow it, disabled with the reason — so a read-only member sees it before trying."""
-    buttons = []
-    for action in actions.ACTIONS.values():
-        if not action.for_customers or device.state not in action.device_states or (action.needs_server and not device.server_id):
-            continue
-        allowed = can(request.user, device.project, action.permission)
-        buttons.append(ActionButton(action, allowed, "" if allowed else refusal_message(device.project, action.permission),
-                                    action.confirm.format(name=device.hostname)))
-    return buttons
+    """The customer actions of the registry that the device's state and the user's role allow
+    (actions.available): a role that cannot act gets no button at all."""
+    return [ActionButton(action, action.confirm.format(name=device.hostname))
+            for action in actions.available(device=device, user=request.user)]
 
 
 def _device_for(request: HttpRequest, pk: Any) -> Device:
-    return get_object_or_404(install_selectors.visible_devices(request.user).select_related("project__organization"), pk=pk)
+    """The device among the user's, with its project as visible_projects() gives it (the user's role known)."""
+    device = get_object_or_404(install_selectors.visible_devices(request.user), pk=pk)
+    device.project = project_for(request, device.project_id)
+    return device
 
 
 def _live_context(request: HttpRequest, device: Device) -> dict[str, Any]:
@@ -119,7 +112,6 @@ def _live_context(request: HttpRequest, device: Device) -> dict[str, Any]:
     return {
         "device": device, "install": install, "percentage": percentage, "live": state_tone(device.state) in LIVE_TONES,
         "poll_seconds": POLL_SECONDS, "buttons": buttons,
-        "reasons": {b.action.permission: b.reason for b in buttons if not b.allowed},
         "timeline": [(entry, round(100 * entry.took / longest)) for entry in timeline],
     }
 
@@ -127,7 +119,7 @@ def _live_context(request: HttpRequest, device: Device) -> dict[str, Any]:
 @login_required
 def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
     device = _device_for(request, pk)
-    project = project_for(request, device.project_id)
+    project = device.project
     interfaces = []
     if device.server_id:
         interfaces = list(NetworkInterface.objects.filter(server_id=device.server_id)

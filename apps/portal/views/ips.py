@@ -13,20 +13,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from apps.accounts.models import Project
-from apps.accounts.selectors import WRITE, can
 from apps.installs.selectors import visible_devices
 from apps.ipam import services as ipam
 from apps.ipam.models import Block, Kind
 from apps.ipam.selectors import blocks_visible_to
+from apps.portal.controls import refused
 from apps.portal.forms import AssignForm, ReservationForm
 from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, error_text, paginate, project_for, render_project
-
-
-def _write_or_403(request: HttpRequest, project: Project) -> HttpResponse | None:
-    if can(request.user, project, WRITE):
-        return None
-    return render_project(request, "portal/refused.html", project, "ips",
-                          {"reason": "Reserving, assigning and releasing addresses needs the collaborator role or higher."}, status=403)
 
 
 @login_required
@@ -36,8 +29,8 @@ def ips(request: HttpRequest, pk: str) -> HttpResponse:
     form = ReservationForm()
     status = 200
     if request.method == "POST":
-        if (refused := _write_or_403(request, project)) is not None:
-            return refused
+        if (refusal := refused(request, project, "ips", "ips")) is not None:
+            return refusal
         form = ReservationForm(request.POST)
         if form.is_valid():
             try:
@@ -74,8 +67,8 @@ def ip_detail(request: HttpRequest, pk: str, block_pk: int) -> HttpResponse:
     form = _assign_form(request, project)
     status = 200
     if request.method == "POST":
-        if (refused := _write_or_403(request, project)) is not None:
-            return refused
+        if (refusal := refused(request, project, "ips", "ips")) is not None:
+            return refusal
         form = _assign_form(request, project, request.POST)
         if form.is_valid():
             device = visible_devices(request.user).filter(project=project).get(pk=form.cleaned_data["device"])
@@ -108,8 +101,8 @@ def ip_release(request: HttpRequest, pk: str, block_pk: int) -> HttpResponse:
     # Only what the customer made here: a reservation, or an address assigned out of one (not a server's own addresses).
     releasable = Q(kind=Kind.RESERVATION) | Q(kind=Kind.ASSIGNMENT, parent__kind=Kind.RESERVATION)
     block = get_object_or_404(blocks_visible_to(request.user).filter(releasable, project=project), pk=block_pk)
-    if (refused := _write_or_403(request, project)) is not None:
-        return refused
+    if (refusal := refused(request, project, "ips", "ips")) is not None:
+        return refusal
     try:
         ipam.block_release(block=block, actor=request.user, reason="released from the portal")
     except ValidationError as exc:

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import services
 from apps.accounts.models import ROLE_RANK, Invitation, Membership, Project, SSHKey
-from apps.accounts.selectors import MANAGE, WRITE, can
 from apps.audit.models import AuditEvent
 from apps.billing import selectors as billing
 from apps.installs.models import Device
 from apps.ipam.models import Block
+from apps.portal.controls import refused
 from apps.portal.forms import InviteForm, RoleForm, SSHKeyForm
 from apps.portal.views.common import FORM_ERRORS_STATUS, add_errors, error_text, paginate, project_for, render_project
 
@@ -29,9 +29,8 @@ def project_keys(request: HttpRequest, pk: str) -> HttpResponse:
     form = SSHKeyForm()
     status = 200
     if request.method == "POST":
-        if not can(request.user, project, WRITE):
-            return render_project(request, "portal/refused.html", project, "keys",
-                                  {"reason": "Adding project keys needs the collaborator role or higher."}, status=403)
+        if (refusal := refused(request, project, "project_keys", "keys")) is not None:
+            return refusal
         form = SSHKeyForm(request.POST)
         if form.is_valid():
             try:
@@ -75,10 +74,7 @@ def members(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 def _manage_or_403(request: HttpRequest, project: Project) -> HttpResponse | None:
-    if can(request.user, project, MANAGE):
-        return None
-    return render_project(request, "portal/refused.html", project, "members",
-                          {"reason": "Managing members needs the admin role or higher in this project."}, status=403)
+    return refused(request, project, "members", "members")
 
 
 @login_required
