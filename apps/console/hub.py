@@ -45,6 +45,9 @@ class DeviceConsole:
         self.connection: Any = None
         self.opening: asyncio.Future[None] | None = None
         self.unsaved = bytearray()
+        # The console's latest output in memory (the stored scrollback, then everything printed since), so a
+        # newcomer is shown what came before it without a gap or a repeat (`history`).
+        self.recent = bytearray()
         self.flusher: asyncio.Task[None] | None = None
 
     # -- the BMC side -------------------------------------------------------------------------
@@ -62,6 +65,7 @@ class DeviceConsole:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         target = await sync_to_async(services.console_target, thread_sensitive=False)(device_id=self.device_id)
+        self.recent = bytearray(await sync_to_async(services.scrollback_read, thread_sensitive=False)(device_id=self.device_id))
 
         def output(data: bytes) -> None:
             loop.call_soon_threadsafe(self._output, data)
@@ -77,6 +81,9 @@ class DeviceConsole:
 
     def _output(self, data: bytes) -> None:
         self.unsaved += data
+        self.recent += data
+        if len(self.recent) > settings.SOS_SCROLLBACK_BYTES:
+            del self.recent[: len(self.recent) - settings.SOS_SCROLLBACK_BYTES]
         for seat in list(self.seats):
             seat.shown += len(data)
             seat.viewer.show(data)
@@ -96,6 +103,10 @@ class DeviceConsole:
             self.writer = seat
             return True
         return False
+
+    def history(self, seat: Seat) -> bytes:
+        """What the console printed before `seat` was seated (what it was shown live since is left out)."""
+        return bytes(self.recent[: max(0, len(self.recent) - seat.shown)])
 
     def holder(self) -> str:
         if self.writer is None:

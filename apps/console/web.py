@@ -123,7 +123,6 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or ("", 0)
         self.viewer = BrowserViewer(self, access.label, str(client[0] or ""))
         await self.accept()
-        history = await database_sync_to_async(services.scrollback_read)(device_id=access.device_id)
         try:
             self.console, self.seat, keyboard = await shared_hub().join(
                 access=access, viewer=self.viewer, face=ConsoleFace.BROWSER, wants_keyboard=wants_keyboard)
@@ -134,10 +133,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             log.exception("browser console: opening the console of %s failed", access.device_id)
             await self._refuse(f"{access.hostname}: the console could not be opened ({type(exc).__name__})")
             return
-        # What the console printed before this person came: the stored scrollback, then what is not stored yet
-        # (the part of it this seat was already shown live is left out).
-        unsaved = bytes(self.console.unsaved)
-        history += unsaved[: max(0, len(unsaved) - self.seat.shown)]
+        # What the console printed before this person came, first (without what the seat was shown live since).
+        history = self.console.history(self.seat)
         if history:
             self.viewer.frames.appendleft(history)
             self.viewer.pending += len(history)
