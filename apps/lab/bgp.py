@@ -259,6 +259,19 @@ class Bird:
         match = re.search(r"BGP state:\s+(\S+)", self.birdc("show", "protocols", "all", protocol))
         return match.group(1) if match else ""
 
+    def neighbor_states(self, lines: Sequence[str]) -> list[tuple[str, str, int]]:
+        """(neighbor, BGP state, accepted prefixes) of every session of the committed `lines`, as this speaker (run from
+        them) has it: what the lab switch answers to `get-bgp-neighbor-information`."""
+        found = []
+        for group in parse_junos(lines).groups.values():
+            for index, neighbor in enumerate(group.neighbors):
+                protocol = f"{_ident(group.name)}_{index}"
+                try:
+                    found.append((neighbor, self.bgp_state(protocol) or "Idle", len(self.routes(protocol))))
+                except BirdError:
+                    found.append((neighbor, "Idle", 0))
+        return found
+
     def routes(self, protocol: str, *, filtered: bool = False) -> list[str]:
         """The prefixes received on `protocol`: accepted, or (`filtered`) rejected by its import filter."""
         args = ["show", "route", *(["filtered"] if filtered else []), "protocol", protocol]

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from base64 import b64encode
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ class LabSwitch:
     state_file: Path | None = None
     _timer: threading.Timer | None = None
     mutex: threading.RLock = field(default_factory=threading.RLock)
+    # The routing side (apps.lab.bgp): (neighbor, state, accepted prefixes) of each BGP session, or None for none.
+    bgp_neighbors: Callable[[], list[tuple[str, str, int]]] | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -533,6 +536,14 @@ class _NetconfSession:
         s = self.switch
         return (f"<software-information><host-name>{escape(s.hostname)}</host-name><product-model>{s.model}</product-model>"
                 f"<product-name>{s.model}</product-name><junos-version>{s.version}</junos-version></software-information>")
+
+    def rpc_get_bgp_neighbor_information(self, command: etree._Element) -> str:
+        """`show bgp neighbor` as Junos answers it over NETCONF: a <bgp-peer> per session, with its state."""
+        peers = self.switch.bgp_neighbors() if self.switch.bgp_neighbors is not None else []
+        body = "".join(f"<bgp-peer><peer-address>{escape(address)}+179</peer-address><peer-state>{escape(state)}</peer-state>"
+                       f"<bgp-rib><accepted-prefix-count>{int(accepted)}</accepted-prefix-count></bgp-rib></bgp-peer>"
+                       for address, state, accepted in peers)
+        return f"<bgp-information>{body}</bgp-information>"
 
     def rpc_command(self, command: etree._Element) -> str:
         if (command.text or "").strip().startswith("show version"):

@@ -13,15 +13,17 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.hardware.models import Server
+from apps.hardware.models import Server, Switch
 from apps.ipam.selectors import server_addresses
-from apps.network.bgp_plan import FAMILY_NUMBER, session_link
+from apps.network.bgp_plan import FAMILY_NUMBER, server_neighbors, session_link
 from apps.network.devices import DeviceRef
+from apps.network.drivers import SwitchError, driver_for
 from apps.network.models import AddressFamily, BgpConfig, BgpConfigStatus, BgpDeployment, BgpSession
 from apps.network.port_plan import PROVISIONED_SERVER_STATES
-from apps.network.services import port_configure_for_server
+from apps.network.services import port_configure_for_server, switch_target
 
 # RFC 6996: 64512–65534 and 4200000000–4294967294 are for private use.
 PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))
@@ -163,3 +165,25 @@ def _refresh_servers(servers: Any, *, actor: Any, reason: str) -> int:
     for server in servers.order_by("pk"):
         count += port_configure_for_server(server=server, actor=actor, reason=reason).changed
     return count
+
+
+def bgp_session_status_refresh(*, switch_id: int) -> int:
+    """Read the switch's BGP neighbors (device I/O through its driver: call it on the facility's workers) and record
+    each of its sessions' status as the real service reports it: up (Established), down (any other state, or no
+    such neighbor), unknown when the switch cannot be read. Returns how many sessions were read."""
+    switch = Switch.objects.get(pk=switch_id)
+    sessions = list(BgpSession.objects.filter(server__port_configs__switch_id=switch_id).distinct().select_related("server__facility__metro"))
+    if not sessions:
+        return 0
+    try:
+        states: dict[str, tuple[str, int]] | None = driver_for(switch.os).bgp_neighbor_states(switch_target(switch))
+    except SwitchError:
+        states = None
+    now = timezone.now()
+    for session in sessions:
+        family = FAMILY_NUMBER[AddressFamily(session.address_family)]
+        neighbor = next((n.customer_ip for n in server_neighbors(session.server, device_id=session.device_id) if n.family == family), None)
+        state, accepted = (states or {}).get(neighbor or "", ("", 0))
+        status = "unknown" if states is None else ("up" if state == "Established" else "down")
+        BgpSession.objects.filter(pk=session.pk).update(status=status, status_read_at=now, accepted_prefixes=accepted)
+    return len(sessions)

@@ -219,6 +219,10 @@ class BgpSession(models.Model):
     server = models.ForeignKey("hardware.Server", on_delete=models.PROTECT, related_name="bgp_sessions")
     address_family = models.CharField(max_length=4, choices=AddressFamily.choices)
     default_route = models.BooleanField(default=False, help_text="The switch also sends the customer a default route.")
+    # Observed, not decided: what the switch last said of the session (the real service's values).
+    status = models.CharField(max_length=8, choices=[("unknown", "Unknown"), ("up", "Up"), ("down", "Down")], default="unknown")
+    status_read_at = models.DateTimeField(null=True, blank=True)
+    accepted_prefixes = models.PositiveIntegerField(default=0, help_text="How many of the customer's prefixes the switch accepted.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

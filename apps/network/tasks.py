@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.hardware.models import Switch
-from apps.network import services, vlan_batches
+from apps.network import bgp, services, vlan_batches
 from apps.network.models import PortConfig, SwitchSync
 from project.tasks import enqueue_for_facility
 
@@ -38,10 +38,13 @@ def reconcile() -> str:
 
 
 def drift_check(switch_id: int) -> str:
+    """The switch's drift, and its customer BGP sessions' live status (both read from the switch)."""
+    sessions = bgp.bgp_session_status_refresh(switch_id=switch_id)
     report = services.switch_drift_check(switch_id=switch_id)
     if report.skipped or report.error:
         return report.skipped or report.error
-    return f"{report.checked} port(s) checked, {len(report.drifted)} drifted, {len(report.resolved)} back in line"
+    return (f"{report.checked} port(s) checked, {len(report.drifted)} drifted, {len(report.resolved)} back in line; "
+            f"{sessions} BGP session(s) read")
 
 
 def drift_check_all() -> str:

@@ -15,9 +15,10 @@ import pytest
 
 from apps.ipam import services as ipam
 from apps.lab.bgp import Bird, bird_config_from_junos, customer_bird_config
-from apps.network import bgp
+from apps.network import bgp, tasks
+from apps.network.api.serializers import bgp_session_out
 from apps.network.bgp_plan import server_neighbors
-from apps.network.models import BgpConfig
+from apps.network.models import BgpConfig, BgpSession
 from tests.factories import UserFactory
 from tests.installs import netns
 from tests.ipam.conftest import facility, metro, pool4, pool6, private_pool, private_supernet, supernet4, supernet6  # noqa: F401
@@ -92,9 +93,20 @@ def test_real_speaker_accepts_only_what_the_project_holds(wire, lab_switch, faci
     customer = Bird(netns=server_ns.name, workdir=workdir, name="customer")
     speakers.append(customer.start(customer_bird_config(**settings_of, md5="Wrong123456")))
 
+    # The session's status is what the switch says of it, read through the driver as the facility's worker does.
+    session = BgpSession.objects.get()
+    assert bgp_session_out(session)["status"] == "unknown"
+    lab_switch.bgp_neighbors = lambda: switch_bird.neighbor_states(lab_switch.running_lines())
+
+    def status() -> tuple[str, int]:
+        tasks.drift_check(site.switch.pk)
+        fresh = BgpSession.objects.get(pk=session.pk)
+        return bgp_session_out(fresh)["status"], fresh.accepted_prefixes
+
     # A wrong MD5 password: TCP segments are dropped, the session never comes up.
     time.sleep(6)
     assert switch_bird.bgp_state(SESSION) != "Established"
+    assert status() == ("down", 0)
     customer.reconfigure(customer_bird_config(**settings_of, md5=MD5))
     customer.birdc("restart", "switch")
     wait_for(lambda: switch_bird.bgp_state(SESSION), lambda s: s == "Established", timeout=40, what="BGP session")
@@ -102,6 +114,7 @@ def test_real_speaker_accepts_only_what_the_project_holds(wire, lab_switch, faci
     accepted = wait_for(lambda: switch_bird.routes(SESSION), lambda r: held in r, timeout=20, what="accepted routes")
     assert accepted == [held]
     assert switch_bird.routes(SESSION, filtered=True) == sorted([inside, NOT_HELD])
+    assert status() == ("up", 1)
 
     # Released and pushed: the committed filter no longer holds the block, so the speaker refuses it.
     with django_capture_on_commit_callbacks(execute=True):

@@ -16,12 +16,13 @@ def _time(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def bgp_session_out(session: BgpSession, *, status: str = "unknown") -> dict[str, Any]:
+def bgp_session_out(session: BgpSession) -> dict[str, Any]:
     return {
         "id": str(session.pk), "href": f"{BASE}/bgp/sessions/{session.pk}",
         "address_family": session.address_family, "default_route": session.default_route,
-        # The real service reports one value per switch: "unknown" until the switch reports the session.
-        "status": status, "learned_routes": [], "switch_name": session.server and _switch_name(session),
+        # As the real service: "unknown" until the switch has been read, then "up" (Established) or "down"
+        # (read on the facility's workers with the drift check: apps.network.bgp.bgp_session_status_refresh).
+        "status": session.status, "learned_routes": [], "switch_name": session.server and _switch_name(session),
         "device": {"id": str(session.device_id), "href": f"{BASE}/devices/{session.device_id}"},
         "created_at": _time(session.created_at), "updated_at": _time(session.updated_at),
     }

@@ -164,6 +164,11 @@ class SwitchDriver(abc.ABC):
         """The committed configuration of each named port (lines, empty when unconfigured) and the host key seen."""
 
 
+    def bgp_neighbor_states(self, target: SwitchTarget) -> dict[str, tuple[str, int]]:
+        """Each BGP neighbor the switch has: its address → (state as the vendor names it, accepted prefixes)."""
+        raise SwitchError(f"The {self.vendor or 'switch'} driver cannot read BGP neighbors.")
+
+
 DRIVERS = {
     "junos": "apps.network.drivers.junos.JunosDriver",
 }

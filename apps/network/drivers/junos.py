@@ -205,6 +205,22 @@ class JunosDriver(SwitchDriver):
             except Exception as exc:
                 raise _translate(exc, "read", target) from exc
 
+    def bgp_neighbor_states(self, target: SwitchTarget) -> dict[str, tuple[str, int]]:
+        result = PushResult(changed=False, committed=False)
+        with self._session(target, result) as dev:
+            try:
+                reply = dev.rpc.get_bgp_neighbor_information()
+            except Exception as exc:
+                raise _translate(exc, "read", target) from exc
+        states = {}
+        for peer in reply.xpath(".//*[local-name()='bgp-peer']"):
+            address = "".join(peer.xpath("./*[local-name()='peer-address']/text()")).strip()
+            state = "".join(peer.xpath("./*[local-name()='peer-state']/text()")).strip()
+            accepted = peer.xpath(".//*[local-name()='accepted-prefix-count']/text()")
+            # Junos writes the peer as address+port (10.11.0.1+179); IPv6 the same way.
+            states[address.rsplit("+", 1)[0]] = (state, sum(int(n) for n in accepted if n.strip().isdigit()))
+        return states
+
     def differences(self, intents: Sequence[PortIntent], running: dict[str, list[str]]) -> list[str]:
         return self._differences(intents, running)
 
