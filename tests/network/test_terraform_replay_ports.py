@@ -145,6 +145,9 @@ def test_device_network_type_layer2_bonded_individual_and_back(site, facility) -
     assert tf("GET", f"devices/{device_id}")["ip_addresses"] == []
     bonded = attachment_create(tf, device_id, "bond0", 1200)  # VLANs go on bond0 (the bundle)
     assert bonded is not None and attachment_read(tf, device_id, "bond0", 1200) == bonded
+    eth0 = next(p for p in tf("GET", f"devices/{device_id}")["network_ports"] if p["name"] == "eth0")
+    assert [a["vlan"] for a in tf("GET", f"ports/{bonded['port_id']}/vlan-assignments")["vlan_assignments"]] == [1200]
+    assert tf("GET", f"ports/{eth0['id']}/vlan-assignments")["vlan_assignments"] == []  # a member carries none of its own
     assert lines_of(site.lab_switch, "interfaces ae10 ") == [
         'set interfaces ae10 description "metalyard DA11-BGP-00 eth0 bond0"', "set interfaces ae10 mtu 9216",
         "set interfaces ae10 aggregated-ether-options lacp active",

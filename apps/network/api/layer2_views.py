@@ -213,6 +213,13 @@ class PortActionView(GenericAPIView):
 # ---------------------------------------------------------------------------------------------- VLAN assignments
 
 
+def _carried(target: PortTarget) -> PortLayer | None:
+    """The layer whose VLANs the port carries: a NIC's own, or bond0's (kept on the first NIC) while it is an LACP bundle."""
+    layer = PortLayer.objects.filter(interface=target.nic, device_id=target.device.id).prefetch_related("virtual_networks").first()
+    bundled = layer is not None and layer.layer2 and layer.bonded
+    return layer if bundled == target.is_bond else None
+
+
 def _port_ref(target: PortTarget) -> tuple[str, str]:
     port_id = s.bond_ref(target.nic)["id"] if target.is_bond else s.public_id("port", target.nic.pk)
     return port_id, f"{s.BASE}/ports/{port_id}"
@@ -224,7 +231,7 @@ class PortVlanAssignmentsView(GenericAPIView):
     def get(self, request: Request, pk: Any) -> Response:
         target = PortTarget(request, pk)
         _, href = _port_ref(target)
-        layer = PortLayer.objects.filter(interface=target.nic, device_id=target.device.id).prefetch_related("virtual_networks").first()
+        layer = _carried(target)
         return Response({"vlan_assignments": vlan_batches.current_assignments(layer, port_href=href)})
 
 
@@ -232,7 +239,7 @@ class PortVlanAssignmentView(GenericAPIView):
     def get(self, request: Request, pk: Any, assignment_id: Any) -> Response:
         target = PortTarget(request, pk)
         _, href = _port_ref(target)
-        layer = PortLayer.objects.filter(interface=target.nic, device_id=target.device.id).prefetch_related("virtual_networks").first()
+        layer = _carried(target)
         found = [a for a in vlan_batches.current_assignments(layer, port_href=href) if a["id"] == str(assignment_id)]
         if not found:
             raise Http404
