@@ -131,6 +131,10 @@ def test_vlan_batches_one_push_refusals_and_a_failed_switch(site) -> None:  # no
     failed = tf("GET", f"ports/{eth1['id']}/vlan-assignments/batches/{batch['id']}")
     assert failed["state"] == "failed" and "refuse_commit" in failed["error_messages"][0], failed
     assert site.lab_switch.running_lines() == before
+    # Every step is audited and in the device's and the project's events.
+    kinds = {e["type"] for e in tf("GET", f"devices/{device.pk}/events")["events"]}
+    assert {"network.port.disbond", "network.vlan_batch.create", "network.port.vlan_batch", "network.vlanassignmentbatch.transition"} <= kinds
+    assert "network.vlan_batch.create" in {e["type"] for e in tf("GET", f"projects/{site.project.pk}/events")["events"]}
 
 
 def test_device_network_type_layer2_bonded_individual_and_back(site, facility) -> None:  # noqa: F811

@@ -22,7 +22,7 @@ from apps.accounts.selectors import visible_projects
 from apps.audit.models import AuditEvent
 from apps.installs.models import EVENT_TYPES, Device, InstallEvent
 from apps.ipam.models import Block
-from apps.network.models import BgpConfig, BgpSession, VirtualNetwork
+from apps.network.models import BgpConfig, BgpSession, PortLayer, VirtualNetwork, VlanAssignmentBatch
 from project.public_ids import key_of, public_id
 
 BASE = "/metal/v1"
@@ -52,14 +52,19 @@ def _as_text(field: str) -> Cast:
 
 def _audit_rows(projects: QuerySet[Project], *, devices: QuerySet[Device] | None = None) -> QuerySet:
     """Audit events about the projects, their devices, IP blocks, SSH keys and API keys (or only `devices`)."""
-    types = ContentType.objects.get_for_models(Project, Device, Block, SSHKey, APIToken, BgpConfig, BgpSession, VirtualNetwork,
-                                               for_concrete_models=False)
+    types = ContentType.objects.get_for_models(Project, Device, Block, SSHKey, APIToken, BgpConfig, BgpSession, VirtualNetwork, PortLayer,
+                                               VlanAssignmentBatch, for_concrete_models=False)
     device_ids = (devices if devices is not None else Device.objects.filter(project__in=projects)).annotate(t=_as_text("pk")).values("t")
     match = Q(target_type=types[Device], target_id__in=device_ids)
     # A device's BGP sessions are its own events (their rows go when deleted; the audit keeps the id).
     session_ids = (AuditEvent.objects.filter(target_type=types[BgpSession], action="network.bgp_session.create")
                    .annotate(device=KT("changes__device__1")).filter(device__in=device_ids).values("target_id"))
     match |= Q(target_type=types[BgpSession], target_id__in=session_ids)
+    # Its ports' Layer 2 changes and VLAN batches too (both name the device that made them).
+    device_pks = (devices if devices is not None else Device.objects.filter(project__in=projects)).values("pk")
+    for model in (PortLayer, VlanAssignmentBatch):
+        ids = model.objects.filter(device_id__in=device_pks).annotate(t=_as_text("pk")).values("t")
+        match |= Q(target_type=types[model], target_id__in=ids)
     if devices is None:
         match |= Q(target_type=types[Project], target_id__in=projects.annotate(t=_as_text("pk")).values("t"))
         for model, field in ((Block, "project"), (SSHKey, "project"), (APIToken, "project"), (BgpConfig, "project"), (VirtualNetwork, "project")):
