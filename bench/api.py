@@ -141,9 +141,11 @@ def query_counts(customers: list) -> dict[int, int]:
     return counts
 
 
-def service_times(customers: list, repeat: int = 15) -> dict[str, float]:
+def service_times(customers: list, repeat: int = 30) -> dict[str, tuple[float, float]]:
     """What one call costs the Django stack alone (token, tenancy, queries, serialising), one at a time: the floor
-    under the figures measured through gunicorn with concurrent clients on a shared machine."""
+    under the figures measured through gunicorn with concurrent clients on a shared machine. Per call: the median
+    wall time and the median CPU time of this process (the part other sessions' load does not inflate much;
+    PostgreSQL's own CPU is not in it)."""
     from django.test import Client
 
     token, project_ids, device_ids = customers[0]
@@ -152,12 +154,13 @@ def service_times(customers: list, repeat: int = 15) -> dict[str, float]:
     for label, url in (("GET /metal/v1/projects/{id}/devices?per_page=100", f"/metal/v1/projects/{project_ids[0]}/devices?per_page=100"),
                        ("GET /metal/v1/devices/{id}", f"/metal/v1/devices/{device_ids[0]}")):
         client.get(url)
-        took = []
+        took, cpu = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             assert client.get(url).status_code == 200
             took.append(time.perf_counter() - started)
-        out[label] = percentile(took, 50)
+            cpu.append(time.process_time() - started_cpu)
+        out[label] = (percentile(took, 50), percentile(cpu, 50))
     return out
 
 
@@ -243,8 +246,8 @@ def main() -> None:
               f"in {time.monotonic() - started:.0f} s")
         counts = query_counts(customers)
         print("queries of one device-list page by per_page: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-        for label, seconds in service_times(customers).items():
-            print(f"{label}, one client in-process, no HTTP: median {seconds * 1000:.1f} ms")
+        for label, (seconds, cpu) in service_times(customers).items():
+            print(f"{label}, one client in-process, no HTTP: median {seconds * 1000:.1f} ms, CPU {cpu * 1000:.1f} ms")
         web, base = serve(args.web_workers, args.web_threads)
         print("load average before the run (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         timings = load(base, customers, clients=args.clients, seconds=args.seconds)

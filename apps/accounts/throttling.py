@@ -129,7 +129,12 @@ class _Throttle(BaseThrottle):
         ident = self.ident(request)
         if ident is None:
             return True
+        counted = getattr(request, "throttles_counted", None)
+        if counted is not None and self.bucket in counted:
+            return True  # a lean view (apps/api/lean.py) counted and allowed this call before handing it to the DRF view
         self.retry_after = throttle_hit(self.bucket, ident, rate(self.bucket))
+        if self.retry_after is None and counted is not None:
+            counted.add(self.bucket)
         return self.retry_after is None
 
     def wait(self) -> float | None:

@@ -77,7 +77,8 @@ class DevicePage:
                       .values_list("install_id", "type", "body", "source", "created_at")):
             page.events.setdefault(event[0], []).append(PageEvent(*event))
         # An address's parent (a pool or a reservation) is shared by many: read each once, not joined per row.
-        blocks = list(Assignment.objects.active().filter(device_id__in=ids))
+        # Newest first (the id breaks ties), then grouped by family and public first: the order the lean view uses too.
+        blocks = list(Assignment.objects.active().filter(device_id__in=ids).order_by("-assigned_at", "-id"))
         parents = Block.objects.in_bulk({b.parent_id for b in blocks if b.parent_id})
         grouped: dict[Any, list[Any]] = defaultdict(list)
         for block in blocks:
@@ -85,12 +86,21 @@ class DevicePage:
                 block.parent = parents[block.parent_id]
             grouped[block.device_id].append(block)
         page.addresses = {k: sorted(v, key=lambda a: (a.family, not a.public)) for k, v in grouped.items()}
-        servers = {d.server_id: d.pk for d in devices if d.server_id}
-        for nic in (NetworkInterface.objects.filter(server_id__in=list(servers))
-                    .select_related("cable__port__switch", "port_layer__native_vlan__metro").prefetch_related("port_layer__virtual_networks__metro")
-                    .order_by("server_id", "name")):
-            page.ports.setdefault(servers[nic.server_id], []).append(nic)
+        page.ports = ports_by_device({d.server_id: d.pk for d in devices if d.server_id})
         return page
+
+
+def ports_by_device(servers: dict[Any, Any]) -> dict[Any, list[Any]]:
+    """The NICs (with their cables, switch ports and Layer 2 state) of the servers {server id: device id}, by device:
+    a fixed number of queries, none when no device of the page is on a server yet."""
+    ports: dict[Any, list[Any]] = {}
+    if not servers:
+        return ports
+    for nic in (NetworkInterface.objects.filter(server_id__in=list(servers))
+                .select_related("cable__port__switch", "port_layer__native_vlan__metro").prefetch_related("port_layer__virtual_networks__metro")
+                .order_by("server_id", "name")):
+        ports.setdefault(servers[nic.server_id], []).append(nic)
+    return ports
 
 
 def _attach(devices: list[Device], name: str, rows: Callable[[set[Any]], dict[Any, Any]]) -> None:

@@ -11,95 +11,26 @@ allocation either succeeds here or writes nothing (one statement, see services._
 
 A rule added to one of the four DRF view methods below must be added to its lean view too — or,
 better, to the service or permission class both call (quotas, token scope), so neither can miss it.
+The plumbing (token, permissions, throttles, hand-over) is apps/api/lean.py.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from functools import wraps
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import APIException
+from django.http import HttpRequest, HttpResponse
 
-from apps.accounts.authentication import TokenAuthentication
 from apps.accounts.permissions import actor_of
-from apps.api.renderers import MetalJSONRenderer
+from apps.api.lean import HandOver as _HandOver
+from apps.api.lean import json_response as _json
+from apps.api.lean import lean
 from apps.ipam import selectors, services
 from apps.ipam.api import serializers as s
 from apps.ipam.api import views
 from apps.ipam.models import Block, Kind
 from project.jsonbody import JSONBodyError, loads_bounded
 
-_renderer = MetalJSONRenderer()  # the DRF views' renderer: the same bytes, timestamps included
 _ALLOCATE_FIELDS = frozenset({"prefix_length", "kind", "device_label", "description"})
-
-
-class _HandOver(Exception):
-    """Not the plain case: the full DRF view answers."""
-
-
-def _json(data: Any, status: int = 200) -> HttpResponse:
-    response = HttpResponse(_renderer.render(data), content_type="application/json", status=status)
-    response["Vary"] = "Accept"
-    return response
-
-
-@contextmanager
-def _one_round_trip() -> Iterator[None]:
-    """PostgreSQL outside a transaction: the statements sent inside are pipelined (psycopg's pipeline
-    mode), so a read sent first and the token lookup after it travel to the server and back together."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    connection.ensure_connection()
-    with connection.connection.pipeline():
-        yield
-
-
-def lean(full_view: type[views.StaffView], method: str, send: Callable[..., Any] | None = None) -> Callable:
-    """Serve `method` requests of `full_view`'s URL with the decorated function when the request is
-    the plain case, and hand everything else to `full_view` itself.
-
-    `send(request, cursor, **kwargs)`, for reads, sends the view's one statement before the token
-    lookup, in the same round trip; the view reads the reply from the cursor only once the caller has
-    passed authentication and the permission classes (what it says is not used otherwise)."""
-    full = full_view.as_view()
-    authenticators = [cls() for cls in full_view.authentication_classes]
-    permissions = [cls() for cls in full_view.permission_classes]
-    throttle_classes = full_view.throttle_classes
-
-    def decorate(fast: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @csrf_exempt  # as every DRF view: token requests carry no cookie to forge
-        @wraps(fast)
-        def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            if request.method != method or not authenticators or not isinstance(authenticators[0], TokenAuthentication):
-                return full(request, **kwargs)
-            with _one_round_trip() if send is not None else nullcontext(), connection.cursor() as cursor:
-                try:
-                    sent = send(request, cursor, **kwargs) if send is not None else None
-                    found = authenticators[0].authenticate(request)  # type: ignore[arg-type]
-                except (_HandOver, APIException):
-                    found = None
-                # No token (a session?) or a bad one, or not allowed: DRF tries the rest and words the refusal.
-                if found is not None:
-                    request.user, request.auth = found  # type: ignore[attr-defined]
-                    # The same throttles as the DRF view (a throttled caller is handed over, and refused there with 429).
-                    if (all(permission.has_permission(request, None) for permission in permissions)  # type: ignore[arg-type]
-                            and all(cls().allow_request(request, None) for cls in throttle_classes)):  # type: ignore[arg-type]
-                        try:
-                            return fast(request, **kwargs) if send is None else fast(request, cursor, sent, **kwargs)
-                        except (_HandOver, APIException, DjangoValidationError, Http404, ObjectDoesNotExist):
-                            pass
-            return full(request, **kwargs)
-
-        return view
-
-    return decorate
 
 
 def _block(pk: int) -> Block:

@@ -46,7 +46,7 @@ _ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
 
 
 @functools.lru_cache(maxsize=256)
-def _netmask(family: int, prefix_length: int) -> str:
+def ip_netmask(family: int, prefix_length: int) -> str:
     network = ipaddress.IPv4Network((0, prefix_length)) if family == 4 else ipaddress.IPv6Network((0, prefix_length))
     return str(network.netmask)
 
@@ -65,7 +65,7 @@ def customer_ip(block: Block, *, assignments: list[Block] | None = None) -> dict
     data: dict[str, Any] = {
         "id": public_id("ip", block.pk),
         "address_family": block.family,
-        "netmask": _netmask(block.family, block.prefix_length),
+        "netmask": ip_netmask(block.family, block.prefix_length),
         "public": block.public,
         "cidr": block.prefix_length,
         "network": network,
@@ -98,7 +98,7 @@ def customer_ip(block: Block, *, assignments: list[Block] | None = None) -> dict
                                if block.device_id else {"href": ""})
         parent = block.parent if block.parent_id else None
         data["parent_block"] = ({"network": _network_address(parent), "cidr": parent.prefix_length,
-                                 "netmask": _netmask(parent.family, parent.prefix_length), "href": ip_href(parent.pk)}
+                                 "netmask": ip_netmask(parent.family, parent.prefix_length), "href": ip_href(parent.pk)}
                                 if parent is not None else None)
         if parent is not None and parent.kind == Kind.POOL:
             data["parent_block"]["href"] = ""  # a pool is staff space, not an object the customer can read

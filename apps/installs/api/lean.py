@@ -1,0 +1,368 @@
+"""Lean views for the customer API's hot reads: `GET /devices/{id}` and `GET /projects/{id}/devices`.
+
+The DRF views (apps/installs/api/views.py, serializers.device_repr) stay the reference; these answer
+the plain case with the same bytes (tests/installs/test_api_lean.py compares them) and hand anything
+else to them (apps/api/lean.py): a session, a wrong token, an Accept header other than JSON, any query
+parameter but `page`/`per_page` (filters, `include`, `exclude`, `format`), a page out of range, an
+empty project, another tenant's id (the DRF view words the 404), and every database but PostgreSQL.
+
+Where the time goes in the DRF path (cProfile, a page of 100 devices: ~60 ms of CPU at rest): a model
+instance per device, install, event and address (~5,000 for a page), psycopg parsing ~1,700
+timestamps that are then formatted back to text, the ORM compiling a dozen queries, and encoding the
+result. Here: three statements after the token (the devices with their catalog rows joined, the
+newest installs with their events, the addresses with their parents), timestamps formatted by
+PostgreSQL, rows read as tuples into plain dicts, each catalog object built once per request, and
+the same renderer (stdlib json's C encoder) over the result. A page's statement count does not grow
+with `per_page`.
+
+A change to the device's JSON goes in serializers.device_repr and in `_device` below, together; the
+byte-equality test fails until both say the same.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import uuid
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils.http import urlencode
+
+from apps.accounts.permissions import request_token
+from apps.accounts.selectors import visible_projects
+from apps.api.lean import HandOver, json_response, lean
+from apps.api.pagination import MetalPagination
+from apps.facilities.models import Facility, Metro
+from apps.hardware.api.catalog import facility_href, metro_href, plan_href
+from apps.hardware.models import Plan, Server
+from apps.installs.api import views
+from apps.installs.api.serializers import BASE, network_ports, os_href, ports_by_device
+from apps.installs.models import EVENT_TYPES, Device, Install, InstallEvent, OperatingSystem
+from apps.ipam.api.serializers import ip_href, ip_netmask
+from apps.ipam.models import Block, Kind
+from project.public_ids import public_id
+
+_POSITIVE = re.compile(r"[1-9][0-9]{0,8}")
+_PAGE_PARAMS = frozenset({"page", "per_page"})
+
+
+def _text_time(column: str) -> str:
+    """A timestamp as the real service writes it (project/timestamps.metal_time), formatted by PostgreSQL."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+def _micros(column: str) -> str:
+    """A timestamp as integer microseconds since the epoch: differences of them are timedelta's, to the microsecond."""
+    return f"(extract(epoch from {column}) * 1000000)::bigint"
+
+
+@cache
+def _statements() -> dict[str, str]:
+    """The SQL, written once from the models' tables. `{where}` and `{visible}` are filled per request."""
+    t = {m.__name__: m._meta.db_table for m in (Device, Plan, OperatingSystem, Metro, Facility, Server, Install, InstallEvent, Block)}
+    # Table names from the models' metadata and fixed text only; every value is a parameter.
+    device = f"""
+        SELECT d.id::text, d.hostname, d.description, d.state, d.tags::text, d.userdata, d.customdata::text, d.billing_cycle, d.locked,
+               d.always_pxe, d.ipxe_script_url, d.spot_instance, d.spot_price_max, {_text_time("d.termination_time")},
+               {_text_time("d.created_at")}, {_text_time("d.updated_at")}, d.project_id::text, d.hardware_reservation_id::text, d.created_by_id,
+               d.failure_reason,
+               p.id, p.slug, p.name, p.line,
+               o.id, o.slug, o.name, o.distro, o.version,
+               f.id, f.code, f.name, f.features::text,
+               m.id, m.code, m.name, m.country,
+               d.server_id, {{count}}
+        FROM {t["Device"]} d
+        JOIN {t["Plan"]} p ON p.id = d.plan_id
+        JOIN {t["OperatingSystem"]} o ON o.id = d.operating_system_id
+        LEFT JOIN {t["Server"]} s ON s.id = d.server_id
+        LEFT JOIN {t["Facility"]} f ON f.id = CASE WHEN d.server_id IS NULL THEN d.facility_id ELSE s.facility_id END
+        LEFT JOIN {t["Metro"]} m ON m.id = COALESCE(d.metro_id, f.metro_id)
+        WHERE {{where}} AND d.state <> 'deleted' AND d.project_id IN ({{visible}})"""  # noqa: S608
+    return {
+        "device": device.format(count="1", where="d.id = %s", visible="{visible}"),
+        "page": device.format(count="count(*) OVER ()", where="d.project_id = %s", visible="{visible}")
+        + " ORDER BY d.created_at DESC, d.id LIMIT %s OFFSET %s",
+        # The newest run of each device and its events, oldest first (DevicePage.load's order).
+        "installs": f"""
+            WITH newest AS (SELECT DISTINCT ON (device_id) id, device_id, kind, state, created_at FROM {t["Install"]}
+                            WHERE device_id = ANY(%s::uuid[]) ORDER BY device_id, created_at DESC)
+            SELECT n.device_id::text, n.id::text, n.kind, n.state, {_micros("n.created_at")}, e.type, e.body, {_text_time("e.created_at")},
+                   {_micros("e.created_at")}
+            FROM newest n LEFT JOIN {t["InstallEvent"]} e ON e.install_id = n.id
+            ORDER BY n.device_id, e.created_at, e.id""",  # noqa: S608
+        # Active assignments, newest first (then by id), with the block each was carved from.
+        "addresses": f"""
+            SELECT b.device_id::text, b.id, b.family, b.prefix_length, b.first, b.gateway, b.public, b.project_id::text, b.server_id,
+                   {_text_time("b.assigned_at")}, b.description, b.tags::text, b.customdata::text, b.device_label,
+                   q.id, q.kind, q.family, q.prefix_length, q.first
+            FROM {t["Block"]} b LEFT JOIN {t["Block"]} q ON q.id = b.parent_id
+            WHERE b.device_id = ANY(%s::uuid[]) AND b.kind = '{Kind.ASSIGNMENT.value}' AND b.released_at IS NULL
+            ORDER BY b.assigned_at DESC, b.id DESC""",  # noqa: S608
+    }
+
+
+_EMPTY_JSON = {"[]": list, "{}": dict}
+
+
+def _json_value(text: str) -> Any:
+    """A JSON column's text as the ORM's JSONField gives it (json.loads); the empty list and object without a parse."""
+    empty = _EMPTY_JSON.get(text)
+    return empty() if empty is not None else json.loads(text)
+
+
+def _text_address(family: int, value: int) -> str:
+    """ipaddress's text of an address (IPv4 through the C library: the same dotted quad, faster)."""
+    return socket.inet_ntoa(value.to_bytes(4, "big")) if family == 4 else str(ipaddress.IPv6Address(value))
+
+
+def _next_address(family: int, gateway: str) -> str:
+    if family == 4:
+        return socket.inet_ntoa((int.from_bytes(socket.inet_pton(socket.AF_INET, gateway), "big") + 1).to_bytes(4, "big"))
+    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(gateway)) + 1))
+
+
+class _Addresses:
+    """The page's active assignments as ipam.api.serializers.customer_ip renders an assignment (same keys, same
+    values), from rows; each parent block's `parent_block` object is built once per request."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.parents: dict[int, dict[str, Any]] = {}
+        grouped: dict[str, list[tuple]] = {}
+        for row in rows:
+            grouped.setdefault(row[0], []).append(row)
+        # customer's order: IPv4 before IPv6, public first; newest first within (the statement's order, a stable sort)
+        self.by_device = {k: [self.address(r) for r in sorted(v, key=lambda r: (r[2], not r[6]))] for k, v in grouped.items()}
+
+    def parent(self, pk: int, kind: str, family: int, prefix_length: int, first: Any) -> dict[str, Any]:
+        found = self.parents.get(pk)
+        if found is None:
+            found = self.parents[pk] = {"network": _text_address(family, int(first)), "cidr": prefix_length,
+                                        "netmask": ip_netmask(family, prefix_length), "href": "" if kind == Kind.POOL else ip_href(pk)}
+        return found
+
+    def address(self, row: tuple) -> dict[str, Any]:
+        (device_id, pk, family, prefix_length, first, gateway, public, project_id, server_id, assigned_at, description, tags,
+         customdata, device_label, parent_id, *parent) = row
+        network = _text_address(family, int(first))
+        project = {"id": project_id, "href": f"{BASE}/projects/{project_id}"} if project_id is not None else None
+        return {
+            "id": public_id("ip", pk),
+            "address_family": family,
+            "netmask": ip_netmask(family, prefix_length),
+            "public": public,
+            "cidr": prefix_length,
+            "network": network,
+            "address": _next_address(family, gateway) if gateway else network,
+            "gateway": gateway,
+            "type": ("public_ipv6" if public else "private_ipv6") if family == 6 else ("public_ipv4" if public else "private_ipv4"),
+            "management": server_id is not None,
+            "manageable": server_id is None,
+            "enabled": True,
+            "global_ip": False,
+            "created_at": assigned_at,
+            "released_at": None,
+            "details": description,
+            "tags": list(_json_value(tags)),
+            "customdata": _json_value(customdata),
+            "project": project,
+            "project_lite": project,
+            "href": ip_href(pk),
+            "assigned_to": ({"id": device_id, "hostname": device_label, "href": f"{BASE}/devices/{device_id}"}
+                            if device_id else {"href": ""}),
+            "parent_block": self.parent(parent_id, *parent) if parent_id is not None else None,
+        }
+
+
+# The compiled visibility subquery per caller: compiling visible_projects() costs more than the page's statements.
+_VISIBLE: dict[tuple, tuple[str, tuple]] = {}
+
+
+def _visible(request: HttpRequest) -> tuple[str, tuple]:
+    """The caller's visible projects' ids as a subquery (accounts.selectors.visible_projects: the one rule), compiled
+    once per caller. The SQL reads memberships when it runs; what is compiled in is only who asks, and how."""
+    user, token = request.user, request_token(request)
+    key = (user.pk, user.is_active, user.is_staff, user.is_superuser,  # type: ignore[union-attr]
+           token.pk if token is not None else None, token.read_only if token is not None else None,
+           token.project_id if token is not None else None)
+    found = _VISIBLE.get(key)
+    if found is None:
+        if len(_VISIBLE) > 4096:
+            _VISIBLE.clear()
+        found = _VISIBLE[key] = visible_projects(user, token).values("pk").query.sql_with_params()
+    return found
+
+
+class _Page:
+    """What a page's devices show besides their own row, read in two statements and built once per request."""
+
+    def __init__(self, cursor: Any, rows: list[tuple]) -> None:
+        ids = [row[0] for row in rows]
+        self.catalog: dict[tuple[str, Any], dict[str, Any]] = {}
+        self.installs: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
+        cursor.execute(_statements()["installs"], [ids])
+        current = None
+        for device_id, install_id, kind, state, started, kind_of_event, body, at, at_micros in cursor.fetchall():
+            if current is None or current[0] != device_id:
+                current = (device_id, install_id, kind, state, started, [], [0])
+                previous = started
+                self.installs[device_id] = current  # type: ignore[assignment]
+            if kind_of_event is None:
+                continue
+            events, highest = current[5], current[6]
+            events.append({"id": f"{install_id}-{len(events)}", "type": kind_of_event, "body": body,
+                           "state": "info" if kind_of_event != "provisioning.failed" else "failed", "created_at": at,
+                           "took_seconds": round((at_micros - previous) / 1_000_000, 3)})
+            highest[0] = max(highest[0], EVENT_TYPES.get(kind_of_event, ("", 0))[1])
+            previous = at_micros
+        cursor.execute(_statements()["addresses"], [ids])
+        self.addresses = _Addresses(cursor.fetchall()).by_device
+        servers = {row[-2]: uuid.UUID(row[0]) for row in rows if row[-2] is not None}
+        self.ports = {k: network_ports(v) for k, v in ports_by_device(servers).items()} if servers else {}
+
+    def shared(self, kind: str, key: Any, build: Any) -> dict[str, Any]:
+        found = self.catalog.get((kind, key))
+        if found is None:
+            found = self.catalog[(kind, key)] = build()
+        return found
+
+    def device(self, row: tuple) -> dict[str, Any]:
+        """serializers.device_repr, from a row of the `device`/`page` statement."""
+        (pk, hostname, description, state, tags, userdata, customdata, billing_cycle, locked, always_pxe, ipxe_script_url,
+         spot_instance, spot_price_max, termination_time, created_at, updated_at, project_id, hardware_reservation_id,
+         created_by_id, failure_reason, plan_id, plan_slug, plan_name, plan_line, os_id, os_slug, os_name, os_distro, os_version,
+         facility_id, facility_code, facility_name, facility_features, metro_id, metro_code, metro_name, metro_country,
+         _server_id, _count) = row
+        text_id = pk
+        install = self.installs.get(pk)
+        project = self.shared("project", project_id, lambda: {"id": project_id, "href": f"{BASE}/projects/{project_id}"})
+        if install is None:
+            percentage, events = 0, []
+        else:
+            _, _, kind, state_of_install, _, events, highest = install
+            percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest[0]
+        data: dict[str, Any] = {
+            "id": text_id,
+            "short_id": text_id[:8],
+            "hostname": hostname,
+            "description": description,
+            "state": state,
+            "tags": list(_json_value(tags)),
+            "userdata": userdata,
+            "customdata": _json_value(customdata),
+            "billing_cycle": billing_cycle,
+            "locked": locked,
+            "always_pxe": always_pxe,
+            "ipxe_script_url": ipxe_script_url or None,
+            "sos": f"{text_id}@sos.{facility_code}.{settings.SOS_DOMAIN}" if facility_id is not None else None,
+            "spot_instance": spot_instance,
+            "spot_price_max": float(spot_price_max) if spot_price_max is not None else None,
+            "termination_time": termination_time,
+            "network_frozen": False,
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "plan": self.shared("plan", plan_id, lambda: {"id": public_id("plan", plan_id), "slug": plan_slug, "name": plan_name,
+                                                          "class": plan_slug, "line": plan_line, "href": plan_href(plan_id)}),
+            "facility": (self.shared("facility", facility_id, lambda: {
+                "id": public_id("facility", facility_id), "code": facility_code, "name": facility_name,
+                "features": _json_value(facility_features), "href": facility_href(facility_id)}) if facility_id is not None else None),
+            "metro": (self.shared("metro", metro_id, lambda: {"id": public_id("metro", metro_id), "code": metro_code, "name": metro_name,
+                                                              "country": metro_country, "href": metro_href(metro_id)})
+                      if metro_id is not None else None),
+            "operating_system": self.shared("os", os_id, lambda: {"id": public_id("operating_system", os_id), "slug": os_slug,
+                                                                  "name": os_name, "distro": os_distro, "version": os_version,
+                                                                  "href": os_href(os_id)}),
+            "ip_addresses": self.addresses.get(pk, []),
+            "network_ports": self.ports.get(uuid.UUID(pk), []) if self.ports else [],
+            "ssh_keys": [],
+            "project": project,
+            "project_lite": project,
+            "hardware_reservation": ({"href": f"{BASE}/hardware-reservations/{hardware_reservation_id}"}
+                                     if hardware_reservation_id is not None else None),
+            "created_by": {"href": f"{BASE}/users/{public_id('user', created_by_id)}"} if created_by_id is not None else None,
+            "actions": [],
+            "href": f"{BASE}/devices/{text_id}",
+            "provisioning_percentage": percentage,
+            "provisioning_events": events,
+        }
+        if state == "failed":
+            data["failure_reason"] = failure_reason
+        return data
+
+
+def _plain(request: HttpRequest) -> None:
+    if connection.vendor != "postgresql":
+        raise HandOver
+
+
+@lean(views.DeviceDetailView, "GET")
+def device_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    _plain(request)
+    if request.GET:
+        raise HandOver
+    visible, params = _visible(request)
+    with connection.cursor() as cursor:
+        cursor.execute(_statements()["device"].format(visible=visible), [pk, *params])
+        row = cursor.fetchone()
+        if row is None:
+            raise HandOver  # not there, deleted, or another tenant's: the DRF view's 404
+        page = _Page(cursor, [row])
+    return json_response(page.device(row), allow=_allowed(views.DeviceDetailView))
+
+
+def _page_request(request: HttpRequest) -> tuple[int, int]:
+    """(page, per_page) when the query string holds nothing else, each given once as a plain positive number."""
+    if not set(request.GET) <= _PAGE_PARAMS or any(len(request.GET.getlist(name)) != 1 for name in request.GET):
+        raise HandOver
+    page, per_page = request.GET.get("page", "1"), request.GET.get("per_page")
+    if not _POSITIVE.fullmatch(page) or (per_page is not None and not _POSITIVE.fullmatch(per_page)):
+        raise HandOver  # `page=last`, zero, signs, spaces: the paginator's own rules answer
+    size = min(int(per_page), MetalPagination.max_page_size) if per_page is not None else MetalPagination.page_size
+    return int(page), size
+
+
+def _href(request: HttpRequest, number: int) -> dict[str, str]:
+    """MetalPagination._href."""
+    params = [(k, v) for k, values in request.GET.lists() for v in values if k != "page"]
+    params.append(("page", str(number)))
+    return {"href": f"{request.path}?{urlencode(params)}"}
+
+
+@lean(views.ProjectDeviceListView, "GET")
+def project_devices(request: HttpRequest, project_pk: Any) -> HttpResponse:
+    _plain(request)
+    number, size = _page_request(request)
+    visible, params = _visible(request)
+    with connection.cursor() as cursor:
+        cursor.execute(_statements()["page"].format(visible=visible), [project_pk, *params, size, (number - 1) * size])
+        rows = cursor.fetchall()
+        if not rows:
+            raise HandOver  # an empty project, a page past the last, or a project the caller cannot see
+        page = _Page(cursor, rows)
+    total = rows[0][-1]
+    last = max(1, -(-total // size))
+    data = {
+        "devices": [page.device(row) for row in rows],
+        "meta": {
+            "first": _href(request, 1),
+            "previous": _href(request, number - 1) if number > 1 else None,
+            "self": _href(request, number),
+            "next": _href(request, number + 1) if number < last else None,
+            "last": _href(request, last),
+            "current_page": number,
+            "last_page": last,
+            "total": total,
+        },
+    }
+    return json_response(data, allow=_allowed(views.ProjectDeviceListView))
+
+
+@cache
+def _allowed(view: type) -> str:
+    """The Allow header DRF sends for the view: its methods in its order, HEAD with GET (as_view adds it)."""
+    return ", ".join(m.upper() for m in view.http_method_names if hasattr(view, m) or (m == "head" and hasattr(view, "get")))
+
