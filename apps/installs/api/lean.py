@@ -23,9 +23,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import secrets
 import socket
 import uuid
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +36,7 @@ from django.utils.http import urlencode
 
 from apps.accounts.permissions import request_token
 from apps.accounts.selectors import visible_projects
-from apps.api.lean import HandOver, json_response, lean
+from apps.api.lean import HandOver, json_response, lean, renderer
 from apps.api.pagination import MetalPagination
 from apps.facilities.models import Facility, Metro
 from apps.hardware.api.catalog import facility_href, metro_href, plan_href
@@ -47,6 +48,7 @@ from apps.ipam.api.serializers import ip_href, ip_netmask
 from apps.ipam.models import Block, Kind
 from project.public_ids import public_id
 
+_PERCENTAGE = {name: percentage for name, (_, percentage) in EVENT_TYPES.items()}
 _POSITIVE = re.compile(r"[1-9][0-9]{0,8}")
 _PAGE_PARAMS = frozenset({"page", "per_page"})
 
@@ -115,67 +117,98 @@ def _json_value(text: str) -> Any:
     return empty() if empty is not None else json.loads(text)
 
 
+# What the renderer (DRF's JSONRenderer with the API's settings) passes to json.dumps, for the parts encoded here.
+_dumps = partial(json.dumps, cls=renderer.encoder_class, ensure_ascii=renderer.ensure_ascii, allow_nan=not renderer.strict,
+                 separators=(",", ":") if renderer.compact else (", ", ": "))
+_quote = json.encoder.encode_basestring if not renderer.ensure_ascii else json.encoder.encode_basestring_ascii  # json.dumps' own
+_BOOL = {True: "true", False: "false"}
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _json_text(text: str, *, as_list: bool = False) -> str:
+    """A JSON column's text re-encoded as the renderer writes the value the ORM would give."""
+    if text in _EMPTY_JSON:
+        return text
+    value = json.loads(text)
+    return _dumps(list(value) if as_list else value)
+
+
+class _Fragments:
+    """The repeated and the bulky parts of an answer (events, addresses, catalog objects), written as JSON text
+    here and put in the answer as placeholders, which are replaced by that text once the renderer has encoded
+    the rest: the renderer encodes ~2,000 dict items less per page. A placeholder is a string no data can hold
+    by chance (NUL characters around a random key); the text is escaped as the renderer escapes (U+2028/9)."""
+
+    def __init__(self) -> None:
+        self.key = secrets.token_hex(8)
+        self.texts: list[bytes] = []
+        self.placeholder = re.compile(rb'"\\u0000' + self.key.encode() + rb':([0-9]+)\\u0000"')
+
+    def add(self, text: str) -> str:
+        self.texts.append(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode())
+        return f"\x00{self.key}:{len(self.texts) - 1}\x00"
+
+    def render(self, data: Any) -> bytes:
+        return self.placeholder.sub(lambda match: self.texts[int(match[1])], renderer.render(data))
+
+
 def _text_address(family: int, value: int) -> str:
-    """ipaddress's text of an address (IPv4 through the C library: the same dotted quad, faster)."""
-    return socket.inet_ntoa(value.to_bytes(4, "big")) if family == 4 else str(ipaddress.IPv6Address(value))
+    """ipaddress's text of an address, through the C library (ten times faster). The C library writes the same
+    text (RFC 5952) except for IPv4-compatible and -mapped IPv6 addresses (`::1.2.3.4`), which ipaddress writes."""
+    if family == 4:
+        return socket.inet_ntoa(value.to_bytes(4, "big"))
+    if value >> 32 in (0, 0xFFFF):
+        return str(ipaddress.IPv6Address(value))
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
 
 
 def _next_address(family: int, gateway: str) -> str:
-    if family == 4:
-        return socket.inet_ntoa((int.from_bytes(socket.inet_pton(socket.AF_INET, gateway), "big") + 1).to_bytes(4, "big"))
-    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(gateway)) + 1))
+    """Block.address: the address after the gateway."""
+    packed = socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, gateway)
+    return _text_address(family, int.from_bytes(packed, "big") + 1)
 
 
 class _Addresses:
-    """The page's active assignments as ipam.api.serializers.customer_ip renders an assignment (same keys, same
-    values), from rows; each parent block's `parent_block` object is built once per request."""
+    """The page's active assignments as ipam.api.serializers.customer_ip renders an assignment (the same keys in
+    the same order, the same values), written as JSON text from rows; each parent block's text once per request."""
 
     def __init__(self, rows: list[tuple]) -> None:
-        self.parents: dict[int, dict[str, Any]] = {}
+        self.parents: dict[int, str] = {}
         grouped: dict[str, list[tuple]] = {}
         for row in rows:
             grouped.setdefault(row[0], []).append(row)
         # customer's order: IPv4 before IPv6, public first; newest first within (the statement's order, a stable sort)
-        self.by_device = {k: [self.address(r) for r in sorted(v, key=lambda r: (r[2], not r[6]))] for k, v in grouped.items()}
+        self.by_device = {k: f"[{','.join(self.address(r) for r in sorted(v, key=lambda r: (r[2], not r[6])))}]"
+                          for k, v in grouped.items()}
 
-    def parent(self, pk: int, kind: str, family: int, prefix_length: int, first: Any) -> dict[str, Any]:
+    def parent(self, pk: int, kind: str, family: int, prefix_length: int, first: Any) -> str:
         found = self.parents.get(pk)
         if found is None:
-            found = self.parents[pk] = {"network": _text_address(family, int(first)), "cidr": prefix_length,
-                                        "netmask": ip_netmask(family, prefix_length), "href": "" if kind == Kind.POOL else ip_href(pk)}
+            href = "" if kind == Kind.POOL else ip_href(pk)  # a pool is staff space: no href for the customer
+            found = self.parents[pk] = (f'{{"network":"{_text_address(family, int(first))}","cidr":{prefix_length},'
+                                        f'"netmask":"{ip_netmask(family, prefix_length)}","href":"{href}"}}')
         return found
 
-    def address(self, row: tuple) -> dict[str, Any]:
+    def address(self, row: tuple) -> str:
         (device_id, pk, family, prefix_length, first, gateway, public, project_id, server_id, assigned_at, description, tags,
          customdata, device_label, parent_id, *parent) = row
         network = _text_address(family, int(first))
-        project = {"id": project_id, "href": f"{BASE}/projects/{project_id}"} if project_id is not None else None
-        return {
-            "id": public_id("ip", pk),
-            "address_family": family,
-            "netmask": ip_netmask(family, prefix_length),
-            "public": public,
-            "cidr": prefix_length,
-            "network": network,
-            "address": _next_address(family, gateway) if gateway else network,
-            "gateway": gateway,
-            "type": ("public_ipv6" if public else "private_ipv6") if family == 6 else ("public_ipv4" if public else "private_ipv4"),
-            "management": server_id is not None,
-            "manageable": server_id is None,
-            "enabled": True,
-            "global_ip": False,
-            "created_at": assigned_at,
-            "released_at": None,
-            "details": description,
-            "tags": list(_json_value(tags)),
-            "customdata": _json_value(customdata),
-            "project": project,
-            "project_lite": project,
-            "href": ip_href(pk),
-            "assigned_to": ({"id": device_id, "hostname": device_label, "href": f"{BASE}/devices/{device_id}"}
-                            if device_id else {"href": ""}),
-            "parent_block": self.parent(parent_id, *parent) if parent_id is not None else None,
-        }
+        address = _next_address(family, gateway) if gateway else network
+        project = f'{{"id":"{project_id}","href":"{BASE}/projects/{project_id}"}}' if project_id is not None else "null"
+        kind = ("public_ipv6" if public else "private_ipv6") if family == 6 else ("public_ipv4" if public else "private_ipv4")
+        assigned_to = (f'{{"id":"{device_id}","hostname":{_quote(device_label)},"href":"{BASE}/devices/{device_id}"}}'
+                       if device_id else '{"href":""}')
+        parent_block = self.parent(parent_id, *parent) if parent_id is not None else "null"
+        return (f'{{"id":"{public_id("ip", pk)}","address_family":{family},"netmask":"{ip_netmask(family, prefix_length)}",'
+                f'"public":{_BOOL[public]},"cidr":{prefix_length},"network":"{network}","address":"{address}",'
+                f'"gateway":{_text(gateway)},"type":"{kind}","management":{_BOOL[server_id is not None]},'
+                f'"manageable":{_BOOL[server_id is None]},"enabled":true,"global_ip":false,"created_at":{_text(assigned_at)},'
+                f'"released_at":null,"details":{_quote(description)},"tags":{_json_text(tags, as_list=True)},'
+                f'"customdata":{_json_text(customdata)},"project":{project},"project_lite":{project},"href":"{ip_href(pk)}",'
+                f'"assigned_to":{assigned_to},"parent_block":{parent_block}}}')
 
 
 # The compiled visibility subquery per caller: compiling visible_projects() costs more than the page's statements.
@@ -202,32 +235,35 @@ class _Page:
 
     def __init__(self, cursor: Any, rows: list[tuple]) -> None:
         ids = [row[0] for row in rows]
-        self.catalog: dict[tuple[str, Any], dict[str, Any]] = {}
+        self.fragments = _Fragments()
+        self.catalog: dict[tuple[str, Any], str] = {}
         self.installs: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
         cursor.execute(_statements()["installs"], [ids])
         current = None
         for device_id, install_id, kind, state, started, kind_of_event, body, at, at_micros in cursor.fetchall():
             if current is None or current[0] != device_id:
                 current = (device_id, install_id, kind, state, started, [], [0])
-                previous = started
+                previous, events, highest, prefix = started, current[5], current[6], f"{install_id}-"
                 self.installs[device_id] = current  # type: ignore[assignment]
             if kind_of_event is None:
                 continue
-            events, highest = current[5], current[6]
-            events.append({"id": f"{install_id}-{len(events)}", "type": kind_of_event, "body": body,
-                           "state": "info" if kind_of_event != "provisioning.failed" else "failed", "created_at": at,
-                           "took_seconds": round((at_micros - previous) / 1_000_000, 3)})
-            highest[0] = max(highest[0], EVENT_TYPES.get(kind_of_event, ("", 0))[1])
+            events.append(f'{{"id":"{prefix}{len(events)}","type":{_quote(kind_of_event)},"body":{_quote(body)},'
+                          f'"state":"{"info" if kind_of_event != "provisioning.failed" else "failed"}","created_at":{_text(at)},'
+                          f'"took_seconds":{round((at_micros - previous) / 1_000_000, 3)!r}}}')
+            percentage = _PERCENTAGE.get(kind_of_event, 0)
+            if percentage > highest[0]:
+                highest[0] = percentage
             previous = at_micros
         cursor.execute(_statements()["addresses"], [ids])
         self.addresses = _Addresses(cursor.fetchall()).by_device
         servers = {row[-2]: uuid.UUID(row[0]) for row in rows if row[-2] is not None}
         self.ports = {k: network_ports(v) for k, v in ports_by_device(servers).items()} if servers else {}
 
-    def shared(self, kind: str, key: Any, build: Any) -> dict[str, Any]:
+    def shared(self, kind: str, key: Any, build: Any) -> str:
+        """The placeholder of a catalog object many devices show, encoded once per request."""
         found = self.catalog.get((kind, key))
         if found is None:
-            found = self.catalog[(kind, key)] = build()
+            found = self.catalog[(kind, key)] = self.fragments.add(_dumps(build()))
         return found
 
     def device(self, row: tuple) -> dict[str, Any]:
@@ -243,8 +279,10 @@ class _Page:
         if install is None:
             percentage, events = 0, []
         else:
-            _, _, kind, state_of_install, _, events, highest = install
+            _, _, kind, state_of_install, _, texts, highest = install
             percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest[0]
+            events = self.fragments.add(f"[{','.join(texts)}]") if texts else []
+        addresses = self.addresses.get(pk)
         data: dict[str, Any] = {
             "id": text_id,
             "short_id": text_id[:8],
@@ -276,7 +314,7 @@ class _Page:
             "operating_system": self.shared("os", os_id, lambda: {"id": public_id("operating_system", os_id), "slug": os_slug,
                                                                   "name": os_name, "distro": os_distro, "version": os_version,
                                                                   "href": os_href(os_id)}),
-            "ip_addresses": self.addresses.get(pk, []),
+            "ip_addresses": self.fragments.add(addresses) if addresses is not None else [],
             "network_ports": self.ports.get(uuid.UUID(pk), []) if self.ports else [],
             "ssh_keys": [],
             "project": project,
@@ -311,7 +349,8 @@ def device_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         if row is None:
             raise HandOver  # not there, deleted, or another tenant's: the DRF view's 404
         page = _Page(cursor, [row])
-    return json_response(page.device(row), allow=_allowed(views.DeviceDetailView))
+    data = page.device(row)
+    return json_response(body=page.fragments.render(data), allow=_allowed(views.DeviceDetailView))
 
 
 def _page_request(request: HttpRequest) -> tuple[int, int]:
@@ -358,7 +397,7 @@ def project_devices(request: HttpRequest, project_pk: Any) -> HttpResponse:
             "total": total,
         },
     }
-    return json_response(data, allow=_allowed(views.ProjectDeviceListView))
+    return json_response(body=page.fragments.render(data), allow=_allowed(views.ProjectDeviceListView))
 
 
 @cache
