@@ -6,17 +6,18 @@ else to them (apps/api/lean.py): a session, a wrong token, an Accept header othe
 parameter but `page`/`per_page` (filters, `include`, `exclude`, `format`), a page out of range, an
 empty project, another tenant's id (the DRF view words the 404), and every database but PostgreSQL.
 
-Where the time goes in the DRF path (cProfile, a page of 100 devices: ~60 ms of CPU at rest): a model
-instance per device, install, event and address (~5,000 for a page), psycopg parsing ~1,700
-timestamps that are then formatted back to text, the ORM compiling a dozen queries, and encoding the
-result. Here: three statements after the token (the devices with their catalog rows joined, the
-newest installs with their events, the addresses with their parents), timestamps formatted by
-PostgreSQL, rows read as tuples into plain dicts, each catalog object built once per request, and
-the same renderer (stdlib json's C encoder) over the result. A page's statement count does not grow
-with `per_page`.
+Where the time goes in the DRF path (cProfile, a page of 100 devices, ~105 ms of CPU on this loaded
+machine): a model instance per device, install, event and address (~5,000 for a page), psycopg parsing
+~1,700 timestamps that are then formatted back to text, the ORM compiling a dozen queries (the
+visibility subqueries most), and encoding ~650 KB of JSON. Here: three statements after the token (the
+devices with their catalog rows joined, the newest installs with their events, the addresses with their
+parents); timestamps formatted by PostgreSQL; the visibility subquery compiled once per caller; rows
+read as tuples; the device as a plain dict, its events, addresses and catalog objects written as JSON
+text (each catalog object once per request) and spliced into what the same renderer (stdlib json's C
+encoder) writes for the rest (`_Fragments`). A page's statement count does not grow with `per_page`.
 
-A change to the device's JSON goes in serializers.device_repr and in `_device` below, together; the
-byte-equality test fails until both say the same.
+A change to the device's JSON goes in serializers.device_repr (or ipam's customer_ip) and in `_Page.device`
+(or `_Addresses.address`) below, together; the byte-equality test fails until both say the same.
 """
 from __future__ import annotations
 
