@@ -16,9 +16,11 @@ from rest_framework.test import APIClient
 from apps.accounts import services as accounts
 from apps.accounts.models import Role
 from apps.accounts.throttling import _keys
+from apps.hardware.models import NetworkInterface
 from apps.installs.custom_ipxe import custom_ipxe_operating_system
 from apps.installs.models import EVENT_TYPES, Device, DeviceState, Install, InstallEvent
 from apps.ipam import services as ipam
+from apps.network.models import PortLayer
 from tests.factories import ProjectFactory, UserFactory
 from tests.installs.factories import DeviceFactory
 
@@ -76,10 +78,14 @@ def fleet(rack):
                          ipxe_script_url="https://boot.example/ipxe", always_pxe=True, state=DeviceState.FAILED,
                          failure_reason="the script did not load", billing_cycle="monthly")
     timeline(ipxe, kind="reinstall", state="failed", events=2)
+    # bond0 in Layer 2: its addresses stay in IPAM and the real service shows none.
+    layer2 = DeviceFactory(**common, hostname="l2", facility=facility, server=servers[2], state=DeviceState.ACTIVE)
+    ipam.server_addresses_assign(server=servers[2], project=project, device_id=layer2.pk, device_label=layer2.hostname)
+    PortLayer.objects.create(interface=NetworkInterface.objects.get(server=servers[2]), device_id=layer2.pk, layer2=True)
     others = [DeviceFactory(**common, hostname=f"s-{state}", facility=facility, state=state)
               for state in DeviceState.values if state not in (DeviceState.DELETED,)]
     deleted = DeviceFactory(**common, hostname="gone", facility=facility, state=DeviceState.DELETED)
-    return {"project": project, "alice": alice, "devices": [on_server, spot, ipxe, *others], "deleted": deleted, **rack}
+    return {"project": project, "alice": alice, "devices": [on_server, spot, ipxe, layer2, *others], "deleted": deleted, **rack}
 
 
 def same(lean, drf, path: str) -> None:  # noqa: ANN001
@@ -96,6 +102,8 @@ def test_device_reads_are_the_drf_views_bytes(fleet):
     shown = lean.get(f"/metal/v1/devices/{fleet['devices'][0].pk}").json()
     assert len(shown["ip_addresses"]) == 4 and shown["network_ports"] and shown["provisioning_percentage"] == 100
     assert shown["ip_addresses"][0]["parent_block"]["href"]  # the reservation's address (a pool's href is empty)
+    in_layer2 = lean.get(f"/metal/v1/devices/{fleet['devices'][3].pk}").json()
+    assert in_layer2["ip_addresses"] == [] and in_layer2["network_ports"][0]["network_type"].startswith("layer2")
     project = fleet["project"].pk
     for query in ("", "?per_page=3", "?per_page=3&page=2", "?page=1&per_page=4", "?per_page=5&page=4", "?per_page=1000",
                   "?per_page=5000", "?page=1"):

@@ -43,7 +43,7 @@ from apps.facilities.models import Facility, Metro
 from apps.hardware.api.catalog import facility_href, metro_href, plan_href
 from apps.hardware.models import Plan, Server
 from apps.installs.api import views
-from apps.installs.api.serializers import BASE, network_ports, os_href, ports_by_device
+from apps.installs.api.serializers import BASE, layer2_device, network_ports, os_href, ports_by_device
 from apps.installs.models import EVENT_TYPES, Device, Install, InstallEvent, OperatingSystem
 from apps.ipam.api.serializers import ip_href, ip_netmask
 from apps.ipam.models import Block, Kind
@@ -258,7 +258,7 @@ class _Page:
         cursor.execute(_statements()["addresses"], [ids])
         self.addresses = _Addresses(cursor.fetchall()).by_device
         servers = {row[-2]: uuid.UUID(row[0]) for row in rows if row[-2] is not None}
-        self.ports = {k: network_ports(v) for k, v in ports_by_device(servers).items()} if servers else {}
+        self.nics = ports_by_device(servers) if servers else {}
 
     def shared(self, kind: str, key: Any, build: Any) -> str:
         """The placeholder of a catalog object many devices show, encoded once per request."""
@@ -283,7 +283,9 @@ class _Page:
             _, _, kind, state_of_install, _, texts, highest = install
             percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest[0]
             events = self.fragments.add(f"[{','.join(texts)}]") if texts else []
-        addresses = self.addresses.get(pk)
+        nics = self.nics.get(uuid.UUID(pk), []) if self.nics else []
+        # bond0 in Layer 2: the real service shows no addresses (serializers.layer2_device).
+        addresses = self.addresses.get(pk) if not layer2_device(nics) else None
         data: dict[str, Any] = {
             "id": text_id,
             "short_id": text_id[:8],
@@ -316,7 +318,7 @@ class _Page:
                                                                   "name": os_name, "distro": os_distro, "version": os_version,
                                                                   "href": os_href(os_id)}),
             "ip_addresses": self.fragments.add(addresses) if addresses is not None else [],
-            "network_ports": self.ports.get(uuid.UUID(pk), []) if self.ports else [],
+            "network_ports": network_ports(nics),
             "ssh_keys": [],
             "project": project,
             "project_lite": project,
