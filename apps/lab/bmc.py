@@ -38,7 +38,8 @@ def deliver_to_machines(event: dict) -> None:
 class IpmiLabProcess:
     """`python -m apps.lab.bmc_ipmi` as a child process, driven over its stdin/stdout."""
 
-    def __init__(self, *, on_event: EventHandler = deliver_to_machines) -> None:
+    def __init__(self, *, on_event: EventHandler = deliver_to_machines, log: Any = None) -> None:
+        """`log`: a file for the lab process's stderr (its `lab serial: …` lines and errors); default: ours."""
         self.on_event = on_event
         self.events: list[dict] = []
         self._ids = itertools.count(1)
@@ -50,6 +51,7 @@ class IpmiLabProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            stderr=log,
             bufsize=1,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

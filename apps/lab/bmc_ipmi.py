@@ -27,7 +27,8 @@ from pyghmi.ipmi.private import serversession
 from pyghmi.ipmi.private import session as ipmi_session
 
 from apps.hardware.drivers import pyghmi_fixes
-from apps.lab.serial import LabSerialPort
+from apps.hardware.drivers.sol_flow import NonBlockingSolOutput
+from apps.lab.serial import LabSerialPort, note
 
 pyghmi_fixes.apply()
 
@@ -152,6 +153,18 @@ class LabServerSession(serversession.ServerSession):
         return super().send_payload(*args, **kwargs)
 
 
+class LabServerConsole(NonBlockingSolOutput, pyghmi_console.ServerConsole):
+    """pyghmi's BMC-side console, sending the machine's output without blocking the lab's loop on each
+    acknowledgement (the loop calls retransmit_due)."""
+
+    def send_payload(self, payload: Any, payload_type: int = 1, retry: bool = True, needskeepalive: bool = False) -> None:
+        # Never as a payload awaiting an answer: pyghmi's server console resends with retry=True on a stale
+        # acknowledgement, which made the server session queue every later packet (acknowledgements, echoes)
+        # behind one that no answer would ever release. Retransmission is retransmit_due's job.
+        super().send_payload(payload, payload_type=payload_type, retry=False, needskeepalive=needskeepalive)
+
+
+SOL_PAYLOAD_BYTES = 255
 STORAGE_NETFN, GET_FRU_AREA_INFO, READ_FRU_DATA = 0x0A, 0x10, 0x11
 
 
@@ -210,12 +223,26 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         # Bound to port 0: pyghmi routes session packets by the socket's real port.
         self.port = self.serversocket.getsockname()[1]
         self.serial = LabSerialPort(name=name, to_bmc=self._machine_output, call_soon=lab.call_soon)
-        self.iohandler = self.serial.typed_by_user
+        self.iohandler = self._from_sol_user
         self.sol_session: Any = None
 
     # -- Serial-over-LAN ----------------------------------------------------------------------
+    def _from_sol_user(self, data: Any) -> None:
+        if isinstance(data, dict):  # pyghmi reports the console's end to the same handler
+            note(f"{self.name}: SOL ended: {data.get('error', data)}")
+            self.activated, self.sol, self.sol_session = False, None, None
+            return
+        self.serial.typed_by_user(data)
+
     def _machine_output(self, data: bytes) -> None:
         if self.sol is not None and self.activated:
+            if self.sol.broken:
+                # pyghmi's server console gave up on a client that stopped acknowledging, and from then on
+                # drops every byte without a word. Deactivate instead: the client's keep-alive (Get Payload
+                # Instance Info) then sees no owner and ends its console with a reason the user is shown.
+                note(f"{self.name}: the SOL client stopped acknowledging; console deactivated")
+                self.activated, self.sol, self.sol_session = False, None, None
+                return
             self.sol.send_data(data)
 
     def activate_payload(self, request: dict, session: Any) -> None:
@@ -229,15 +256,19 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
             return
         self.activated = True
         self.sol_session = session
+        note(f"{self.name}: SOL activated")
         port = list(struct.unpack("BB", struct.pack("!H", self.port)))
-        session.send_ipmi_response(data=[0, 0, 0, 0, 1, 0, 1, 0, *port, 0xFF, 0xFF])
-        self.sol = pyghmi_console.ServerConsole(session, self.iohandler)
+        # Inbound and outbound payload sizes of 255 bytes, as real BMCs announce (pyghmi's client sends at most the
+        # inbound size per packet: 1 made a pasted line one packet, and one acknowledgement, per byte).
+        session.send_ipmi_response(data=[0, 0, 0, 0, SOL_PAYLOAD_BYTES, 0, SOL_PAYLOAD_BYTES, 0, *port, 0xFF, 0xFF])
+        self.sol = LabServerConsole(session, self.iohandler)
 
     def deactivate_payload(self, request: dict, session: Any) -> None:
         if not self.activated:
             session.send_ipmi_response(code=0x80)
             return
         session.send_ipmi_response()
+        note(f"{self.name}: SOL deactivated by the client")
         if self.sol is not None:
             self.sol.close()
         self.activated, self.sol, self.sol_session = False, None, None
@@ -313,12 +344,14 @@ class LabIpmiBmc(pyghmi_bmc.Bmc):
         return self.power
 
     def power_on(self) -> int:
+        note(f"{self.name}: power on (was {self.power}, boot device {self.bootdev})")
         if self.power == "off":
             self.power = "on"
             self._booted()
         return 0
 
     def power_off(self) -> int:
+        note(f"{self.name}: power off (was {self.power})")
         if self.power == "on":
             self.power = "off"
             self.lab.emit({"event": "power_off", "port": self.port, "name": self.name, "server_id": self.server_id})
@@ -468,6 +501,12 @@ class IpmiLab:
                 except queue.Empty:
                     break
             now = time.monotonic()
+            for bmc in self.bmcs.values():
+                if bmc.sol is not None:
+                    try:
+                        bmc.sol.retransmit_due(now)
+                    except Exception:
+                        traceback.print_exc(file=sys.stderr)
             while self._timers and self._timers[0][0] <= now:
                 _, _, fn = heapq.heappop(self._timers)
                 try:

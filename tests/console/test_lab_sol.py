@@ -73,3 +73,26 @@ def test_a_busy_disabled_or_wrongly_credentialed_console_gives_one_line_reasons(
     ipmi_lab.set_mode(port, "no_sol")
     with pytest.raises(BmcUnsupported, match="disabled"):
         sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)
+
+
+def test_a_console_whose_bmc_stops_answering_does_not_hold_up_the_others(ipmi_lab) -> None:  # noqa: F811
+    # One thread drives every console of the process: a keystroke waiting for its acknowledgement from a silent
+    # BMC (pyghmi retransmits it for up to 12.5 s) must not keep another console's keystrokes waiting.
+    quiet_port = ipmi_lab.add(name="sol-quiet", username="admin", password="lab-secret", power="on")
+    busy_port = ipmi_lab.add(name="sol-busy", username="admin", password="lab-secret", power="on")
+    quiet, busy = Screen(), Screen()
+    quiet_console = sol_open(ipmi_target(quiet_port), on_output=quiet.output, on_closed=quiet.close)
+    busy_console = sol_open(ipmi_target(busy_port), on_output=busy.output, on_closed=busy.close)
+    try:
+        ipmi_lab.set_mode(quiet_port, "silent")
+        quiet_console.write(b"x")  # never acknowledged
+        time.sleep(0.2)
+        started = time.monotonic()
+        for char in b"abcde":
+            busy_console.write(bytes([char]))
+            assert busy.wait_for(bytes([char]), timeout=5), bytes(busy.data)
+        assert time.monotonic() - started < 2.0, f"5 echoes took {time.monotonic() - started:.2f} s"
+        assert not quiet.data
+    finally:
+        quiet_console.close()
+        busy_console.close()

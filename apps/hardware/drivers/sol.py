@@ -9,6 +9,7 @@ that thread: keep them short). Every wait has a deadline; a BMC that does not an
 login, has SOL disabled or busy, ends the connection with a one-line reason."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import threading
@@ -20,6 +21,7 @@ from apps.hardware.drivers.base import BmcTarget
 from apps.hardware.drivers.errors import BmcUnsupported, FatalBmcError, RetryableBmcError
 
 OutputHandler = Callable[[bytes], None]
+CHECK_SECONDS = 0.05
 ClosedHandler = Callable[[str], None]
 
 
@@ -49,10 +51,8 @@ class SolConnection:
 
     # -- on the pump thread ---------------------------------------------------------------------
     def _start(self) -> None:
-        from pyghmi.ipmi import console
-
         try:
-            self.console = console.Console(bmc=self.target.host, userid=self.target.username.encode(),
+            self.console = _console_class()(bmc=self.target.host, userid=self.target.username.encode(),
                                            password=self.target.password.encode(), port=self.target.port,
                                            iohandler=self._from_bmc, force=False)
         except Exception as exc:  # pyghmi raises plain exceptions for unreachable hosts
@@ -67,12 +67,14 @@ class SolConnection:
         if data:
             self.on_output(bytes(data))
 
-    def _check(self) -> None:
+    def _check(self, now: float) -> None:
+        if self.console is not None and self.closed_reason is None:
+            self.console.retransmit_due(now)
         if self.closed_reason is not None or self.ready.is_set():
             return
         if self.console is not None and self.console.connected and self.console.activated:
             self.ready.set()
-        elif time.monotonic() > self.deadline:
+        elif now > self.deadline:
             self._end(f"the BMC {self.target.label} did not open its console within {self.target.timeout:g} s")
 
     def _end(self, reason: str) -> None:
@@ -87,6 +89,10 @@ class SolConnection:
     def wait_open(self) -> None:
         """Block until the console is open; raise SolBusy or SolUnavailable with the BMC's reason."""
         self.ready.wait(max(0.1, self.deadline - time.monotonic()) + 1.0)
+        self.raise_unless_open()
+
+    def raise_unless_open(self) -> None:
+        """Raise SolBusy, BmcUnsupported or SolUnavailable unless the console is open (closing it if it is late)."""
         reason = self.closed_reason
         if reason is None and not self.ready.is_set():
             reason = f"the BMC {self.target.label} did not open its console in time"
@@ -134,6 +140,7 @@ class SolPump:
         pyghmi_fixes.apply()
         self.calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.connections: set[SolConnection] = set()
+        self._next_check = 0.0
         self.thread = threading.Thread(target=self._loop, name="sol-pump", daemon=True)
         self.thread.start()
 
@@ -167,8 +174,13 @@ class SolPump:
                     work = self._take(block=True)
                 for fn in work:
                     fn()
-                for connection in list(self.connections):
-                    connection._check()
+                now = time.monotonic()
+                if now >= self._next_check or work:
+                    # Retransmissions are due in half seconds: checking every console after every packet cost more
+                    # than the packets themselves with 100 consoles open.
+                    self._next_check = now + CHECK_SECONDS
+                    for connection in list(self.connections):
+                        connection._check(now)
             except Exception as exc:  # one broken console must not stop the others
                 for connection in list(self.connections):
                     if connection.console is None:
@@ -183,6 +195,32 @@ class SolPump:
         except queue.Empty:
             pass
         return work
+
+
+_CONSOLE_CLASS: Any = None
+
+
+def _console_class() -> Any:
+    """pyghmi's console client, sending without waiting for each acknowledgement (drivers.sol_flow)."""
+    global _CONSOLE_CLASS
+    if _CONSOLE_CLASS is None:
+        from pyghmi.ipmi import console
+
+        from apps.hardware.drivers.sol_flow import NonBlockingSolOutput
+
+        _CONSOLE_CLASS = type("SolConsole", (NonBlockingSolOutput, console.Console), {})
+    return _CONSOLE_CLASS
+
+
+async def sol_open_async(target: BmcTarget, *, on_output: OutputHandler, on_closed: ClosedHandler,
+                         poll_seconds: float = 0.02) -> SolConnection:
+    """sol_open for an asyncio loop: waits without holding a thread. (Waiting in the loop's executor capped the
+    consoles opening at once at its few threads: 100 SOS sessions took 20 s to all get their console.)"""
+    connection = SolPump.shared().open(target, on_output=on_output, on_closed=on_closed)
+    while not connection.ready.is_set() and time.monotonic() < connection.deadline + 1.0:
+        await asyncio.sleep(poll_seconds)
+    connection.raise_unless_open()
+    return connection
 
 
 def sol_open(target: BmcTarget, *, on_output: OutputHandler, on_closed: ClosedHandler) -> SolConnection:

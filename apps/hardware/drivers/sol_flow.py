@@ -1,0 +1,66 @@
+"""Serial-over-LAN output without blocking the thread that drives every console.
+
+pyghmi's `Console._sendoutput` (client and BMC side alike) sends one SOL packet and then waits for its
+acknowledgement in a nested `wait_for_rsp` loop, retransmitting for up to 12.5 s. One thread drives every
+console of a process (our SolPump; the lab's BMC loop), so each keystroke of each console waited for a full
+round trip while the others' queued — with 100 consoles typing, echoes took hundreds of milliseconds
+(bench/console.py). Here a packet is sent and the call returns: the acknowledgement arrives through
+`_got_sol_payload` as before (which sends what was queued meanwhile, batched), and the driving loop calls
+`retransmit_due()` now and then to resend an unacknowledged packet (pyghmi's timing: 0.5 s, then one second
+more each time, five times) and, after that, to end the console as pyghmi does ('Connection lost').
+
+`flush_pending()` fixes a stall of pyghmi's session: while an IPMI command is in flight (the console's
+keep-alive, every half minute or so) the session queues every payload, SOL packets and acknowledgements too,
+and when the answer comes it sends only the first one queued; the rest waited for the next command's answer —
+a keystroke or an echo held for ~30 s (bench/console.py's timeouts). The driving loop calls it to send what
+is queued once nothing is in flight."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+RETRY_FIRST_SECONDS = 0.5
+RETRIES = 5
+
+
+class NonBlockingSolOutput:
+    """Mixed in before pyghmi's Console or ServerConsole."""
+
+    _sent_at: float = 0.0
+    _retries_left: int = 0
+    _needs_keepalive: bool = False
+
+    def _sendoutput(self: Any, output: Any, sendbreak: bool = False) -> None:
+        self.myseq = (self.myseq + 1) & 0xF or 1
+        payload = bytearray((self.myseq, 0, 0, 0b10000 if sendbreak else 0))
+        payload += output if isinstance(output, bytes | bytearray) else str(output).encode("utf8")
+        self.lasttextsize = len(output)
+        self._needs_keepalive = self.lasttextsize == 0
+        self.awaitingack = True
+        self.lastpayload = payload
+        self._sent_at, self._retries_left = time.monotonic(), RETRIES
+        self.send_payload(payload, retry=False, needskeepalive=self._needs_keepalive)
+
+    def flush_pending(self: Any) -> None:
+        """Send the session's queued payloads once no command is in flight (see the module's docstring)."""
+        session = self.ipmi_session
+        while session is not None and not session.lastpayload and session.pendingpayloads:
+            payload, payload_type, retry = session.pendingpayloads.popleft()
+            session.send_payload(payload=payload, payload_type=payload_type, retry=retry)
+
+    def retransmit_due(self: Any, now: float | None = None) -> None:
+        """Resend the unacknowledged packet when its time has come; end the console when retries are spent."""
+        self.flush_pending()
+        if not self.awaitingack or self.broken:
+            return
+        now = time.monotonic() if now is None else now
+        wait = RETRY_FIRST_SECONDS + (RETRIES - self._retries_left)
+        if now - self._sent_at < wait:
+            return
+        if self._retries_left <= 0:
+            self.awaitingack = False
+            self._print_error("Connection lost")
+            return
+        self._retries_left -= 1
+        self._sent_at = now
+        self.send_payload(self.lastpayload, retry=False, needskeepalive=self._needs_keepalive)
