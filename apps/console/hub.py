@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,8 +15,9 @@ from django.conf import settings
 
 from apps.console import services
 from apps.hardware.drivers import BmcError
-from apps.hardware.drivers.sol import sol_open
+from apps.hardware.drivers.sol import sol_open_async
 
+log = logging.getLogger(__name__)
 FLUSH_SECONDS = 2.0
 
 
@@ -48,7 +50,6 @@ class DeviceConsole:
         # The console's latest output in memory (the stored scrollback, then everything printed since), so a
         # newcomer is shown what came before it without a gap or a repeat (`history`).
         self.recent = bytearray()
-        self.flusher: asyncio.Task[None] | None = None
 
     # -- the BMC side -------------------------------------------------------------------------
     async def ensure_open(self) -> None:
@@ -74,10 +75,10 @@ class DeviceConsole:
             loop.call_soon_threadsafe(self._lost, reason)
 
         try:
-            self.connection = await loop.run_in_executor(None, lambda: sol_open(target, on_output=output, on_closed=closed))
+            self.connection = await sol_open_async(target, on_output=output, on_closed=closed)
         except BmcError as exc:
             raise services.ConsoleRefused(str(exc)) from exc
-        self.flusher = asyncio.ensure_future(self._flush_every())
+        self.hub.flusher_ensure()
 
     def _output(self, data: bytes) -> None:
         self.unsaved += data
@@ -133,21 +134,18 @@ class DeviceConsole:
         connection, self.connection = self.connection, None
         if connection is not None:
             connection.close()
-        if self.flusher is not None:
-            self.flusher.cancel()
-            self.flusher = None
-        await self._flush()
         self.hub.consoles.pop(self.device_id, None)
+        await self.hub.flush_in_flight()  # what it took from this console lands first: the scrollback stays in order
+        await self._flush()
+
+    def take_unsaved(self) -> bytes:
+        data, self.unsaved = bytes(self.unsaved), bytearray()
+        return data
 
     async def _flush(self) -> None:
-        data, self.unsaved = bytes(self.unsaved), bytearray()
+        data = self.take_unsaved()
         if data:
             await sync_to_async(services.scrollback_append, thread_sensitive=False)(device_id=self.device_id, data=data)
-
-    async def _flush_every(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            await self._flush()
 
 
 class ConsoleHub:
@@ -155,6 +153,30 @@ class ConsoleHub:
 
     def __init__(self) -> None:
         self.consoles: dict[Any, DeviceConsole] = {}
+        self.flusher: asyncio.Task[None] | None = None
+        self.flushing: asyncio.Future[None] | None = None
+
+    def flusher_ensure(self) -> None:
+        """Every FLUSH_SECONDS, what every open console printed goes to the scrollbacks in one transaction
+        (one per console cost a commit and an executor thread each: with 100 consoles, 50 a second)."""
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.ensure_future(self._flush_every())
+
+    async def _flush_every(self) -> None:
+        while self.consoles:
+            await asyncio.sleep(FLUSH_SECONDS)
+            chunks = {device_id: console.take_unsaved() for device_id, console in list(self.consoles.items())}
+            self.flushing = asyncio.ensure_future(sync_to_async(services.scrollback_append_many, thread_sensitive=False)(chunks=chunks))
+            await self.flush_in_flight()
+
+    async def flush_in_flight(self) -> None:
+        flushing = self.flushing
+        if flushing is None:
+            return
+        try:
+            await asyncio.shield(flushing)
+        except Exception:  # the database away for a moment: the console goes on, this output is not kept
+            log.exception("console: the scrollback flush failed")
 
     def sessions(self) -> int:
         return sum(len(console.seats) for console in self.consoles.values())

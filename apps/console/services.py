@@ -135,6 +135,22 @@ def scrollback_append(*, device_id: Any, data: bytes) -> None:
         row.save(update_fields=["data", "updated_at"])
 
 
+def scrollback_append_many(*, chunks: dict[Any, bytes]) -> None:
+    """scrollback_append for many devices in one transaction (the console hub's periodic flush: one commit for
+    every console of the process, instead of one each)."""
+    limit = settings.SOS_SCROLLBACK_BYTES
+    chunks = {device_id: data for device_id, data in chunks.items() if data}
+    if not chunks:
+        return
+    with transaction.atomic():
+        rows = {row.device_id: row for row in ConsoleScrollback.objects.select_for_update().filter(device_id__in=list(chunks))
+                .order_by("device_id")}
+        for device_id, data in chunks.items():
+            row = rows.get(device_id) or ConsoleScrollback.objects.get_or_create(device_id=device_id)[0]
+            row.data = (bytes(row.data) + data)[-limit:]
+            row.save(update_fields=["data", "updated_at"])
+
+
 def scrollback_read(*, device_id: Any) -> bytes:
     row = ConsoleScrollback.objects.filter(device_id=device_id).first()
     return bytes(row.data) if row is not None else b""
