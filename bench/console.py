@@ -45,6 +45,15 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) a process has used so far: this one, or a child by pid (Linux /proc)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def db_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -79,10 +88,24 @@ def seed(sessions: int, lab: object, public_key: str) -> list[str]:
     return [str(d.pk) for d in devices]
 
 
+class Barrier:
+    """Typing starts once every session holds its keyboard (or failed): echo times are not mixed with the work of
+    the others still connecting (SSH handshakes, logins to the BMCs)."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties, self.arrived, self.open = parties, 0, asyncio.Event()
+
+    def arrive(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.parties:
+            self.open.set()
+
+
 async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int, start: asyncio.Event,
-                      connects: list[float], echoes: list[float], failures: list[str]) -> None:
+                      connects: list[float], echoes: list[float], failures: list[str], barrier: Barrier) -> None:
     await start.wait()
     t0 = time.perf_counter()
+    arrived = False
     try:
         async with asyncssh.connect("127.0.0.1", port, username=device_id, client_keys=[key], known_hosts=None,
                                     encoding=None, connect_timeout=60) as conn:
@@ -94,6 +117,9 @@ async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int
                     raise RuntimeError(f"closed before the keyboard: {notice!r}")
                 notice += chunk
             connects.append(time.perf_counter() - t0)
+            arrived = True
+            barrier.arrive()
+            await barrier.open.wait()
             for i in range(keys):
                 char = bytes([ord("a") + i % 26])
                 sent = time.perf_counter()
@@ -109,6 +135,9 @@ async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int
             await asyncio.wait_for(process.wait(), timeout=30)
     except Exception as exc:
         failures.append(f"{device_id[:8]}: {type(exc).__name__}: {exc}")
+    finally:
+        if not arrived:
+            barrier.arrive()
 
 
 def lab_baseline(port: int, keys: int) -> list[float]:
@@ -151,10 +180,11 @@ def main() -> None:
     old_config = setup_databases(verbosity=0, interactive=False)
     from apps.lab.bmc import IpmiLabProcess
 
-    lab = IpmiLabProcess(on_event=lambda event: None)
-    sos = None
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-console-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
+    lab_log = open(workdir / "lab.log", "w")  # noqa: SIM115 - open for the lab process's lifetime
+    lab = IpmiLabProcess(on_event=lambda event: None, log=lab_log)
+    sos = None
     try:
         key = asyncssh.generate_private_key("ssh-ed25519")
         public = key.export_public_key("openssh").decode().strip()
@@ -174,22 +204,38 @@ def main() -> None:
         echoes: list[float] = []
         failures: list[str] = []
 
-        async def run() -> float:
+        processes = {"SSH clients (this process)": None, "SOS listener": sos.pid, "lab BMCs": lab.process.pid}
+        cpu: dict[str, dict[str, float]] = {"connecting": {}, "typing": {}}
+
+        async def run() -> tuple[float, float]:
             start = asyncio.Event()
-            tasks = [asyncio.ensure_future(one_session(port, device, key, args.keys, start, connects, echoes, failures))
+            barrier = Barrier(len(devices))
+            tasks = [asyncio.ensure_future(one_session(port, device, key, args.keys, start, connects, echoes, failures, barrier))
                      for device in devices]
+            before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             t0 = time.perf_counter()
             start.set()
+            await barrier.open.wait()
+            t1 = time.perf_counter()
+            middle = {name: cpu_seconds(pid) for name, pid in processes.items()}
             await asyncio.gather(*tasks)
-            return time.perf_counter() - t0
+            after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            cpu["connecting"] = {name: middle[name] - before[name] for name in processes}
+            cpu["typing"] = {name: after[name] - middle[name] for name in processes}
+            return t1 - t0, time.perf_counter() - t1
 
-        took = asyncio.run(run())
+        connecting, took = asyncio.run(run())
         baseline = lab_baseline(lab.state(lab.add(name="baseline", username=USER, password=PASSWORD, power="on"))["port"], args.keys * 5)  # type: ignore[index]
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"{len(connects)}/{args.sessions} SOS sessions held the keyboard at once ({len(failures)} failed) in {took:.1f} s; "
-              f"load average {load}")
+        print(f"{len(connects)}/{args.sessions} SOS sessions held the keyboard at once ({len(failures)} failed) after {connecting:.1f} s; "
+              f"then typed for {took:.1f} s; load average {load}")
         for failure in failures[:5]:
             print(f"  failed: {failure}")
+        for phase, used in cpu.items():
+            print(f"CPU used {phase}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in used.items()))
+        lab_log.flush()
+        errors = [line for line in (workdir / "lab.log").read_text().splitlines() if "Error" in line or "Traceback" in line]
+        print(f"lab process log: {workdir / 'lab.log'} ({len(errors)} error lines)")
         if connects:
             print(f"connect → keyboard:          p50 {percentile(connects, 50) * 1000:7.1f} ms   p99 {percentile(connects, 99) * 1000:7.1f} ms")
         if echoes:
@@ -203,6 +249,7 @@ def main() -> None:
         if sos is not None:
             stop_process_group(sos)
         lab.stop()
+        lab_log.close()
         teardown_databases(old_config, verbosity=0)
 
 
