@@ -9,6 +9,14 @@ from django.test import Client
 from tests.factories import UserFactory
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("metalyard")
+    group.addoption("--artifacts", default=None, metavar="DIR",
+                    help="where browser tests save their screenshots (default: <the run's basetemp>/artifacts)")
+    group.addoption("--screenshots-output", default=None, metavar="DIR",
+                    help="also write the documentation's pictures there (docs/portal.md's command passes docs/images/portal)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if settings.IS_POSTGRES:
         return

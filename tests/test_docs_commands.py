@@ -90,7 +90,9 @@ def base_env(data_dir: Path) -> dict[str, str]:
 class Rewriter:
     """Maps the docs' fixed addresses and database names to this test's own."""
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch  # where a command that writes into docs/ writes instead (the docs' files are committed)
+        self.outputs: list[Path] = []
         self.port = free_port()
         self.provisioning_port = free_port()
         self.sos_port = free_port()
@@ -109,6 +111,10 @@ class Rewriter:
         command = re.sub(r"\b(createdb|dropdb)(.*)\smetalyard\b", rf"\1\2 {self.db_name}", command)
         if "createdb" in command:
             self.created_db = True
+        for match in re.finditer(r"(?<=[=\s])docs/images/\S+", command):
+            output = self.scratch / match.group(0)
+            self.outputs.append(output)
+            command = command.replace(match.group(0), str(output))
         if "manage.py devserver" in command and "--addr" not in command:
             command += f" --addr 127.0.0.1:{self.port}"
         if "manage.py devserver" in command and "--provisioning-addr" not in command:
@@ -199,7 +205,8 @@ def test_documented_commands_run(doc: Path, demo_template: Path, tmp_path: Path)
     data = tmp_path / "data"
     shutil.copytree(demo_template, data)
     env = base_env(data)
-    rewrite = Rewriter()
+    rewrite = Rewriter(tmp_path / "scratch")
+    committed_pictures = _pictures()
     skipped: list[str] = []
     try:
         for index, original in enumerate(commands):
@@ -221,5 +228,13 @@ def test_documented_commands_run(doc: Path, demo_template: Path, tmp_path: Path)
         if rewrite.created_db:
             subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", rewrite.db_name],
                            capture_output=True, timeout=60)
+    # A command that writes pictures wrote them where it was told, and the committed ones are as they were.
+    for output in rewrite.outputs:
+        assert output.is_dir() and any(output.iterdir()), f"{doc.name}: nothing was written to {output}"
+    assert _pictures() == committed_pictures, f"{doc.name}: a command changed files under docs/images"
     if skipped:
         pytest.skip(f"needs PostgreSQL for: {skipped}")
+
+
+def _pictures() -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(ROOT)): (p.stat().st_size, p.stat().st_mtime_ns) for p in (ROOT / "docs" / "images").rglob("*") if p.is_file()}

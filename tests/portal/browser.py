@@ -1,7 +1,8 @@
 """Playwright for Python driving Debian's Chromium (/usr/bin/chromium, no browser download) against a live
 Metalyard: fixtures for a browser page that records every console error (the test fails on any), screenshots
-under the run's artifacts (and, with METALYARD_DOCS_SCREENSHOTS=1, the pictures of docs/portal.md), and an
-axe-core check (axe-playwright-python's bundled axe-core) that fails on any serious or critical violation."""
+under the run's artifacts (`--artifacts DIR`, by default <the run's pytest basetemp>/artifacts), the pictures of
+docs/portal.md only when asked where (`--screenshots-output DIR`; the documented command passes docs/images/portal),
+and an axe-core check (axe-playwright-python's bundled axe-core) that fails on any serious or critical violation."""
 from __future__ import annotations
 
 import os
@@ -13,10 +14,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("METALYARD_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts")) / "portal"
-DOCS_IMAGES = ROOT / "docs" / "images" / "portal"
 WAIT_MS = 15_000  # the longest a page or an element may take to appear, except the install itself
 BLOCKING_IMPACTS = ("serious", "critical")
 
@@ -28,19 +26,20 @@ class Browsing:
     """One browser context (one signed-in person) and what it saw go wrong."""
 
     page: Any
-    test_name: str
+    artifacts: Path  # this test's own folder under the run's artifacts
+    docs_output: Path | None  # where the pictures of the docs go, when the run was asked for them
     console_errors: list[str] = field(default_factory=list)
     axe_violations: list[str] = field(default_factory=list)
     checked_pages: set[str] = field(default_factory=set)
 
     def shot(self, name: str, *, docs: bool = False) -> Path:
-        """A full-page screenshot under the artifacts; `docs` pictures also go to docs/images/portal when asked."""
-        path = ARTIFACTS / self.test_name / f"{name}.png"
+        """A full-page screenshot under the test's artifacts; a `docs` picture is also copied to --screenshots-output."""
+        path = self.artifacts / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(path), full_page=True)
-        if docs and os.environ.get("METALYARD_DOCS_SCREENSHOTS") == "1":
-            DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_IMAGES / f"{name}.png")
+        if docs and self.docs_output is not None:
+            self.docs_output.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, self.docs_output / f"{name}.png")
         return path
 
     def check_accessibility(self) -> None:
@@ -78,17 +77,27 @@ def chromium() -> Iterator[Any]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+def artifacts_root(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This run's artifacts: --artifacts, or a folder of the run's own temporary directory (pytest keeps the last
+    three runs')."""
+    chosen = config.getoption("artifacts")
+    return Path(chosen).resolve() if chosen else tmp_path_factory.getbasetemp() / "artifacts"
+
+
 @pytest.fixture
-def browse(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+def browse(chromium: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """`browse()` opens a fresh context (a person); at teardown the test fails on any console error or
     serious/critical axe-core violation seen in any of them."""
     opened: list[Browsing] = []
+    artifacts = artifacts_root(request.config, tmp_path_factory) / request.node.name
+    docs_output = request.config.getoption("screenshots_output")
 
     def open_context() -> Browsing:
         context = chromium.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(WAIT_MS)
         page = context.new_page()
-        browsing = Browsing(page=page, test_name=request.node.name)
+        browsing = Browsing(page=page, artifacts=artifacts,
+                            docs_output=Path(docs_output).resolve() if docs_output else None)
         page.on("console", lambda message: message.type == "error" and browsing.console_errors.append(f"{page.url}: {message.text}"))
         page.on("pageerror", lambda error: browsing.console_errors.append(f"{page.url}: {error}"))
         opened.append(browsing)
@@ -99,7 +108,7 @@ def browse(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         browsing.page.context.close()
     errors = [e for b in opened for e in b.console_errors]
     violations = [v for b in opened for v in b.axe_violations]
-    assert not errors, f"browser console errors: {errors}"
+    assert not errors, f"browser console errors: {errors} (screenshots: {artifacts})"
     assert not violations, "axe-core serious/critical violations:\n" + "\n".join(violations)
 
 
