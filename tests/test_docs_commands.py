@@ -46,6 +46,10 @@ POSTGRES_HINTS = ("postgres://", "createdb", "dropdb", "psql ")
 DAEMON_START_TIMEOUT = 180  # the README promises the admin login within 3 minutes
 STOP_TIMEOUT = 150  # longer than devserver's own grace for its children (two rounds of 60 s)
 COMMAND_TIMEOUT = 300
+# A documented command that runs tests (docs/portal.md regenerates its pictures with the browser tests, which create
+# their own database and install a server in the lab) gets most of the page's budget: on a loaded machine it takes
+# longer than any other command.
+TEST_COMMAND_TIMEOUT = 720
 
 
 def doc_commands(path: Path) -> list[str]:
@@ -221,7 +225,8 @@ def test_documented_commands_run(doc: Path, demo_template: Path, tmp_path: Path)
                 port = rewrite.provisioning_port if daemon == "healthz" else rewrite.port
                 run_daemon(command, daemon, env, port, tmp_path / f"cmd{index}.log")
                 continue
-            result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+            timeout = TEST_COMMAND_TIMEOUT if "-m pytest" in command else COMMAND_TIMEOUT
+            result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
             assert result.returncode == 0, (
                 f"{doc.name}: `{original}` failed (exit {result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     finally:

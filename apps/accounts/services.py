@@ -118,6 +118,8 @@ def membership_set(*, user: Any, role: str, organization: Organization | None = 
     if membership is None:
         membership = Membership(user=user, role=role, **lookup)
     else:
+        if role != Role.OWNER:
+            _keep_an_owner(membership)
         membership.role = role
     membership.full_clean()
     membership.save()
@@ -128,12 +130,25 @@ def membership_set(*, user: Any, role: str, organization: Organization | None = 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Any = None) -> None:
     before = snapshot(membership)
-    if membership.organization_id and membership.role == Role.OWNER:
-        owners = Membership.objects.select_for_update().filter(organization_id=membership.organization_id, role=Role.OWNER)
-        if owners.count() <= 1:
-            raise ValidationError("This is the organization's last owner; make someone else owner first.")
+    _keep_an_owner(membership)
     audit_record(action="accounts.membership.remove", target=membership, changes=diff(before, {}), actor=actor)
     membership.delete()
+
+
+def _keep_an_owner(membership: Membership) -> None:
+    """The last-owner rule, for a membership about to stop being an owner (removed or given another role): an
+    organization keeps at least one owner, and a project keeps one (its own, or one of its organization's, who own
+    every project of it). Call inside the caller's transaction: the owners are locked."""
+    if membership.pk is None or membership.role != Role.OWNER:
+        return
+    others = Membership.objects.select_for_update().filter(role=Role.OWNER).exclude(pk=membership.pk)
+    if membership.organization_id:
+        if not others.filter(organization_id=membership.organization_id).exists():
+            raise ValidationError("This is the organization's last owner; make someone else owner first.")
+        return
+    project = membership.project
+    if not (others.filter(project_id=project.pk).exists() or others.filter(organization_id=project.organization_id).exists()):
+        raise ValidationError(f"This is the last owner of project {project.name}; make someone else owner first.")
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from apps.portal.views import account, deploy, devices, ips, project, staff
+from apps.portal.views import account, deploy, devices, ips, project, settings, staff
 
 app_name = "portal"
 
@@ -23,6 +23,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<uuid:pk>/invitations/<uuid:invitation_pk>/withdraw/", project.invitation_withdraw, name="invitation-withdraw"),
     path("projects/<uuid:pk>/events/", project.events, name="events"),
     path("projects/<uuid:pk>/usage/", project.usage, name="usage"),
+    path("projects/<uuid:pk>/settings/", settings.project_settings, name="project-settings"),
+    path("projects/<uuid:pk>/api-tokens/create/", settings.project_token_create, name="project-token-create"),
+    path("projects/<uuid:pk>/api-tokens/<uuid:token_pk>/revoke/", settings.project_token_revoke, name="project-token-revoke"),
     path("devices/<uuid:pk>/", devices.device_detail, name="device"),
     path("devices/<uuid:pk>/live/", devices.device_live, name="device-live"),
     path("devices/<uuid:pk>/<str:action>/", devices.device_action, name="device-action"),

@@ -89,14 +89,15 @@ def _project_state(project) -> dict:
 
 def test_an_api_token_is_shown_once(live_server, browse, db):  # noqa: F811
     owner = UserFactory(username="owner")
-    accounts.membership_set(user=owner, project=ProjectFactory(name="web"), role=Role.OWNER)
+    project = ProjectFactory(name="web")
+    accounts.membership_set(user=owner, project=project, role=Role.OWNER)
     person = browse()
     page = person.page
     sign_in(person, live_server.url, "owner", PASSWORD)
     page.get_by_label("Description").fill("laptop")
     page.get_by_role("button", name="Create token").click()
     secret = page.locator("#new-token").inner_text().strip()
-    token = APIToken.objects.get(user=owner)
+    token = APIToken.objects.get(user=owner, project__isnull=True)
     assert secret.startswith(token.key_preview) and len(secret) > len(token.key_preview) + 8
     person.check_accessibility()
     person.shot("token-created", docs=True)
@@ -111,3 +112,21 @@ def test_an_api_token_is_shown_once(live_server, browse, db):  # noqa: F811
     token.refresh_from_db()
     assert token.revoked_at is not None
     person.check_accessibility()
+
+    # The project's own token, from its settings page (owners and admins): shown once, listed by its preview, revoked.
+    page.goto(f"{live_server.url}/projects/{project.pk}/settings/")
+    person.check_accessibility()
+    page.get_by_label("Description").fill("ci")
+    page.get_by_role("button", name="Create token").click()
+    project_secret = page.locator("#new-token").inner_text().strip()
+    project_token = APIToken.objects.get(project=project)
+    assert project_secret.startswith(project_token.key_preview) and accounts.api_token_authenticate(plaintext=project_secret) == project_token
+    person.check_accessibility()
+    person.shot("project-token-created", docs=True)
+    page.get_by_role("link", name="Back to the project's settings").click()
+    assert page.locator("table").get_by_text(f"{project_token.key_preview}…").is_visible() and project_secret not in page.content()
+    person.shot("project-settings", docs=True)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Revoke token {project_token.key_preview}").click()
+    page.wait_for_selector("text=revoked; scripts using it get 401")
+    assert accounts.api_token_authenticate(plaintext=project_secret) is None

@@ -8,8 +8,9 @@ from apps.accounts import services as accounts
 from apps.accounts.models import Role
 from apps.installs.models import Device, DeviceState, Install, InstallEvent
 from tests.factories import ProjectFactory, UserFactory
+from tests.hardware.factories import PlanFactory
 from tests.installs.conftest import pools, rack  # noqa: F401 - fixtures
-from tests.installs.factories import DeviceFactory
+from tests.installs.factories import DeviceFactory, OperatingSystemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,26 @@ def test_deploy_form_keys_follow_the_one_rule(site):
         response = site["client"].post(f"/projects/{mine.pk}/deploy/", {**order, "hostname": hostname, "ssh_keys": keys})
         assert response.status_code == 302, response.content.decode()
         assert sorted(Device.objects.get(hostname=hostname).ssh_keys) == sorted(expected), hostname
+
+
+def test_reinstall_offers_the_plans_operating_systems_only(site):
+    other_plan_os = OperatingSystemFactory(name="Elsewhere 1", plans=[PlanFactory()])
+    second = OperatingSystemFactory(name="Alpine 3", plans=[site["plan"]])
+    retired = OperatingSystemFactory(name="Retired 1", plans=[site["plan"]], provisionable=False)
+    device = DeviceFactory(project=site["mine"], plan=site["plan"], facility=site["facility"], operating_system=site["os"],
+                           state=DeviceState.ACTIVE, server=site["servers"][0], hostname="web1")
+    page = site["client"].get(f"/devices/{device.pk}/").content.decode()
+    picker = page.split('name="operating_system"')[1].split("</select>")[0]
+    assert f'value="{site["os"].slug}" selected' in picker and f'value="{second.slug}"' in picker
+    assert other_plan_os.slug not in picker and retired.slug not in picker
+
+    # Another plan's system, posted anyway: refused with the reason, nothing changed.
+    response = site["client"].post(f"/devices/{device.pk}/reinstall/", {"operating_system": other_plan_os.slug}, follow=True)
+    assert f"cannot be installed on {site['plan'].slug}" in response.content.decode()
+    device.refresh_from_db()
+    assert device.state == DeviceState.ACTIVE and device.operating_system == site["os"] and not device.installs.filter(kind="reinstall").exists()
+
+    assert site["client"].post(f"/devices/{device.pk}/reinstall/", {"operating_system": second.slug}).status_code == 302
+    device.refresh_from_db()
+    assert device.state == DeviceState.REINSTALLING and device.operating_system == second
+    assert device.installs.get(kind="reinstall").operating_system == second

@@ -1,6 +1,6 @@
 """Every portal page renders for a member, and each list page costs the same number of queries with 10 rows
 as with a page-full out of 200: no query per row (devices with their progress and address, reservations,
-events, members, the staff overview)."""
+events, members, project API tokens, the staff overview)."""
 from __future__ import annotations
 
 import re
@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts import services as accounts
-from apps.accounts.models import Membership, Role
+from apps.accounts.models import APIToken, Membership, Role
 from apps.audit.models import AuditEvent
 from apps.installs.models import Device, DeviceState, Install, InstallEvent
 from apps.ipam import services as ipam
@@ -42,6 +42,8 @@ def _fill(project, rack, count: int) -> None:  # noqa: F811
                                                target_id=str(d.pk), target_repr=d.hostname) for d in devices])
     users = get_user_model().objects.bulk_create([get_user_model()(username=f"{project.name}-m{i}") for i in range(count)])
     Membership.objects.bulk_create([Membership(user=u, project=project, role=Role.READ_ONLY) for u in users])
+    APIToken.objects.bulk_create([APIToken(user=users[i], project=project, key_hash=f"{project.pk.hex}{i:032d}", key_preview=f"t{i}",
+                                           key_encrypted=f"secret-{i}") for i in range(count)])
     for device in devices[:30]:
         ipam.assignment_create(parent=public_pool, prefix_length=32, project=project, device_id=device.pk, device_label=device.hostname)
     for _ in range(min(count, 30)):
@@ -73,6 +75,7 @@ def test_list_pages_cost_the_same_whatever_their_length(rack, owner_client):  # 
         _fill(project, rack, size)
         urls = {"devices": f"/projects/{project.pk}/", "ips": f"/projects/{project.pk}/ips/",
                 "events": f"/projects/{project.pk}/events/", "members": f"/projects/{project.pk}/members/",
+                "tokens": f"/projects/{project.pk}/settings/",
                 "overview": f"/staff/overview/?facility={rack['facility'].code}"}
         counts[size] = {name: _queries(client, url) for name, url in urls.items()}
     assert counts[10] == counts[200], counts
@@ -88,7 +91,8 @@ def test_every_project_page_renders_and_another_tenants_is_404(rack, owner_clien
     reservation = mine.ip_blocks.filter(kind=Kind.RESERVATION).first()
     pages = ["/", f"/projects/{mine.pk}/", f"/projects/{mine.pk}/deploy/", f"/projects/{mine.pk}/ips/",
              f"/projects/{mine.pk}/ips/{reservation.pk}/", f"/projects/{mine.pk}/ssh-keys/", f"/projects/{mine.pk}/members/",
-             f"/projects/{mine.pk}/events/", f"/projects/{mine.pk}/usage/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/",
+             f"/projects/{mine.pk}/events/", f"/projects/{mine.pk}/usage/",
+             f"/projects/{mine.pk}/settings/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/",
              f"/projects/{mine.pk}/deploy/choices/?plan={rack['plan'].slug}", "/staff/overview/"]
     for url in pages:
         assert client.get(url).status_code == 200, url
@@ -115,7 +119,7 @@ def test_a_read_only_member_gets_no_write_control_on_any_page_and_a_collaborator
     reservation = project.ip_blocks.filter(kind=Kind.RESERVATION).first()
     pages = [f"/projects/{project.pk}/", f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/",
              f"/projects/{project.pk}/ips/{reservation.pk}/", f"/projects/{project.pk}/ssh-keys/", f"/projects/{project.pk}/members/",
-             f"/projects/{project.pk}/events/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/"]
+             f"/projects/{project.pk}/events/", f"/projects/{project.pk}/settings/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/"]
     writers = {}
     for role in (Role.READ_ONLY, Role.COLLABORATOR, Role.ADMIN):
         user = UserFactory(username=f"u-{role}")
@@ -131,7 +135,8 @@ def test_a_read_only_member_gets_no_write_control_on_any_page_and_a_collaborator
     collaborator = {url for url, forms in writers[Role.COLLABORATOR].items() if forms}
     assert collaborator == {f"/projects/{project.pk}/deploy/", f"/projects/{project.pk}/ips/", f"/projects/{project.pk}/ips/{reservation.pk}/",
                             f"/projects/{project.pk}/ssh-keys/", f"/devices/{device.pk}/", f"/devices/{device.pk}/live/"}, collaborator
-    assert writers[Role.ADMIN][f"/projects/{project.pk}/members/"] and not writers[Role.COLLABORATOR][f"/projects/{project.pk}/members/"]
+    for managed in (f"/projects/{project.pk}/members/", f"/projects/{project.pk}/settings/"):
+        assert writers[Role.ADMIN][managed] and not writers[Role.COLLABORATOR][managed], managed
 
 
 def test_staff_overview_is_for_staff_only(rack):  # noqa: F811

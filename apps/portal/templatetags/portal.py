@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from apps.accounts.models import ROLE_RANK
 from apps.accounts.selectors import RANK_ROLE, visible_projects
 
 register = template.Library()
@@ -34,6 +35,12 @@ def state_badge(state: Any, label: str = "") -> str:
     name = str(state or "unknown")
     return format_html('<span class="badge tone-{}" data-state="{}">{}</span>', state_tone(name), name,
                        label or name.replace("_", " "))
+
+
+@register.filter
+def above_rank(role: str, rank: int) -> bool:
+    """Whether `role` ranks above `rank` (a member the viewer may not change or remove)."""
+    return ROLE_RANK.get(str(role), 0) > int(rank or 0)
 
 
 @register.filter

@@ -18,7 +18,7 @@ from apps.facilities.models import Facility
 from apps.hardware.models import NetworkInterface
 from apps.installs import actions
 from apps.installs import selectors as install_selectors
-from apps.installs.models import Device, DeviceState, Install
+from apps.installs.models import CUSTOM_IPXE_SLUG, Device, DeviceState, Install, OperatingSystem
 from apps.ipam.models import Assignment
 from apps.ipam.selectors import device_addresses
 from apps.portal.templatetags.portal import state_tone
@@ -82,16 +82,30 @@ def project_devices(request: HttpRequest, pk: str) -> HttpResponse:
     })
 
 
+# The parameters of the registry's actions that the portal offers (the API takes them all).
+PORTAL_PARAMS = ("operating_system",)
+
+
 @dataclass(frozen=True)
 class ActionButton:
     action: actions.Action
     question: str  # the confirmation a destructive action asks first ("" for none)
+    os_choices: tuple[tuple[str, str], ...] = ()  # for an action that takes an operating system: the plan's
+
+
+def _plan_systems(device: Device) -> tuple[tuple[str, str], ...]:
+    """The operating systems the device's plan allows that can be installed now (and the one it runs), by name;
+    custom iPXE needs a script URL, which the API takes."""
+    systems = (OperatingSystem.objects.filter(plans=device.plan_id).filter(Q(provisionable=True) | Q(pk=device.operating_system_id))
+               .exclude(slug=CUSTOM_IPXE_SLUG).order_by("name"))
+    return tuple((os_.slug, os_.name) for os_ in systems)
 
 
 def action_buttons(request: HttpRequest, device: Device) -> list[ActionButton]:
     """The customer actions of the registry that the device's state and the user's role allow
     (actions.available): a role that cannot act gets no button at all."""
-    return [ActionButton(action, action.confirm.format(name=device.hostname))
+    return [ActionButton(action, action.confirm.format(name=device.hostname),
+                         _plan_systems(device) if "operating_system" in action.params else ())
             for action in actions.available(device=device, user=request.user)]
 
 
@@ -144,8 +158,9 @@ def device_action(request: HttpRequest, pk: str, action: str) -> HttpResponse:
     device = _device_for(request, pk)
     if action not in actions.ACTIONS:
         raise Http404
+    params = {name: request.POST[name] for name in PORTAL_PARAMS if name in actions.ACTIONS[action].params and request.POST.get(name)}
     try:
-        done = actions.perform(action, device=device, actor=request.user, reason=f"{action} from the portal")
+        done = actions.perform(action, device=device, actor=request.user, reason=f"{action} from the portal", **params)
     except PermissionDenied as exc:
         return render(request, "portal/refused.html", {"reason": str(exc), "back": device}, status=403)
     except (ValidationError, StateConflict) as exc:

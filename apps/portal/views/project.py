@@ -116,12 +116,26 @@ def member_role(request: HttpRequest, pk: str, membership_pk: int) -> HttpRespon
     if (refused := _manage_or_403(request, project)) is not None:
         return refused
     form = RoleForm(request.POST)
+    if (outranked := _outranked(request, project, membership)) is not None:
+        return outranked
     if not form.is_valid() or ROLE_RANK[form.cleaned_data["role"]] > project.role_rank:
         messages.error(request, "Choose a role no higher than your own.")
-    else:
+        return redirect("portal:members", pk=project.pk)
+    try:
         services.membership_set(user=membership.user, project=project, role=form.cleaned_data["role"], actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
         messages.success(request, f"{membership.user.get_username()} is now {form.cleaned_data['role']}.")
     return redirect("portal:members", pk=project.pk)
+
+
+def _outranked(request: HttpRequest, project: Project, membership: Membership) -> HttpResponse | None:
+    """Nobody changes or removes a member whose role is above their own (an admin does not demote an owner)."""
+    if ROLE_RANK[membership.role] <= project.role_rank:
+        return None
+    return render_project(request, "portal/refused.html", project, "members",
+                          {"reason": f"{membership.user.get_username()} is {membership.role}, above your role here."}, status=403)
 
 
 @login_required
@@ -131,6 +145,8 @@ def member_remove(request: HttpRequest, pk: str, membership_pk: int) -> HttpResp
     membership = _project_membership(project, membership_pk)
     if (refused := _manage_or_403(request, project)) is not None:
         return refused
+    if (outranked := _outranked(request, project, membership)) is not None:
+        return outranked
     try:
         services.membership_remove(membership=membership, actor=request.user)
     except ValidationError as exc:
