@@ -47,13 +47,16 @@ def layer2_ports(lines: Sequence[str]) -> dict[str, Trunk]:
     members: dict[str, list[str]] = {}
     natives: dict[str, int] = {}
     trunks: set[str] = set()
+    bundles: dict[str, str] = {}  # member port → its LACP bundle (aeN), whose trunk the member carries
     for line in lines:
         w = shlex.split(line)
         if len(w) >= 5 and w[:2] == ["set", "vlans"] and w[3] == "vlan-id":
             vlan_ids[w[2]] = int(w[4])
         elif len(w) >= 4 and w[:2] == ["set", "interfaces"]:
             port, rest = w[2], w[3:]
-            if rest[:1] == ["native-vlan-id"]:
+            if rest[:2] == ["ether-options", "802.3ad"] and len(rest) > 2:
+                bundles[port] = rest[2]
+            elif rest[:1] == ["native-vlan-id"]:
                 natives[port] = int(rest[1])
             elif rest[:4] == ["unit", "0", "family", "ethernet-switching"]:
                 if rest[4:6] == ["interface-mode", "trunk"]:
@@ -65,6 +68,10 @@ def layer2_ports(lines: Sequence[str]) -> dict[str, Trunk]:
         vlans = {vlan_ids[name] for name in members.get(port, []) if name in vlan_ids}
         native = natives.get(port)
         ports[port] = Trunk(vlans=vlans | ({native} if native else set()), native=native)
+    # A bundle's members forward its VLANs (the lab does not speak LACP: the server's bond must not need a partner's LACPDUs).
+    for member, bundle in bundles.items():
+        if bundle in ports:
+            ports[member] = ports[bundle]
     return ports
 
 

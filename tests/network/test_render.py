@@ -81,3 +81,15 @@ def test_bonded_layer2_renders_an_lacp_bundle_named_after_its_first_member():
     assert driver.render([owner, member])[:2] == ["delete interfaces xe-0/0/10", "delete interfaces ae10"]
     assert [JunosDriver().render([member])[1]] == ["delete interfaces ae11"]
     assert lag_name("et-1/1/2") == "ae1102"
+
+
+def test_the_lab_switch_forwards_a_bundles_vlans_on_its_members():
+    from apps.lab.l2switch import layer2_ports
+
+    owner = PortIntent(name="xe-0/0/10", mode=PortMode.LAYER2, description="eth0 bond0", mtu=9216, vlans=(1000,), native_vlan=1000, lag="ae10")
+    member = PortIntent(name="xe-0/0/11", mode=PortMode.LAYER2, description="eth1 bond0", lag="ae10")
+    driver = JunosDriver()
+    lines = ["set vlans metalyard-vlan1000 vlan-id 1000", *driver.expected_lines(owner), *driver.expected_lines(member)]
+    trunks = layer2_ports(lines)
+    assert trunks["xe-0/0/10"] == trunks["xe-0/0/11"] == trunks["ae10"]
+    assert (trunks["ae10"].vlans, trunks["ae10"].native) == ({1000}, 1000)
