@@ -43,8 +43,8 @@ def drift_check(switch_id: int) -> str:
     report = services.switch_drift_check(switch_id=switch_id)
     if report.skipped or report.error:
         return report.skipped or report.error
-    return (f"{report.checked} port(s) checked, {len(report.drifted)} drifted, {len(report.resolved)} back in line; "
-            f"{sessions} BGP session(s) read")
+    summary = f"{report.checked} port(s) checked, {len(report.drifted)} drifted, {len(report.resolved)} back in line"
+    return summary + (f"; {sessions} BGP session(s) read" if sessions else "")
 
 
 def drift_check_all() -> str:
