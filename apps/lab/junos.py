@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from lxml import etree
 
-from apps.lab.junos_config import VALUE_KEYWORDS, ConfigSyntaxError, ConfigTree, duplicate_addresses
+from apps.lab.junos_config import ConfigSyntaxError, ConfigTree, duplicate_addresses
+from apps.lab.netconf_replies import commit_error, filter_path, rpc_error
 
 log = logging.getLogger(__name__)
 SSHD_LOGGER = "apps.lab.junos.sshd"
@@ -380,12 +381,12 @@ class _NetconfSession:
             try:
                 rpc = etree.fromstring(message)
             except etree.XMLSyntaxError:
-                self.send(self._reply("", _error("xml syntax error in the request", tag="malformed-message", type_="rpc")))
+                self.send(self._reply("", rpc_error("xml syntax error in the request", tag="malformed-message", type_="rpc")))
                 continue
             message_id = rpc.get("message-id", "")
             children = [c for c in rpc if isinstance(c.tag, str)]
             if etree.QName(rpc).localname != "rpc" or not children:
-                self.send(self._reply(message_id, _error("syntax error, expecting <rpc>", tag="operation-failed", type_="protocol")))
+                self.send(self._reply(message_id, rpc_error("syntax error, expecting <rpc>", tag="operation-failed", type_="protocol")))
                 continue
             command = children[0]
             name = etree.QName(command).localname
@@ -408,7 +409,7 @@ class _NetconfSession:
     def dispatch(self, name: str, command: etree._Element) -> str:
         handler = getattr(self, "rpc_" + name.replace("-", "_"), None)
         if handler is None:
-            return _error(f"syntax error: <{name}> is not supported by the Metalyard lab switch", tag="operation-failed", type_="protocol")
+            return rpc_error(f"syntax error: <{name}> is not supported by the Metalyard lab switch", tag="operation-failed", type_="protocol")
         with self.switch.mutex:
             return handler(command)
 
@@ -416,7 +417,7 @@ class _NetconfSession:
         owner = self.switch.lock_owner
         if owner is not None and owner != self.session_id:
             since = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
-            return _error(f"configuration database locked by:\n  metalyard (pid {owner}) on since {since}\n  exclusive [edit]",
+            return rpc_error(f"configuration database locked by:\n  metalyard (pid {owner}) on since {since}\n  exclusive [edit]",
                           tag="lock-denied", type_="protocol", info=f"<session-id>{owner}</session-id>")
         return None
 
@@ -426,20 +427,20 @@ class _NetconfSession:
     def rpc_lock_configuration(self, command: etree._Element) -> str:
         switch = self.switch
         if switch.faults.refuse_lock:
-            return _error("configuration database locked by:\n  operator terminal pts/0 (pid 4242) on since 2026-11-24 08:00:00 UTC\n  exclusive [edit]",
+            return rpc_error("configuration database locked by:\n  operator terminal pts/0 (pid 4242) on since 2026-11-24 08:00:00 UTC\n  exclusive [edit]",
                           tag="lock-denied", type_="protocol", info="<session-id>4242</session-id>")
         other = self._locked_by_other()
         if other:
             return other
         if switch.candidate is not None and switch.lock_owner is None:
-            return _error("configuration database modified", tag="lock-denied", type_="protocol")
+            return rpc_error("configuration database modified", tag="lock-denied", type_="protocol")
         switch.lock_owner = self.session_id
         return "<ok/>"
 
     def rpc_unlock_configuration(self, command: etree._Element) -> str:
         switch = self.switch
         if switch.lock_owner != self.session_id:
-            return _error("configuration database is not locked by this session", tag="operation-failed", type_="protocol")
+            return rpc_error("configuration database is not locked by this session", tag="operation-failed", type_="protocol")
         switch.lock_owner = None
         # Junos discards what the exclusive session left uncommitted.
         switch.candidate = None
@@ -457,10 +458,10 @@ class _NetconfSession:
             elif index <= len(switch.history):
                 switch.candidate = switch.history[index - 1].copy()
             else:
-                return _error(f"rollback {index} does not exist", tag="operation-failed", type_="application")
+                return rpc_error(f"rollback {index} does not exist", tag="operation-failed", type_="application")
             return "<load-configuration-results><ok/></load-configuration-results>"
         if command.get("action") != "set":
-            return _error("the Metalyard lab switch loads action=\"set\" (set and delete lines) only", tag="operation-failed", type_="application")
+            return rpc_error("the Metalyard lab switch loads action=\"set\" (set and delete lines) only", tag="operation-failed", type_="application")
         text_element = next((c for c in command if isinstance(c.tag, str) and etree.QName(c).localname == "configuration-set"), None)
         text = text_element.text or "" if text_element is not None else ""
         work = (switch.candidate or switch.committed).copy()
@@ -468,10 +469,10 @@ class _NetconfSession:
             warnings = work.apply_lines(text)
         except ConfigSyntaxError as exc:
             bad = f"<error-info><bad-element>{escape(exc.line)}</bad-element></error-info>"
-            error = _error(str(exc), tag="invalid-value", type_="application", path=exc.path, extra=bad)
+            error = rpc_error(str(exc), tag="invalid-value", type_="application", path=exc.path, extra=bad)
             return f"<load-configuration-results>{error}</load-configuration-results>"
         switch.candidate = None if work == switch.committed else work
-        notes = "".join(_error(w.args[0], tag="warning", type_="application", severity="warning", path=w.path,
+        notes = "".join(rpc_error(w.args[0], tag="warning", type_="application", severity="warning", path=w.path,
                                extra=f"<error-info><bad-element>{escape(w.line)}</bad-element></error-info>") for w in warnings)
         return f"<load-configuration-results>{notes}<ok/></load-configuration-results>"
 
@@ -487,14 +488,14 @@ class _NetconfSession:
             if faults.refuse_commit_check:
                 problems.append("configuration check-out failed (lab fault: refuse_commit_check)")
             if problems:
-                return _commit_error(problems)
+                return commit_error(problems)
             return "<commit-results><routing-engine junos:style=\"normal\"><name>re0</name><commit-check-success/></routing-engine></commit-results><ok/>"
         if faults.commit_delay:
             time.sleep(faults.commit_delay)
         if faults.refuse_commit:
             problems.append("commit failed: (lab fault: refuse_commit) statements constraint check failed")
         if problems:
-            return _commit_error(problems)
+            return commit_error(problems)
         comment = parts.get("log", "")
         if "confirmed" in parts:
             minutes = int(parts.get("confirm-timeout") or 10)
@@ -514,7 +515,7 @@ class _NetconfSession:
         if command.get("compare") == "rollback":
             index = int(command.get("rollback", "0"))
             if index > len(switch.history):
-                return _error(f"rollback {index} does not exist", tag="operation-failed", type_="application")
+                return rpc_error(f"rollback {index} does not exist", tag="operation-failed", type_="application")
             base = switch.committed if index == 0 else switch.history[index - 1]
             diff = (switch.candidate or switch.committed).compare(base)
             return f"<configuration-information><configuration-output>{escape(diff)}</configuration-output></configuration-information>"
@@ -522,7 +523,7 @@ class _NetconfSession:
         tree = switch.committed if database == "committed" else (switch.candidate or switch.committed)
         filters = [c for c in command if isinstance(c.tag, str) and etree.QName(c).localname == "configuration"]
         if filters and len(filters[0]):
-            paths = [_filter_path(top) for top in filters[0] if isinstance(top.tag, str)]
+            paths = [filter_path(top) for top in filters[0] if isinstance(top.tag, str)]
             tree = ConfigTree().merged(tree.subtree(p) for p in paths)
         stamp = f"## Last commit: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC by {self.user}"
         if fmt == "set":
@@ -530,7 +531,8 @@ class _NetconfSession:
             return f"<configuration-set>\n{escape(lines)}\n</configuration-set>"
         if fmt == "text":
             return f"<configuration-text>\n{escape(stamp)}\n{escape(tree.text())}</configuration-text>"
-        return _error("the Metalyard lab switch returns configuration in format=\"set\" or format=\"text\"", tag="operation-not-supported", type_="application")
+        return rpc_error("the Metalyard lab switch returns configuration in format=\"set\" or format=\"text\"", tag="operation-not-supported",
+                         type_="application")
 
     def rpc_get_software_information(self, command: etree._Element) -> str:
         s = self.switch
@@ -548,37 +550,7 @@ class _NetconfSession:
     def rpc_command(self, command: etree._Element) -> str:
         if (command.text or "").strip().startswith("show version"):
             return self.rpc_get_software_information(command)
-        return _error(f"syntax error: '{escape((command.text or '').strip())}' is not supported by the lab switch", tag="operation-failed", type_="protocol")
-
-
-def _filter_path(element: etree._Element) -> list[str]:
-    """`<interfaces><interface><name>xe-0/0/1</name></interface></interfaces>` → ["interfaces", "xe-0/0/1"]."""
-    path = [etree.QName(element).localname]
-    node = element
-    while True:
-        children = [c for c in node if isinstance(c.tag, str) and etree.QName(c).localname != "name"]
-        if not children:
-            return path
-        node = children[0]
-        tag = etree.QName(node).localname
-        name = next((c.text.strip() for c in node if isinstance(c.tag, str) and etree.QName(c).localname == "name" and c.text), None)
-        if name is None:
-            path.append(tag)
-        else:
-            # A list entry: interfaces are named by themselves, a unit is `unit 0`.
-            path.append(f"{tag} {name}" if tag in VALUE_KEYWORDS else name)
-
-
-def _error(message: str, *, tag: str, type_: str, severity: str = "error", path: str = "", info: str = "", extra: str = "") -> str:
-    path_xml = f"<error-path>{escape(path)}</error-path>" if path else ""
-    info_xml = f"<error-info>{info}</error-info>" if info else ""
-    return (f"<rpc-error><error-type>{type_}</error-type><error-tag>{tag}</error-tag><error-severity>{severity}</error-severity>"
-            f"{path_xml}<error-message>{escape(message)}</error-message>{info_xml}{extra}</rpc-error>")
-
-
-def _commit_error(problems: list[str]) -> str:
-    errors = "".join(_error(p, tag="invalid-value", type_="application", path="[edit interfaces]") for p in problems)
-    return f"<commit-results>{errors}</commit-results>"
+        return rpc_error(f"syntax error: '{escape((command.text or '').strip())}' is not supported by the lab switch", tag="operation-failed", type_="protocol")
 
 
 def run_forever(lab: JunosLab, stop: threading.Event) -> None:  # pragma: no cover - used by `python -m`
