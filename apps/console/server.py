@@ -1,5 +1,5 @@
 """The facility's console server (`manage.py sos`): the SOS listener (SSH) and the browser console's websockets
-(ASGI on uvicorn, project.console_asgi) in one process and one event loop, sharing one ConsoleHub — a BMC
+(ASGI on uvicorn, apps.console.asgi) in one process and one event loop, sharing one ConsoleHub — a BMC
 allows one SOL client, so the SSH and browser users of a device must be seated on the same connection.
 SIGTERM or SIGINT closes both: open sessions are closed and audited before the process exits."""
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _split(bind: str) -> tuple[str, int]:
 
 
 def web_server(bind: str, *, forwarded_allow_ips: str | None = None) -> ConsoleWebServer:
-    from project.console_asgi import application
+    from apps.console.asgi import application
 
     host, port = _split(bind)
     config = uvicorn.Config(application, host=host, port=port, ws="websockets-sansio", lifespan="off", log_level="warning",

@@ -1,4 +1,4 @@
-"""The browser console's websocket (apps.console.web) through its real ASGI stack (project.console_asgi: origin
+"""The browser console's websocket (apps.console.web) through its real ASGI stack (apps.console.asgi: origin
 check, session cookie, URL routing) with asgiref's ApplicationCommunicator (what channels' WebsocketCommunicator
 is, less its package's import of daphne, which this project does not use), against a lab IPMI BMC serving SOL:
 who may connect (a collaborator; not a read-only member, another tenant, an anonymous or cross-site request),
@@ -19,7 +19,7 @@ from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from apps.console.models import ConsoleSession
 from apps.console.web import ACCESS_LOST, shared_hub
-from project.console_asgi import application
+from apps.console.asgi import application
 from tests.factories import UserFactory
 from tests.hardware.factories import BMCFactory, ServerFactory
 from tests.installs.factories import DeviceFactory

@@ -1,6 +1,9 @@
 """The console server's ASGI application (served by uvicorn inside `manage.py sos`, apps.console.server): the
 websocket of the device console tab, behind the same proxy as the site. Same-site only (the Origin must be one
-of ALLOWED_HOSTS) and signed in with the site's session cookie; everything else is the WSGI site's."""
+of ALLOWED_HOSTS) and signed in with the site's session cookie; everything else is the WSGI site's.
+
+It lives in the console app, not in project/: it routes only the console's consumer, and project/ importing an
+app would close an app-level import cycle (tests/test_architecture.py)."""
 from __future__ import annotations
 
 import os
