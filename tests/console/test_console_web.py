@@ -17,9 +17,9 @@ from django.test import Client
 from apps.accounts import services as accounts
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
+from apps.console.asgi import application
 from apps.console.models import ConsoleSession
 from apps.console.web import ACCESS_LOST, shared_hub
-from apps.console.asgi import application
 from tests.factories import UserFactory
 from tests.hardware.factories import BMCFactory, ServerFactory
 from tests.installs.factories import DeviceFactory
