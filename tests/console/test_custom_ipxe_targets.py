@@ -34,6 +34,7 @@ def order(rack, settings):  # noqa: F811
     settings.BMC_NETWORKS = ["10.99.0.0/16"]
 
     def post(url: str) -> object:
+        post.api = api
         return api.post(f"/metal/v1/projects/{project.pk}/devices", {
             "hostname": "byo", "plan": rack["plan"].slug, "facility": rack["facility"].code, "operating_system": "custom_ipxe",
             "ipxe_script_url": url}, format="json")
@@ -69,6 +70,13 @@ def test_the_operator_can_allow_a_private_network_but_never_the_platforms_own(or
     refused = order("http://10.80.3.4/boot.ipxe")  # inside the allowed range, but the provisioning network
     assert refused.status_code == 422 and "provisioning network" in refused.content.decode()
     assert order("http://8.8.8.8/boot.ipxe").status_code == 201  # a public address needs no allowance
+
+
+def test_changing_the_script_url_of_a_device_is_checked_the_same_way(order) -> None:
+    device = order("http://8.8.8.8/boot.ipxe").json()
+    answer = order.api.put(f"/metal/v1/devices/{device['id']}", {"ipxe_script_url": "http://169.254.169.254/latest/"}, format="json")
+    assert answer.status_code == 422 and "link-local" in " ".join(answer.json()["fields"]["ipxe_script_url"]), answer.content
+    assert order.api.get(f"/metal/v1/devices/{device['id']}").json()["ipxe_script_url"] == "http://8.8.8.8/boot.ipxe"
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ def device_create(*, project: Any, hostname: str, plan: Any, operating_system: O
     userdata_check(userdata)
     keys = device_ssh_keys(project=project, project_ssh_keys=project_ssh_keys, user_ssh_keys=user_ssh_keys, ssh_keys=ssh_keys,
                            no_ssh_keys=no_ssh_keys)
+    script_url_check(ipxe_script_url)
     if not hardware_reservation:
         _on_demand_capacity_check(plan=plan, facility=facility, metro=metro, reclaim_spot=reclaim_spot)
     with transaction.atomic():
@@ -102,16 +103,25 @@ def os_plan_check(os_: OperatingSystem, plan: Any) -> None:
         raise ValidationError({"operating_system": f"{os_.slug} cannot be installed on {plan.slug} (it can on: {allowed})."})
 
 
+def script_url_check(ipxe_script_url: str) -> None:
+    """A URL is http or https only, and its host must not resolve to the platform's own, private or reserved
+    networks (apps.installs.outbound; checked again at fetch time). It resolves a name (bounded by the fetch
+    timeout): call it before taking row locks, not under them."""
+    if not ipxe_script_url:
+        return
+    if not ipxe_script_url.lower().startswith(("http://", "https://")):
+        raise ValidationError({"ipxe_script_url": "The iPXE script URL must be http:// or https://."})
+    try:
+        target_check(ipxe_script_url)
+    except TargetRefused as exc:
+        raise ValidationError({"ipxe_script_url": f"The iPXE script URL is refused: {exc}."}) from None
+
+
 def custom_ipxe_check(os_: OperatingSystem, *, ipxe_script_url: str, userdata: str) -> None:
-    """custom_ipxe needs a script (a URL or #!ipxe userdata); a URL is http or https only, and its host must not
-    resolve to the platform's own, private or reserved networks (apps.installs.outbound; checked again at fetch)."""
+    """custom_ipxe needs a script (a URL or #!ipxe userdata); a URL is http or https only (script_url_check, run
+    before the caller's transaction, looks where it points)."""
     if ipxe_script_url and not ipxe_script_url.lower().startswith(("http://", "https://")):
         raise ValidationError({"ipxe_script_url": "The iPXE script URL must be http:// or https://."})
-    if ipxe_script_url:
-        try:
-            target_check(ipxe_script_url)
-        except TargetRefused as exc:
-            raise ValidationError({"ipxe_script_url": f"The iPXE script URL is refused: {exc}."}) from None
     if os_.slug == CUSTOM_IPXE_SLUG and not has_script(ipxe_script_url=ipxe_script_url, userdata=userdata):
         raise ValidationError({"ipxe_script_url": "custom_ipxe needs an ipxe_script_url, or userdata beginning with #!ipxe."})
 
@@ -139,6 +149,7 @@ def device_reinstall(*, device: Device, operating_system: OperatingSystem | None
     """Reinstall on the same server with the same addresses (optionally another operating system).
     `preserve_data` keeps the non-root partitions; `deprovision_fast` skips the full wipe of the disk
     (only the partition table and the root are rewritten). Without either, the whole disk is wiped first."""
+    script_url_check(device.ipxe_script_url if ipxe_script_url is None else ipxe_script_url)
     with transaction.atomic():
         device = Device.objects.select_for_update().get(pk=device.pk)
         if device.locked:
@@ -176,6 +187,8 @@ def device_update(*, device: Device, actor: Any = None, **changes: Any) -> Devic
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
     if "userdata" in changes:
         userdata_check(changes["userdata"])
+    if changes.get("ipxe_script_url"):
+        script_url_check(changes["ipxe_script_url"])
     with transaction.atomic():
         locked = Device.objects.select_for_update().get(pk=device.pk)
         before = snapshot(locked)
