@@ -15,6 +15,7 @@ import argparse
 import ipaddress
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -166,9 +167,10 @@ def service_times(customers: list, repeat: int = 30) -> dict[str, tuple[float, f
 
 def serve(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # Connections kept through the run, so the database's CPU per connection can be read at its end.
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                             "--threads", str(threads), "--log-level", "warning"], cwd=REPO, start_new_session=True,
-                           env={**os.environ, "DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"})
+                           env={**os.environ, "DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR", "DB_CONN_MAX_AGE": "600"})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -180,6 +182,51 @@ def serve(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
     stop_process_group(web)
     raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) process `pid` has used so far; 0 for one that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_snapshot(web: subprocess.Popen) -> dict[str, dict[int, float]]:
+    """CPU used so far by the web processes (gunicorn's master and workers), the database's server processes
+    for this database (PostgreSQL is on this machine), and this process (the client threads)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        backends = [row[0] for row in cursor.fetchall()]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"web": {pid: process_cpu(pid) for pid in [web.pid, *children(web.pid)]},
+            "database": {pid: process_cpu(pid) for pid in backends},
+            "clients": {0: usage.ru_utime + usage.ru_stime}}
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    return {part: sum(value - before[part].get(pid, 0.0) for pid, value in after[part].items()) for part in after}
+
+
+def warm(base: str, customers: list) -> None:
+    """Every worker's URL tree, views and database connection, before anything is measured."""
+    for token, project_ids, _ in customers[:4]:
+        for _ in range(8):
+            urllib.request.urlopen(urllib.request.Request(f"{base}/metal/v1/projects/{project_ids[0]}/devices?per_page=100",  # noqa: S310
+                                                          headers={"X-Auth-Token": token}), timeout=30).read()
 
 
 def load(base: str, customers: list, *, clients: int, seconds: float) -> dict[str, list[float]]:
@@ -206,11 +253,6 @@ def load(base: str, customers: list, *, clients: int, seconds: float) -> dict[st
                 with lock:
                     timings[kind].append(time.perf_counter() - started)
 
-    # Warm every worker (URL tree, views, connections) before measuring.
-    for token, project_ids, _ in customers[:4]:
-        for _ in range(8):
-            urllib.request.urlopen(urllib.request.Request(f"{base}/metal/v1/projects/{project_ids[0]}/devices?per_page=100",  # noqa: S310
-                                                          headers={"X-Auth-Token": token}), timeout=30).read()
     stop_at = time.monotonic() + seconds
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
@@ -249,9 +291,17 @@ def main() -> None:
         for label, (seconds, cpu) in service_times(customers).items():
             print(f"{label}, one client in-process, no HTTP: median {seconds * 1000:.1f} ms, CPU {cpu * 1000:.1f} ms")
         web, base = serve(args.web_workers, args.web_threads)
+        warm(base, customers)
         print("load average before the run (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+        before = cpu_snapshot(web)
         timings = load(base, customers, clients=args.clients, seconds=args.seconds)
+        used = cpu_used(before, cpu_snapshot(web))
         print("load average after the run (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+        calls = max(1, sum(len(v) for v in timings.values()))
+        # What the machine spent per call, whoever waited for it: on idle cores, 8 closed-loop clients on 2 cores
+        # wait about 8 / 2 times this per call.
+        print(f"CPU per call during the run ({calls} calls): " + ", ".join(f"{part} {seconds / calls * 1000:.1f} ms" for part, seconds in used.items())
+              + f", all {sum(used.values()) / calls * 1000:.1f} ms")
         for kind, label in (("list", "GET /metal/v1/projects/{id}/devices?per_page=100"), ("get", "GET /metal/v1/devices/{id}")):
             values = timings[kind]
             print(f"{label}: {len(values)} calls, p50 {percentile(values, 50) * 1000:.1f} ms, "
