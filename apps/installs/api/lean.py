@@ -91,7 +91,8 @@ def _statements() -> dict[str, str]:
         "page": device.format(count="count(*) OVER ()", where="d.project_id = %s", visible="{visible}")
         + " ORDER BY d.created_at DESC, d.id LIMIT %s OFFSET %s",
         # The newest run of each device and its events, oldest first (DevicePage.load's order). From the page's ids
-        # (unnest), so the planner walks the indexes per device rather than filtering the whole table by a list.
+        # (unnest), so the planner walks the indexes per device rather than filtering the whole table by a list
+        # (OFFSET 0 keeps a LATERAL subquery from being flattened back into a join it would plan as a scan).
         "installs": f"""
             WITH newest AS (SELECT i.* FROM unnest(%s::uuid[]) AS page(device_id) CROSS JOIN LATERAL
                               (SELECT id, device_id, kind, state, created_at FROM {t["Install"]} WHERE device_id = page.device_id
@@ -105,9 +106,10 @@ def _statements() -> dict[str, str]:
             SELECT b.device_id::text, b.id, b.family, b.prefix_length, b.first, b.gateway, b.public, b.project_id::text, b.server_id,
                    {_text_time("b.assigned_at")}, b.description, b.tags::text, b.customdata::text, b.device_label,
                    q.id, q.kind, q.family, q.prefix_length, q.first
-            FROM unnest(%s::uuid[]) AS page(device_id) JOIN {t["Block"]} b ON b.device_id = page.device_id
+            FROM unnest(%s::uuid[]) AS page(device_id) CROSS JOIN LATERAL
+                 (SELECT * FROM {t["Block"]} WHERE device_id = page.device_id AND kind = '{Kind.ASSIGNMENT.value}'
+                  AND released_at IS NULL OFFSET 0) b
                  LEFT JOIN {t["Block"]} q ON q.id = b.parent_id
-            WHERE b.kind = '{Kind.ASSIGNMENT.value}' AND b.released_at IS NULL
             ORDER BY b.assigned_at DESC, b.id DESC""",  # noqa: S608
     }
 
@@ -230,7 +232,7 @@ def _visible(request: HttpRequest) -> tuple[str, tuple]:
     if found is None:
         if len(_VISIBLE) > 4096:
             _VISIBLE.clear()
-        found = _VISIBLE[key] = visible_projects(user, token).values("pk").query.sql_with_params()
+        found = _VISIBLE[key] = visible_projects(user, token).order_by().values("pk").query.sql_with_params()
     return found
 
 
