@@ -38,7 +38,8 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
+from django.test.utils import setup_test_environment, teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 UTC = dt.UTC
 MONTH = "2026-11"
@@ -139,7 +140,7 @@ def main() -> None:
         sys.exit("bench/billing.py needs PostgreSQL: DATABASE_URL=postgres://…")
 
     setup_test_environment()  # the test client's host is allowed
-    old_config = setup_databases(verbosity=0, interactive=False)
+    old_config = setup_bench_databases()
     try:
         started = time.monotonic()
         projects = build(args)

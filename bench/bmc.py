@@ -31,7 +31,8 @@ django.setup()
 
 from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -55,7 +56,7 @@ def main() -> None:
     from django_q.conf import Conf
 
     Conf.SYNC = False
-    old_config = setup_databases(verbosity=0, interactive=False)
+    old_config = setup_bench_databases()
     cluster = None
     from apps.lab.bmc import IpmiLabProcess
 

@@ -2,22 +2,24 @@
 each script runs as `python bench/<name>.py`, which puts this folder on sys.path)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 
 
 def stop_process_group(process: subprocess.Popen, *, timeout: float = 30.0) -> None:
-    """Stop a child started with start_new_session=True and everything it started: SIGTERM to its
-    group, then SIGKILL if it has not exited within `timeout` seconds."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    """Stop a child started with start_new_session=True and everything it started: SIGTERM to the child itself
+    (gunicorn's arbiter and django-q2's cluster stop their own workers in a few seconds; a SIGTERM to the whole
+    group killed the cluster's sentinel under it and the cluster then hung for the whole timeout), then SIGKILL
+    to whatever of its group is left."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+    process.wait(timeout=timeout)
 
 
 def lower_priority(pid: int, nice: int) -> None:

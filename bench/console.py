@@ -35,7 +35,8 @@ django.setup()
 import asyncssh  # noqa: E402
 from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 USER, PASSWORD = "admin", "bench-secret"
 
@@ -177,7 +178,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=20, help="keystrokes per session, one at a time")
     args = parser.parse_args()
 
-    old_config = setup_databases(verbosity=0, interactive=False)
+    old_config = setup_bench_databases()
     from apps.lab.bmc import IpmiLabProcess
 
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-console-{os.getpid()}"

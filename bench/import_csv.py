@@ -22,7 +22,8 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import CaptureQueriesContext, teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 SERVERS_PER_RACK = 40  # U1–U40; the two switches sit in U41 and U42
 
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=1000)
     args = parser.parse_args()
-    old = setup_databases(verbosity=0, interactive=False)
+    old = setup_bench_databases()
     try:
         build_site(args.servers)
         text = make_csv(args.servers)

@@ -58,7 +58,8 @@ django.setup()
 
 from children import lower_priority  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 PORTS_PER_SWITCH = 48
 # The lab switches run in a child process of their own (as real switches would be elsewhere): it
@@ -423,7 +424,7 @@ def main() -> None:
         os.environ["METALYARD_INSTALL_MAX_STARTING"] = str(args.max_starting)  # the web tier's and the workers'
     if connection.vendor != "postgresql":
         print("note: SKIP LOCKED picking is proven on PostgreSQL; set DATABASE_URL=postgres://… for the real figures")
-    old = setup_databases(verbosity=0, interactive=False)
+    old = setup_bench_databases()
     try:
         code = run(args)
     finally:

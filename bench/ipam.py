@@ -80,18 +80,18 @@ class Shape:
     rows: list[tuple[int, str, int, str, int | None, int]]
 
 
-def shape(rng: random.Random) -> Shape:
+def shape(rng: random.Random, assignments: int = ASSIGNMENTS, reservations: int = RESERVATIONS) -> Shape:
     year = 365 * 24 * 3600
     pools = [str(net) for net in list(SUPERNET.subnets(new_prefix=16))[:POOLS]]
     rows: list[tuple[int, str, int, str, int | None, int]] = []
     for index, pool in enumerate(pools):
         base = int(ipaddress.ip_network(pool).network_address)
-        count = ASSIGNMENTS // POOLS + (1 if index < ASSIGNMENTS % POOLS else 0)
+        count = assignments // POOLS + (1 if index < assignments % POOLS else 0)
         for n in range(count):
             project = rng.randrange(PROJECTS) if rng.random() < 0.8 else None
             rows.append((index, str(ipaddress.ip_network((base + 2 * n, 31))), 31, Kind.ASSIGNMENT, project, rng.randrange(year)))
         cursor_at = base + 2 * count
-        for _ in range(RESERVATIONS // POOLS + (1 if index < RESERVATIONS % POOLS else 0)):
+        for _ in range(reservations // POOLS + (1 if index < reservations % POOLS else 0)):
             length = rng.choice(RESERVATION_SIZES)
             size = 1 << (32 - length)
             first = cursor_at + (-cursor_at) % size
@@ -349,6 +349,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300, help="samples per operation (default 300; with --netbox 100)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency run (default 10)")
     parser.add_argument("--workers", type=int, default=16, help="concurrent allocators (default 16)")
+    # Smaller shapes only to check that the command works (the docs test runs it); figures are quoted at the defaults.
+    parser.add_argument("--assignments", type=int, default=ASSIGNMENTS, help=f"assigned /31s to seed (default {ASSIGNMENTS:,})")
+    parser.add_argument("--reservations", type=int, default=RESERVATIONS, help=f"reservations to seed (default {RESERVATIONS:,})")
     parser.add_argument("--keep", action="store_true", help="keep the seeded database (bench_ipam_<name>) and reuse it next time")
     side = parser.add_argument_group("side by side with NetBox")
     side.add_argument("--netbox", type=Path, metavar="SOURCE",
@@ -370,11 +373,14 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     bench_name = f"bench_ipam_{old_name}"
     connection.settings_dict.setdefault("TEST", {})["NAME"] = bench_name
+    from migrated import use_template  # bench/migrated.py, beside this script
+
+    use_template()
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=args.keep)
     try:
         log(f"PostgreSQL {connection.cursor().connection.info.server_version}, database {connection.settings_dict['NAME']}, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other sessions' work shares these cores)")
-        plan = shape(rng)
+        plan = shape(rng, args.assignments, args.reservations)
         supernet = Block.objects.filter(network=str(SUPERNET), kind=Kind.SUPERNET, description="bench").first()
         if supernet is not None:
             pools = list(Block.objects.filter(parent=supernet, kind=Kind.POOL).order_by("first"))

@@ -32,7 +32,6 @@ os.environ.pop("METALYARD_TASKS_SYNC", None)  # the point is the real queue
 
 def use_throwaway_database() -> tuple[str, str]:
     import dj_database_url
-    import psycopg
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -42,8 +41,6 @@ def use_throwaway_database() -> tuple[str, str]:
     admin = f"host={cfg['HOST'] or '127.0.0.1'} port={cfg['PORT'] or 5432} user={cfg['USER'] or 'postgres'} dbname=postgres"
     if cfg.get("PASSWORD"):
         admin += f" password={cfg['PASSWORD']}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + name
     return admin, name
 
@@ -81,6 +78,9 @@ def main() -> None:
 
         logging.getLogger("django-q").setLevel(logging.WARNING)
 
+        from migrated import create_database  # bench/migrated.py, beside this script
+
+        create_database(dbname)  # a copy of the migrated template; migrate then has nothing to do
         call_command("migrate", verbosity=0)
         run(args, held)
     finally:

@@ -4,9 +4,6 @@ facility's power actions and sync must run on its own cluster, and on no other."
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from project import tasks as routing
 from tests.facilities.factories import FacilityFactory
 from tests.hardware.factories import BMCFactory, PlanFactory, ServerFactory
 from tests.lab.bmc_fixtures import PASSWORD, USERNAME, ipmi_lab  # noqa: F401 - fixture
+from tests.task_worker import TaskWorker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +44,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def clusters(redis_url, transactional_db, monkeypatch, settings) -> Iterator[dict[str, subprocess.Popen]]:
+def clusters(redis_url, transactional_db, monkeypatch, settings) -> Iterator[dict[str, TaskWorker]]:
     from django_q.conf import Conf
 
     # This process enqueues to Redis, for real (not inline), and knows both facility clusters.
@@ -66,24 +64,16 @@ def clusters(redis_url, transactional_db, monkeypatch, settings) -> Iterator[dic
         "METALYARD_BMC_TIMEOUT": "5",
         "Q_WORKERS": "2",
     })
-    running: dict[str, subprocess.Popen] = {}
+    # On the leash of tests/task_worker.py: the cluster's main process is asked to stop (it stops its own children in
+    # ~2 s), where a SIGTERM to the whole group killed its sentinel first and each cluster hung until killed (20 s).
+    running: dict[str, TaskWorker] = {}
     try:
         for code in FACILITIES:
-            running[code] = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"], cwd=REPO, env={**env, "Q_CLUSTER_NAME": code},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )
+            running[code] = TaskWorker({**env, "Q_CLUSTER_NAME": code})
         yield running
     finally:
-        for process in running.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in running.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        for worker in running.values():
+            worker.stop()
 
 
 def test_each_facilitys_device_work_runs_on_its_own_cluster(clusters, ipmi_lab):  # noqa: F811
@@ -107,8 +97,8 @@ def test_each_facilitys_device_work_runs_on_its_own_cluster(clusters, ipmi_lab):
     expected = 2 * 3 * 2  # per facility: 3 power-ons and 3 sync reads
     deadline = time.monotonic() + WAIT_SECONDS
     while PowerEvent.objects.count() < expected and time.monotonic() < deadline:
-        for code, process in clusters.items():
-            assert process.poll() is None, f"cluster {code} exited with status {process.returncode}"
+        for worker in clusters.values():
+            worker.assert_running()
         time.sleep(0.5)
     events = list(PowerEvent.objects.select_related("server__facility"))
     assert len(events) == expected, f"only {len(events)} of {expected} events after {WAIT_SECONDS} s"
