@@ -57,7 +57,7 @@ OBJECT_OF = {
     "api-keys": "api_key", "invitations": "invitation", "memberships": "membership", "users": "user", "events": "event",
     "hardware-reservations": "hardware_reservation", "batches": "batch", "spot-market-requests": "spot_request",
     "invoices": "invoice", "api-tokens": "api_key", "sessions": "bgp_session", "virtual-networks": "virtual_network",
-    "members": "membership", "ports": "port",
+    "members": "membership", "ports": "port", "vlan-assignments": "vlan_assignment",
 }
 # Parameters that are not ids: the value to use.
 VALUE_OF = {"action": "power_off", "answer": "accept"}
@@ -228,7 +228,10 @@ def tenant(name: str, world: dict[str, Any]) -> dict[str, Any]:
                     "event": public_id("event", event.pk), "hardware_reservation": str(reserved.pk), "batch": str(batch.pk),
                     "spot_request": str(spot.pk), "invoice": str(invoice.pk), "bgp_session": str(bgp_session.pk),
                     "virtual_network": str(vlan.pk), "membership:int": str(membership.pk),
-                    "port": public_id("port", nic.pk), "ip:int": str(reservation.pk), "user:int": str(owner.pk), "event:int": str(event.pk)},
+                    "port": public_id("port", nic.pk),
+                    # The id the API gives the port's assignment of the tenant's VLAN (uuid5 of the two hrefs' parts).
+                    "vlan_assignment": str(uuid.uuid5(uuid.NAMESPACE_URL, f"/metal/v1/ports/{public_id('port', nic.pk)}/vlan-assignments/{vlan.pk}")),
+                    "ip:int": str(reservation.pk), "user:int": str(owner.pk), "event:int": str(event.pk)},
     }
 
 
