@@ -43,7 +43,8 @@ django.setup()
 
 from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import teardown_databases  # noqa: E402
+from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -279,7 +280,7 @@ def main() -> None:
     if args.quick:
         args.devices, args.projects, args.organizations, args.seconds = 200, 10, 5, 5.0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    old = setup_databases(verbosity=0, interactive=False)
+    old = setup_bench_databases()
     web = None
     try:
         started = time.monotonic()
