@@ -193,7 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.exception_handler",
     "DEFAULT_METADATA_CLASS": "apps.api.metadata.APIMetadata",
-    "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.MetalJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["apps.api.renderers.MetalJSONRenderer", "apps.api.renderers.MetalBrowsableAPIRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.APITokenThrottle", "apps.accounts.throttling.APIAddressThrottle"],
     "DEFAULT_PARSER_CLASSES": ["project.jsonbody.BoundedJSONParser", "rest_framework.parsers.FormParser",
