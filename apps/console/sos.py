@@ -21,6 +21,7 @@ from apps.console.models import ConsoleFace
 
 log = logging.getLogger(__name__)
 READ_ONLY_COMMANDS = frozenset({"read", "watch"})
+KEY_NO_LONGER_ALLOWED = "your access to this console ended (the key was removed, or your role in the project changed)"
 
 
 def host_key(path: Path) -> asyncssh.SSHKey:
@@ -121,11 +122,27 @@ class SosListener:
         else:
             viewer.notice(f"{access.hostname}: reading (~. to leave)")
         reader = asyncio.ensure_future(self._read_input(process, console, seat, viewer))
+        checker = asyncio.ensure_future(self._recheck_every(settings.CONSOLE_RECHECK_SECONDS, access, viewer))
         reason = await viewer.ended
         reader.cancel()
+        checker.cancel()
         await console.detach(seat, reason)
         if not process.is_closing():
             process.exit(0 if reason in ("~.", "end of input") else 1)
+
+    @staticmethod
+    async def _recheck_every(seconds: float, access: services.ConsoleAccess, viewer: SshViewer) -> None:
+        """A session stays open only as long as its key may open it (the browser console's rule for its person):
+        the key removed from the project or its owner, or its owner made read-only or removed from the project,
+        ends the session within `seconds` with the reason. Checked only after authentication otherwise."""
+        while not viewer.ended.done():
+            await asyncio.sleep(seconds)
+            still = await sync_to_async(services.sos_access, thread_sensitive=False)(
+                username=str(access.device_id), fingerprint=access.key_fingerprint)
+            if still is None:
+                viewer.notice(KEY_NO_LONGER_ALLOWED)
+                viewer.end(KEY_NO_LONGER_ALLOWED)
+                return
 
     async def _read_input(self, process: asyncssh.SSHServerProcess, console: Any, seat: Any, viewer: SshViewer) -> None:
         escapes = EscapeReader()

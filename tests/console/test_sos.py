@@ -141,3 +141,20 @@ def test_the_console_tab_shows_the_same_output_in_a_browser(lab_site, people, so
         assert typing.wait(timeout=20) == 0
     finally:
         typing.stop()
+
+
+def test_a_session_ends_when_its_person_is_made_read_only(lab_site, people, tmp_path, transactional_db) -> None:
+    """Checked again while open, not only at sign-in: demoting the person ends their SSH session with the reason."""
+    device, keys = people["device"], people["keys"]
+    listener = SosProcess(tmp_path, extra_env={"METALYARD_CONSOLE_RECHECK_SECONDS": "1"})
+    session = SshClient(key=keys["second"], port=listener.port, user=str(device.pk))
+    try:
+        assert session.wait_for(b"you are typing", stderr=True), bytes(session.err)
+        accounts.membership_set(user=people["second"], project=device.project, role=Role.READ_ONLY)
+        assert session.wait(timeout=30) == 1, bytes(session.err)
+        assert b"your access to this console ended" in bytes(session.err)
+    finally:
+        session.stop()
+        listener.stop()
+    ended = wait_for(lambda: ConsoleSession.objects.filter(device=device, ended_at__isnull=False).first(), timeout=20)
+    assert ended and ended.user == people["second"] and "access to this console ended" in ended.end_reason
