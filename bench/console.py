@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -103,7 +104,7 @@ class Barrier:
 
 
 async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int, start: asyncio.Event,
-                      connects: list[float], echoes: list[float], failures: list[str], barrier: Barrier) -> None:
+                      connects: list[float], echoes: list[float], failures: list[str], barrier: Barrier, pace: float = 0.0) -> None:
     await start.wait()
     t0 = time.perf_counter()
     arrived = False
@@ -121,9 +122,15 @@ async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int
             arrived = True
             barrier.arrive()
             await barrier.open.wait()
+            # Paced like a person typing: the next key `pace` seconds after the last one was sent (or when its echo is
+            # back, if later), sessions out of step with each other; 0 types each key the moment the echo is back.
+            next_key = time.perf_counter() + random.uniform(0, pace)
             for i in range(keys):
                 char = bytes([ord("a") + i % 26])
+                if pace:
+                    await asyncio.sleep(max(0.0, next_key - time.perf_counter()))
                 sent = time.perf_counter()
+                next_key = sent + pace
                 process.stdin.write(char)
                 seen = b""
                 while char not in seen:
@@ -176,6 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--keys", type=int, default=20, help="keystrokes per session, one at a time")
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="seconds between a session's keystrokes, as a person types (0.2: 5 keys/s); default 0: the next key "
+                             "as soon as the echo is back, every session flat out (a closed loop: its latency is the CPU queue)")
     args = parser.parse_args()
 
     old_config = setup_bench_databases()
@@ -211,7 +221,8 @@ def main() -> None:
         async def run() -> tuple[float, float]:
             start = asyncio.Event()
             barrier = Barrier(len(devices))
-            tasks = [asyncio.ensure_future(one_session(port, device, key, args.keys, start, connects, echoes, failures, barrier))
+            tasks = [asyncio.ensure_future(one_session(port, device, key, args.keys, start, connects, echoes, failures, barrier,
+                                                      args.pace))
                      for device in devices]
             before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             t0 = time.perf_counter()
@@ -229,7 +240,8 @@ def main() -> None:
         baseline = lab_baseline(lab.state(lab.add(name="baseline", username=USER, password=PASSWORD, power="on"))["port"], args.keys * 5)  # type: ignore[index]
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{len(connects)}/{args.sessions} SOS sessions held the keyboard at once ({len(failures)} failed) after {connecting:.1f} s; "
-              f"then typed for {took:.1f} s; load average {load}")
+              f"then typed for {took:.1f} s ({len(echoes) / took if took else 0:,.0f} keystrokes/s in all, "
+              f"{'flat out' if not args.pace else f'paced {args.pace:g} s apart'}); load average {load}")
         for failure in failures[:5]:
             print(f"  failed: {failure}")
         for phase, used in cpu.items():
