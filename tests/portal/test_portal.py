@@ -85,3 +85,17 @@ def test_the_invitee_accepts_in_the_portal_and_no_one_else_can(setup):
     assert mine.memberships.get(user=grace).role == Role.COLLABORATOR
     assert not Invitation.objects.exists()
     assert client.get(f"/projects/{mine.pk}/").status_code == 200
+
+
+def test_accepting_an_invitation_that_would_demote_the_last_owner_says_why_and_changes_nothing(setup):
+    owner, mine = setup["user"], setup["mine"]
+    owner.email = "cust@example.com"
+    owner.save()
+    services.membership_set(user=owner, project=mine, role=Role.OWNER)
+    invitation = services.invitation_create(organization=mine.organization, invitee="cust@example.com", role=Role.READ_ONLY,
+                                            projects=[mine])
+    response = setup["client"].post(f"/invitations/{invitation.pk}/accept/", follow=True)
+    assert response.status_code == 200
+    assert "last owner of project mine" in response.content.decode()
+    assert mine.memberships.get(user=owner).role == Role.OWNER
+    assert Invitation.objects.filter(pk=invitation.pk).exists()

@@ -47,7 +47,11 @@ def invitation_answer(request: HttpRequest, pk: str, answer: str) -> HttpRespons
     """The invitee accepts (joins with the invited role) or declines; anyone else's invitation is a 404."""
     invitation = get_object_or_404(_my_invitations(request).select_related("organization"), pk=pk)
     if answer == "accept":
-        services.invitation_accept(invitation=invitation, user=request.user, actor=request.user)
+        try:
+            services.invitation_accept(invitation=invitation, user=request.user, actor=request.user)
+        except ValidationError as exc:  # e.g. it would demote the project's last owner: nothing changed, say why
+            messages.error(request, " ".join(exc.messages))
+            return redirect("portal:dashboard")
         messages.success(request, f"You joined {invitation.organization.name} as {invitation.role}.")
     else:
         services.invitation_delete(invitation=invitation, actor=request.user)
