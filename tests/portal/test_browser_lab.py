@@ -90,6 +90,11 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
     person.shot("device-installing", docs=True)
     _settled(page, "active")
     assert page.locator("#install-progress").get_attribute("value") == "100"
+    # The addresses and the switch port came with the live part's polls (out of band), still without a reload.
+    details = page.locator("#device-details").inner_text()
+    assert "Assigned during provisioning." not in details and "Known once a server is picked." not in details, details
+    server = Device.objects.get(pk=device.pk).server
+    assert any(nic.cable.port.name in details for nic in server.interfaces.filter(cable__isnull=False)), details
     assert page.evaluate("window.__notReloaded") is True
     assert page.locator("text=Device phoned home and is ready to go").count() == 1
     person.check_accessibility()

@@ -130,16 +130,19 @@ def _live_context(request: HttpRequest, device: Device) -> dict[str, Any]:
     }
 
 
-@login_required
-def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    device = _device_for(request, pk)
-    project = device.project
+def _details_context(device: Device) -> dict[str, Any]:
     interfaces = []
     if device.server_id:
         interfaces = list(NetworkInterface.objects.filter(server_id=device.server_id)
                           .select_related("cable__port__switch").order_by("name"))
-    return render_project(request, "portal/device.html", project, "devices", {
-        **_live_context(request, device), "addresses": device_addresses(device.pk), "interfaces": interfaces,
+    return {"addresses": device_addresses(device.pk), "interfaces": interfaces}
+
+
+@login_required
+def device_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    device = _device_for(request, pk)
+    return render_project(request, "portal/device.html", device.project, "devices", {
+        **_live_context(request, device), **_details_context(device),
     })
 
 
@@ -148,7 +151,9 @@ def device_live(request: HttpRequest, pk: str) -> HttpResponse:
     """The live part of a device's page (state, progress bar, timeline, actions), which htmx fetches every
     few seconds while the device is busy and swaps in place: no reload."""
     device = _device_for(request, pk)
-    return render(request, "portal/device_live.html", _live_context(request, device))
+    # The addresses and the network come along, swapped out of band: they are filled in while the install runs.
+    return render(request, "portal/device_live.html", {**_live_context(request, device), **_details_context(device),
+                                                       "details_oob": True})
 
 
 @login_required
