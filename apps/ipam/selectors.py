@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from socket import inet_ntoa
 from typing import Any
 
 from django.db import connection, transaction
@@ -119,8 +120,25 @@ def network_at(family: int, first: int, prefix_length: int) -> IPNetwork:
 
 @dataclass(frozen=True)
 class FreeSpacePage:
-    blocks: list[IPNetwork]
+    """One page of free space: the largest aligned CIDR blocks as (first address, prefix length) pairs.
+
+    Kept as integers because the staff API's free-space page is a hot endpoint: building 50
+    `ipaddress` network objects (summarize_address_range and the string conversions) was the largest
+    share of the view's Python time in the profile inside a gunicorn worker (docs/benchmarks.md)."""
+
+    family: int
+    cidrs: list[tuple[int, int]]
     next_start: int | None  # pass back as `start` for the next page; None on the last page
+
+    @property
+    def blocks(self) -> list[IPNetwork]:
+        return [network_at(self.family, first, length) for first, length in self.cidrs]
+
+    def texts(self) -> list[str]:
+        """The blocks as CIDR text, as str() of their network objects writes them."""
+        if self.family == 4:
+            return [f"{inet_ntoa(first.to_bytes(4, 'big'))}/{length}" for first, length in self.cidrs]
+        return [f"{ipaddress.IPv6Address(first)}/{length}" for first, length in self.cidrs]
 
 
 def block_free_space(block: Block, *, start: int | None = None, limit: int = 50) -> FreeSpacePage:
@@ -130,15 +148,21 @@ def block_free_space(block: Block, *, start: int | None = None, limit: int = 50)
 
 
 def _page(gaps: Iterable[tuple[int, int]], family: int, limit: int) -> FreeSpacePage:
-    factory = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
-    out: list[IPNetwork] = []
-    # Each gap yields at most 2 × bits CIDR blocks, so `limit` gaps always fill a page.
+    bits = BITS[family]
+    out: list[tuple[int, int]] = []
+    # Each gap splits into at most 2 × bits CIDR blocks, so `limit` gaps always fill a page. At each
+    # address the block is the largest one aligned there that still fits in the gap (what
+    # ipaddress.summarize_address_range does, without an object per address).
     for gap_start, gap_end in gaps:
-        for network in ipaddress.summarize_address_range(factory(gap_start), factory(gap_end)):
+        first = gap_start
+        while first <= gap_end:
+            aligned = (first & -first).bit_length() - 1 if first else bits
+            size_bits = min(aligned, (gap_end - first + 1).bit_length() - 1)
             if len(out) == limit:
-                return FreeSpacePage(out, int(network.network_address))
-            out.append(network)
-    return FreeSpacePage(out, None)
+                return FreeSpacePage(family, out, first)
+            out.append((first, bits - size_bits))
+            first += 1 << size_bits
+    return FreeSpacePage(family, out, None)
 
 
 # The block and the gaps of its first page in one statement (PostgreSQL): the same walk as _GAPS_SQL,

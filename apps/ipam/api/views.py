@@ -181,7 +181,7 @@ def free_space_payload(params: Any, block: Block, base: str) -> dict[str, Any]:
 def free_space_body(block: Block, page: selectors.FreeSpacePage, per_page: int, base: str) -> dict[str, Any]:
     factory = ipaddress.IPv4Address if block.family == 4 else ipaddress.IPv6Address
     next_href = f"{base}?per_page={per_page}&start={factory(page.next_start)}" if page.next_start is not None else None
-    return {"network": block.network, "free": [str(n) for n in page.blocks],
+    return {"network": block.network, "free": page.texts(),
             "meta": {"next": {"href": next_href} if next_href else None, "per_page": per_page}}
 
 
