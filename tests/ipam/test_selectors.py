@@ -110,6 +110,27 @@ def test_free_space_is_listed_as_largest_aligned_blocks_page_by_page(pool4):
     assert [str(n) for n in inside.blocks] == ["147.75.0.192/26"]
 
 
+@pytest.mark.parametrize("family", [4, 6])
+def test_free_space_splits_a_gap_as_summarize_address_range_does(family):
+    """The page is split with bit arithmetic (no ipaddress object per block): the same blocks, text
+    and page cursor as the standard library's split, on gaps of every size and alignment."""
+    import ipaddress
+    import random
+
+    bits = selectors.BITS[family]
+    factory = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+    rng = random.Random(family)
+    for _ in range(2000):
+        first = 0 if rng.random() < 0.05 else rng.randrange(1 << bits)
+        last = min((1 << bits) - 1, first + rng.randrange(1 << rng.randrange(1, bits)))
+        expected = list(ipaddress.summarize_address_range(factory(first), factory(last)))
+        limit = rng.randrange(1, 12)
+        page = selectors._page([(first, last)], family, limit)
+        assert page.texts() == [str(n) for n in expected[:limit]]
+        assert page.blocks == expected[:limit]
+        assert page.next_start == (int(expected[limit].network_address) if len(expected) > limit else None)
+
+
 def test_free_space_of_a_big_ipv6_block_is_not_enumerated(supernet6, pool6):
     page = selectors.block_free_space(supernet6, limit=100)
     assert [str(n) for n in page.blocks] == [
