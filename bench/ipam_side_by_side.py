@@ -66,6 +66,59 @@ class Client:
             conn.close()
 
 
+class Probe:
+    """Where a system's requests spend their time on the server side: CPU time and time spent runnable
+    but waiting for a CPU, summed over its gunicorn workers and their PostgreSQL backends, read from
+    /proc/<pid>/schedstat (the kernel's own accounting, no sampling and nothing added to a request)."""
+
+    def __init__(self, master_pid: int, database: str) -> None:
+        self.master_pid = master_pid
+        self.database = database
+
+    def _workers(self) -> list[int]:
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.master_pid:
+                    pids.append(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue  # a process that ended while the directory was listed
+        return pids
+
+    def _backends(self) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+                           "AND pid <> pg_backend_pid()", [self.database])
+            return [row[0] for row in cursor.fetchall()]
+
+    def snapshot(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """(nanoseconds on a CPU, nanoseconds waiting for one) of each worker and each backend."""
+        return {"worker": _schedstats(self._workers()), "postgres": _schedstats(self._backends())}
+
+
+def _schedstats(pids: list[int]) -> dict[int, tuple[int, int]]:
+    out = {}
+    for pid in pids:
+        try:
+            on_cpu, waiting = Path(f"/proc/{pid}/schedstat").read_text().split()[:2]
+        except OSError:
+            continue
+        out[pid] = (int(on_cpu), int(waiting))
+    return out
+
+
+def _spent(before: dict[str, dict[int, tuple[int, int]]], after: dict[str, dict[int, tuple[int, int]]], calls: int) -> dict[str, float]:
+    """Milliseconds per call: on a CPU and waiting for one, workers and PostgreSQL backends. A process
+    that started during the row (a backend replacing one past CONN_MAX_AGE) counts whole; one that
+    ended during it is not counted past the first snapshot."""
+    spent = {}
+    for side in ("worker", "postgres"):
+        for index, name in ((0, "cpu"), (1, "wait")):
+            total = sum(stats[index] - before[side].get(pid, (0, 0))[index] for pid, stats in after[side].items())
+            spent[f"{side} {name}"] = total / 1e6 / calls
+    return spent
+
+
 def metalyard_server(database_name: str, workers: int) -> tuple[subprocess.Popen, int]:
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
@@ -79,19 +132,22 @@ def metalyard_server(database_name: str, workers: int) -> tuple[subprocess.Popen
     return server, port
 
 
-def alternate(calls: dict[str, Callable[[int], Any]], runs: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Milliseconds of each system's call, call by call; the system that goes first alternates."""
+def alternate(calls: dict[str, Callable[[int], Any]], runs: int, probes: dict[str, Probe],
+              warmup: int = 3) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+    """Milliseconds of each system's call, call by call (the system that goes first alternates), and
+    where each system's server processes spent their time per call (Probe)."""
     names = list(calls)
     for i in range(warmup):
         for name in names:
             calls[name](i)
     samples: dict[str, list[float]] = {name: [] for name in names}
+    before = {name: probes[name].snapshot() for name in names}
     for i in range(runs):
         for name in names if i % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             calls[name](i)
             samples[name].append((time.perf_counter() - start) * 1000)
-    return samples
+    return samples, {name: _spent(before[name], probes[name].snapshot(), runs) for name in names}
 
 
 def _allocator(port: int, headers: dict[str, str], paths: list[str], body: dict, barrier: Any, seconds: float, results: Any) -> None:
@@ -160,9 +216,18 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
         connections.close_all()
         netbox.start()
         metalyard, metalyard_port = metalyard_server(connection.settings_dict["NAME"], args.gunicorn_workers)
+        assert netbox.server is not None
+        probes = {"metalyard": Probe(metalyard.pid, connection.settings_dict["NAME"]), "netbox": Probe(netbox.server.pid, db["NAME"])}
         my = Client(metalyard_port, {"X-Auth-Token": token})
         nb = Client(netbox.port, {"Authorization": netbox.authorization})
         nb_page = Client(netbox.port, {"Cookie": netbox.session, "Accept": "text/html"})
+        # Every worker of both loads its URL configuration and opens its database connection on its first
+        # requests (~0.5 s for Metalyard's URLconf): done here, not inside the first row's per-request figures.
+        for _ in range(10 * args.gunicorn_workers):
+            my("GET", "/api/ipam/no-such-endpoint", expect=404)
+            my("GET", f"/api/ipam/blocks/{pools[0].pk}/utilisation")
+            nb("GET", "/api/status/")
+            nb("GET", f"/api/ipam/prefixes/{netbox.pool_ids[0]}/")
         log(f"NetBox {netbox.version}: " + "; ".join(netbox.notes))
         log(f"both served by gunicorn, {args.gunicorn_workers} sync workers each, on 127.0.0.1; Metalyard on Python "
             f"{platform.python_version()}, Django {django.get_version()}")
@@ -177,7 +242,7 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
 
         my_pool = [p.pk for p in pools]
         nb_pool = netbox.pool_ids
-        rows: list[tuple[str, dict[str, list[float]], int]] = []
+        rows: list[tuple[str, dict[str, list[float]], dict[str, dict[str, float]]]] = []
         table: dict[str, tuple[dict[str, Callable[[int], Any]], int]] = {
             "allocate /31": ({
                 "metalyard": lambda i: my("POST", f"/api/ipam/blocks/{my_pool[i % 64]}/allocate", {"prefix_length": 31}, 201),
@@ -205,23 +270,30 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
             "floor: HTTP + Django 404": ({"metalyard": lambda i: my("GET", "/api/ipam/no-such-endpoint", expect=404)}, runs),
         }
         for name, (calls, count) in table.items():
-            rows.append((name, alternate(calls, count), count))
+            rows.append((name, *alternate(calls, count, probes)))
             log(f"  {name}: {count} calls each")
 
-        concurrency: list[tuple[str, dict[str, tuple[float, list[float]]]]] = []
+        concurrency: list[tuple[str, dict[str, tuple[float, list[float]]], dict[str, dict[str, float]]]] = []
         workers = args.workers
         for label, spread in (("one pool", False), ("64 pools", True)):
             result: dict[str, tuple[float, list[float]]] = {}
+            spent: dict[str, dict[str, float]] = {}
             for system in ("metalyard", "netbox", "metalyard", "netbox"):  # alternating rounds
                 ids = my_pool if system == "metalyard" else nb_pool
                 template = "/api/ipam/blocks/{}/allocate" if system == "metalyard" else "/api/ipam/prefixes/{}/available-prefixes/"
                 per_worker = [[template.format(pk) for pk in (ids[w::workers] if spread else ids[:1])] for w in range(workers)]
                 port, headers = (metalyard_port, my.headers) if system == "metalyard" else (netbox.port, nb.headers)
                 body = {"prefix_length": 31}
+                before = probes[system].snapshot()
                 rate, latencies = concurrent(port, headers, per_worker, body, args.seconds / 2)
+                this_round = _spent(before, probes[system].snapshot(), len(latencies))
                 old_rate, old = result.get(system, (0.0, []))
                 result[system] = (old_rate + rate / 2, old + latencies)
-            concurrency.append((f"{workers} allocators, {label}", result))
+                # Per allocation over both rounds (each round weighted by its allocations).
+                old_spent, old_count = spent.get(system, {}), len(old)
+                spent[system] = {k: (old_spent.get(k, 0.0) * old_count + v * len(latencies)) / (old_count + len(latencies))
+                                 for k, v in this_round.items()}
+            concurrency.append((f"{workers} allocators, {label}", result, spent))
             log(f"  {workers} concurrent HTTP allocators, {label}: 2 rounds of {args.seconds / 2:.0f} s each, alternating")
 
         report(rows, concurrency)
@@ -236,7 +308,8 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
         netbox.cleanup(bench.drop_database)
 
 
-def report(rows: list[tuple[str, dict[str, list[float]], int]], concurrency: list[tuple[str, dict[str, tuple[float, list[float]]]]]) -> None:
+def report(rows: list[tuple[str, dict[str, list[float]], dict[str, dict[str, float]]]],
+           concurrency: list[tuple[str, dict[str, tuple[float, list[float]]], dict[str, dict[str, float]]]]) -> None:
     log("")
     log(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
     log(f"{'operation':<28} {'Metalyard p50':>13} {'p99':>9}   {'NetBox p50':>11} {'p99':>10}   {'p50 ratio':>9}")
@@ -247,8 +320,16 @@ def report(rows: list[tuple[str, dict[str, list[float]], int]], concurrency: lis
             log(f"{name:<28} {mp50:>10.2f} ms {mp99:>6.2f} ms   {np50:>8.1f} ms {np99:>7.1f} ms   {np50 / mp50:>8,.0f}×")
         else:
             log(f"{name:<28} {mp50:>10.2f} ms {mp99:>6.2f} ms   {'—':>11} {'—':>10}   {'—':>9}")
-    for name, result in concurrency:
+    for name, result, _ in concurrency:
         (mrate, mlat), (nrate, nlat) = result["metalyard"], result["netbox"]
         (mp50, mp99), (np50, np99) = bench.percentiles(mlat), bench.percentiles(nlat)
         log(f"{name:<28} {mp50:>10.2f} ms {mp99:>6.2f} ms   {np50:>8.1f} ms {np99:>7.1f} ms   {np50 / mp50:>8,.0f}×")
         log(f"{'':<28} {mrate:>10,.0f} /s {'':>9}   {nrate:>8.1f} /s {'':>10}   {mrate / nrate:>8,.0f}× allocations/s")
+    log("")
+    log("Where each request's time went on the server side, mean ms per request (/proc/<pid>/schedstat of the gunicorn")
+    log("workers and of their PostgreSQL backends): on a CPU, and runnable but waiting for a CPU (the shared cores).")
+    log(f"{'operation':<28} {'system':<10} {'worker CPU':>10} {'waits CPU':>10} {'PG CPU':>8} {'waits CPU':>10}")
+    for name, _samples, spent in [*rows, *[(name, {}, spent) for name, _, spent in concurrency]]:
+        for system, figures in spent.items():
+            log(f"{name:<28} {system:<10} {figures['worker cpu']:>10.2f} {figures['worker wait']:>10.2f} "
+                f"{figures['postgres cpu']:>8.2f} {figures['postgres wait']:>10.2f}")
