@@ -93,6 +93,49 @@ def test_a_console_whose_bmc_stops_answering_does_not_hold_up_the_others(ipmi_la
             assert busy.wait_for(bytes([char]), timeout=5), bytes(busy.data)
         assert time.monotonic() - started < 2.0, f"5 echoes took {time.monotonic() - started:.2f} s"
         assert not quiet.data
+        # Closing the silent BMC's console does not wait for it either: the others type on, and a new console opens
+        # (pyghmi's close waited for the deactivation's retries, and a console opened meanwhile timed out).
+        quiet_console.close()
+        started = time.monotonic()
+        busy_console.write(b"f")
+        assert busy.wait_for(b"f", timeout=5), bytes(busy.data)
+        assert time.monotonic() - started < 1.0, f"an echo took {time.monotonic() - started:.2f} s after the close"
+        other = sol_open(ipmi_target(ipmi_lab.add(name="sol-next", username="admin", password="lab-secret", power="on")),
+                         on_output=lambda data: None, on_closed=lambda reason: None)
+        other.close()
     finally:
         quiet_console.close()
         busy_console.close()
+
+
+def test_work_handed_to_the_console_pump_ends_its_wait_in_pyghmis_loop(ipmi_lab) -> None:  # noqa: F811
+    # The pump sleeps in pyghmi's event loop until a packet arrives; a keystroke handed to it meanwhile waited for
+    # the end of that sleep (10 ms a keystroke at each hop). pyghmi_fixes.wake ends a thread's wait at once, and a
+    # wake that comes just before the wait ends the next one: it is never lost.
+    from pyghmi.ipmi.private import session
+
+    from apps.hardware.drivers import pyghmi_fixes
+
+    port = ipmi_lab.add(name="sol-wake", username="admin", password="lab-secret", power="on")
+    console = sol_open(ipmi_target(port), on_output=lambda data: None, on_closed=lambda reason: None)  # the I/O thread runs
+    try:
+        waited: list[float] = []
+
+        def wait_long() -> None:
+            started = time.monotonic()
+            session._io_wait(20.0)
+            waited.append(time.monotonic() - started)
+
+        waiter = threading.Thread(target=wait_long)
+        waiter.start()
+        time.sleep(0.3)
+        pyghmi_fixes.wake(waiter)
+        waiter.join(timeout=5)
+        assert waited and waited[0] < 2.0, f"woken after {waited} s"
+
+        early = threading.Thread(target=lambda: (pyghmi_fixes.wake(threading.current_thread()), wait_long()))
+        early.start()
+        early.join(timeout=5)
+        assert len(waited) == 2 and waited[1] < 2.0, f"a wake before the wait was lost: {waited}"
+    finally:
+        console.close()

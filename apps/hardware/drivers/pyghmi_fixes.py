@@ -17,16 +17,27 @@ holds WAITING_SESSIONS (in `awaitresponse` and `wait_for_rsp`) while `_timedout`
 takes KEEPALIVE_SESSIONS. When one thread retransmits (a silent BMC, a lost packet) while another
 sends, both wait for ever, and every later call in the process queues behind them: the power-state
 sync then flagged healthy BMCs as silent. Here both names refer to one re-entrant lock, so there is
-no order to get wrong; each critical section is as short as before."""
+no order to get wrong; each critical section is as short as before.
+
+A thread waiting in pyghmi's event loop (`Session.wait_for_rsp`) sleeps until a packet arrives or its
+timeout passes; work handed to it meanwhile waited. The console pump (drivers.sol) polled every 10 ms, so
+each keystroke waited ~7 ms before it was sent (bench/console.py, one session: 12 ms keystroke to echo, of which
+the BMC's round trip 1.5 ms). `wake(thread)` ends that thread's wait at once."""
 from __future__ import annotations
 
 import contextlib
 import select
 import socket
+import threading
 from typing import Any
 
 SEND_WAIT_SECONDS = 1.0
 _applied = False
+# The event each thread waits on in pyghmi's _io_wait, and the threads woken while not waiting (their next wait
+# returns at once, so a wake between "no work" and "wait" is not lost).
+_waiting: dict[int, threading.Event] = {}
+_woken: set[int] = set()
+_waiting_lock = threading.Lock()
 
 
 def _io_sendto(mysocket: Any, packet: Any, sockaddr: Any) -> None:
@@ -41,6 +52,42 @@ def _io_sendto(mysocket: Any, packet: Any, sockaddr: Any) -> None:
                 sock.sendto(packet, sockaddr)
     except OSError:
         pass  # pyghmi ignores send errors too; the retry timer handles the loss
+
+
+def wake(thread: threading.Thread) -> None:
+    """End `thread`'s wait in pyghmi's event loop now (or its next one, if it is not waiting)."""
+    with _waiting_lock:
+        event = _waiting.get(thread.ident or 0)
+        if event is None:
+            _woken.add(thread.ident or 0)
+    if event is not None:
+        event.set()
+
+
+def _io_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
+    """pyghmi's _io_wait, which `wake()` can end early."""
+    from pyghmi.ipmi.private import session
+
+    event = threading.Event()
+    if evq is not None:
+        evq.append(event)
+    deadline = timeout + session._monotonic_time()  # pyghmi's clock (os.times(), not time.monotonic)
+    session.ioqueue.append((deadline, event, myaddr))
+    if deadline < session.selectdeadline:
+        # The I/O thread sleeps past our deadline: wake it to take ours (pyghmi's way).
+        _io_sendto(session.iosockets[0], b"\x01", (session.myself, session.iosockets[0].getsockname()[1]))
+    me = threading.get_ident()
+    with _waiting_lock:
+        if me in _woken:
+            _woken.discard(me)
+            event.set()
+        _waiting[me] = event
+    try:
+        event.wait()
+    finally:
+        with _waiting_lock:
+            _waiting.pop(me, None)
+            _woken.discard(me)
 
 
 def sessions_break(*, host: str, port: int, reason: str) -> int:
@@ -75,6 +122,7 @@ def apply() -> None:
     # pyghmi looks both names up at each use; apply() runs before the first session exists.
     session.WAITING_SESSIONS = session.KEEPALIVE_SESSIONS
     session._io_sendto = _io_sendto
+    session._io_wait = _io_wait
     original_assign = session.Session._assignsocket.__func__
 
     def _assignsocket(cls: Any, server: Any = None, forbiddensockets: Any = ()) -> socket.socket:

@@ -116,7 +116,7 @@ class SolConnection:
             if console is not None:
                 # Deactivates the payload, so the next client is not refused; a dead session is closed anyway.
                 with contextlib.suppress(Exception):
-                    console.close()
+                    console.close_nowait()
             self._end("closed")
         self.pump.call(stop)
 
@@ -145,7 +145,11 @@ class SolPump:
         self.thread.start()
 
     def call(self, fn: Callable[[], None]) -> None:
+        from apps.hardware.drivers import pyghmi_fixes
+
         self.calls.put(fn)
+        if threading.current_thread() is not self.thread:
+            pyghmi_fixes.wake(self.thread)  # a keystroke goes out now, not at the end of the pump's wait
 
     def forget(self, connection: SolConnection) -> None:
         self.connections.discard(connection)

@@ -13,7 +13,12 @@ more each time, five times) and, after that, to end the console as pyghmi does (
 keep-alive, every half minute or so) the session queues every payload, SOL packets and acknowledgements too,
 and when the answer comes it sends only the first one queued; the rest waited for the next command's answer —
 a keystroke or an echo held for ~30 s (bench/console.py's timeouts). The driving loop calls it to send what
-is queued once nothing is in flight."""
+is queued once nothing is in flight.
+
+`close_nowait()` replaces pyghmi's `Console.close` on the client side: that one deactivates the payload with a
+command it waits for, retries included — with a silent BMC the one thread of every console stood still for
+seconds, and consoles opened meanwhile timed out (test_lab_sol). Here the deactivation is sent without waiting,
+and a BMC that has stopped answering is let go of at once (its session ended locally)."""
 from __future__ import annotations
 
 import time
@@ -64,3 +69,24 @@ class NonBlockingSolOutput:
         self._retries_left -= 1
         self._sent_at = now
         self.send_payload(self.lastpayload, retry=False, needskeepalive=self._needs_keepalive)
+
+    def close_nowait(self: Any) -> None:
+        """End the console without waiting for the BMC (see the module's docstring)."""
+        session = self.ipmi_session
+        if session is None:
+            return
+        session.unregister_keepalive(self.keepaliveid)
+        if not self.activated or session.broken or not session.logged:
+            return
+        silent = session._isincommand() or (self.awaitingack and time.monotonic() - self._sent_at > RETRY_FIRST_SECONDS)
+        if silent:
+            session.logged = 0  # so that ending the session does not log out through the BMC that stopped answering
+            session._mark_broken("the console was closed while its BMC did not answer")
+            return
+
+        def deactivated(response: Any) -> None:  # raw_command's contract when given a callback
+            session.incommand = False
+            while session.evq:
+                session.evq.popleft().set()
+
+        session.raw_command(netfn=6, command=0x49, data=(1, 1, 0, 0, 0, 0), callback=deactivated)
