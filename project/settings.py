@@ -155,6 +155,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if IS_POSTGRES and env_bool("METALYARD_DB_PREPARED", default=True):
+    # Statements run through project.prepared.prepared_cursor() (the token lookup, the lean API reads) are prepared on
+    # their first execution and planned once per connection; Django's own cursors bind on the client and never prepare.
+    # METALYARD_DB_PREPARED=0 behind a pooler that does not keep prepared statements (PgBouncer in transaction mode < 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

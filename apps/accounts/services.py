@@ -19,6 +19,7 @@ from apps.accounts.sshkeys import parse_public_key
 from apps.audit.services import audit_record, diff, snapshot
 from project.encryption import EncryptedTextField
 from project.holds import holds_of
+from project.prepared import prepared_cursor
 
 User = get_user_model()
 
@@ -211,7 +212,7 @@ def api_token_authenticate(*, plaintext: str) -> APIToken | None:
     if not plaintext:
         return None
     sql, models = _token_lookup(connection.vendor)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [hash_token(plaintext), True])
         row = cursor.fetchone()
     if row is None:

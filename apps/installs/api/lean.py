@@ -47,6 +47,7 @@ from apps.installs.api.serializers import BASE, layer2_device, network_ports, os
 from apps.installs.models import EVENT_TYPES, Device, Install, InstallEvent, OperatingSystem
 from apps.ipam.api.serializers import ip_href, ip_netmask
 from apps.ipam.models import Block, Kind
+from project.prepared import prepared_cursor
 from project.public_ids import public_id
 
 _PERCENTAGE = {name: percentage for name, (_, percentage) in EVENT_TYPES.items()}
@@ -351,7 +352,7 @@ def device_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     if request.GET:
         raise HandOver
     visible, params = _visible(request)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_statements()["device"].format(visible=visible), [pk, *params])
         row = cursor.fetchone()
         if row is None:
@@ -384,7 +385,7 @@ def project_devices(request: HttpRequest, project_pk: Any) -> HttpResponse:
     _plain(request)
     number, size = _page_request(request)
     visible, params = _visible(request)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_statements()["page"].format(visible=visible), [project_pk, *params, size, (number - 1) * size])
         rows = cursor.fetchall()
         if not rows:
