@@ -204,3 +204,35 @@ def test_outside_a_transaction_the_reads_answer_the_same(rack):
     lean, drf = token_client(owner), drf_client(owner)
     same(lean, drf, f"/metal/v1/devices/{device.pk}")
     same(lean, drf, f"/metal/v1/projects/{project.pk}/devices?per_page=10")
+
+
+def test_event_json_written_by_postgresql_is_the_drf_views(rack):
+    """The events' JSON is written by PostgreSQL (to_json, the took_seconds arithmetic): the same bytes as the DRF view's
+    for bodies with every character JSON escapes and for gaps on and around a rounding tie (…500 µs, which Python
+    rounds by the float's binary value), negative gaps (an event stamped before its run) and long ones."""
+    project = ProjectFactory(name="events")
+    owner = UserFactory(username="owner-events")
+    accounts.membership_set(user=owner, organization=project.organization, role=Role.OWNER)
+    started = timezone.now().replace(microsecond=0) - dt.timedelta(days=3)
+    gaps_us = [-1_500_000, -400, -500, 0, 499, 500, 501, 1_500, 2_500, 1_000_500, 1_002_500, 7_123_457, 86_400_000_000 * 2 + 500,
+               100, 1_000_000, 3_000_000_000]
+    bodies = ['say "hi"', "back\\slash", "line\nbreak\ttab\rret", "ctl \x01\x08\x0c\x1f end", "é ünï 中文 \U0001F600",
+              "sep \u2028 \u2029", "del \x7f", "</script>", "", "plain"]
+    devices = []
+    for d in range(3):
+        device = DeviceFactory(project=project, plan=rack["plan"], operating_system=rack["os"], metro=rack["facility"].metro,
+                               hostname=f"ev{d}", state=DeviceState.PROVISIONING)
+        install = Install.objects.create(device=device, kind="provision", state="running", operating_system=device.operating_system)
+        Install.objects.filter(pk=install.pk).update(created_at=started)
+        at = started
+        for k, gap in enumerate(gaps_us[d::2] if d < 2 else gaps_us):
+            at = at + dt.timedelta(microseconds=gap)
+            InstallEvent.objects.create(install=install, type=list(EVENT_TYPES)[k % len(EVENT_TYPES)] if k % 4 else "provisioning.failed",
+                                        body=bodies[k % len(bodies)], created_at=at)
+        devices.append(device)
+    lean, drf = token_client(owner), drf_client(owner)
+    for device in devices:
+        same(lean, drf, f"/metal/v1/devices/{device.pk}")
+    same(lean, drf, f"/metal/v1/projects/{project.pk}/devices?per_page=10")
+    took = [e["took_seconds"] for e in lean.get(f"/metal/v1/devices/{devices[2].pk}").json()["provisioning_events"]]
+    assert took[0] < 0 and {0.0, 0.001, 0.002, 0.003, 1.0, 1.002, 7.123, 172800.0, 3000.0} <= set(took)  # the cases are there

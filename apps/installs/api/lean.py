@@ -50,7 +50,6 @@ from apps.ipam.models import Block, Kind
 from project.prepared import prepared_cursor
 from project.public_ids import public_id
 
-_PERCENTAGE = {name: percentage for name, (_, percentage) in EVENT_TYPES.items()}
 _POSITIVE = re.compile(r"[1-9][0-9]{0,8}")
 _PAGE_PARAMS = frozenset({"page", "per_page"})
 
@@ -63,6 +62,37 @@ def _text_time(column: str) -> str:
 def _micros(column: str) -> str:
     """A timestamp as integer microseconds since the epoch: differences of them are timedelta's, to the microsecond."""
     return f"(extract(epoch from {column}) * 1000000)::bigint"
+
+
+def _sql_text(value: str) -> str:
+    """A constant of this module's code as an SQL string literal (standard_conforming_strings: only quotes double)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# The percentage each event type stands for (install_percentage: the highest of the run's events, 0 without one).
+_PERCENTAGE_CASES = " ".join(f"WHEN {_sql_text(name)} THEN {int(percentage)}" for name, (_, percentage) in EVENT_TYPES.items())
+# round(took / 1e6, 3) as Python's repr writes it, from `t.took` (integer microseconds): the nearest millisecond, its
+# fraction without trailing zeros but one ("7.1", "7.0", "-0.0"). A tie (…500 µs) rounds by the float's binary value,
+# which SQL does not see: it is written as the microseconds between two \x01 (a character to_json always escapes, so
+# none is in the text otherwise), and Python writes those few (_events_json).
+_MS = "((abs(t.took) + 500) / 1000)"
+_TOOK_SECONDS = (f"CASE WHEN mod(abs(t.took), 1000) = 500 THEN chr(1) || t.took || chr(1) ELSE "
+                 f"CASE WHEN t.took < 0 THEN '-' ELSE '' END || ({_MS} / 1000) || '.' || "
+                 f"CASE WHEN mod({_MS}, 1000) = 0 THEN '0' ELSE rtrim(lpad(mod({_MS}, 1000)::text, 3, '0'), '0') END END")
+# selectors.provisioning_events' item as the renderer writes it: to_json escapes a string exactly as the renderer's json
+# encoder (", \\, \b \f \n \r \t, other controls as \u00xx, nothing else); U+2028/9 are escaped by _Fragments.add.
+_EVENT_JSON = ("""'{"id":"' || t.install_id || '-' || t.k || '","type":' || to_json(t.type)::text || ',"body":' """
+               """|| to_json(t.body)::text || ',"state":"' || CASE WHEN t.type <> 'provisioning.failed' THEN 'info' ELSE 'failed' END """
+               f"""|| '","created_at":' || COALESCE('"' || {_text_time("t.created_at")} || '"', 'null') """
+               f"""|| ',"took_seconds":' || {_TOOK_SECONDS} || '}}'""")
+_TIE = re.compile("\x01(-?[0-9]+)\x01")
+
+
+def _events_json(texts: str) -> str:
+    """The events' JSON from the `installs` statement, with the ties' took_seconds written by Python's round."""
+    if "\x01" not in texts:
+        return texts
+    return _TIE.sub(lambda tie: repr(round(int(tie[1]) / 1_000_000, 3)), texts)
 
 
 @cache
@@ -91,17 +121,21 @@ def _statements() -> dict[str, str]:
         "device": device.format(count="1", where="d.id = %s", visible="{visible}"),
         "page": device.format(count="count(*) OVER ()", where="d.project_id = %s", visible="{visible}")
         + " ORDER BY d.created_at DESC, d.id LIMIT %s OFFSET %s",
-        # The newest run of each device and its events, oldest first (DevicePage.load's order). From the page's ids
-        # (unnest), so the planner walks the indexes per device rather than filtering the whole table by a list
-        # (OFFSET 0 keeps a LATERAL subquery from being flattened back into a join it would plan as a scan).
+        # The newest run of each device (from the page's ids, unnest: the planner walks the indexes per device rather than
+        # filtering the whole table by a list; OFFSET-free LIMIT 1 per device) and its events' JSON, written here (see _events_json).
         "installs": f"""
             WITH newest AS (SELECT i.* FROM unnest(%s::uuid[]) AS page(device_id) CROSS JOIN LATERAL
                               (SELECT id, device_id, kind, state, created_at FROM {t["Install"]} WHERE device_id = page.device_id
-                               ORDER BY created_at DESC LIMIT 1) i)
-            SELECT n.device_id::text, n.id::text, n.kind, n.state, {_micros("n.created_at")}, e.type, e.body, {_text_time("e.created_at")},
-                   {_micros("e.created_at")}
-            FROM newest n LEFT JOIN {t["InstallEvent"]} e ON e.install_id = n.id
-            ORDER BY n.device_id, e.created_at, e.id""",  # noqa: S608
+                               ORDER BY created_at DESC LIMIT 1) i),
+                 timed AS (SELECT e.install_id, e.type, e.body, e.created_at, row_number() OVER run - 1 AS k,
+                                  {_micros("e.created_at")} - lag({_micros("e.created_at")}, 1, {_micros("n.created_at")}) OVER run AS took
+                           FROM newest n JOIN {t["InstallEvent"]} e ON e.install_id = n.id
+                           WINDOW run AS (PARTITION BY e.install_id ORDER BY e.created_at, e.id)),
+                 events AS (SELECT t.install_id, max(CASE t.type {_PERCENTAGE_CASES} ELSE 0 END) AS highest,
+                                   '[' || string_agg({_EVENT_JSON}, ',' ORDER BY t.k) || ']' AS texts
+                            FROM timed t GROUP BY t.install_id)
+            SELECT n.device_id::text, n.id::text, n.kind, n.state, COALESCE(v.highest, 0), v.texts
+            FROM newest n LEFT JOIN events v ON v.install_id = n.id""",  # noqa: S608
         # Active assignments, newest first (then by id), with the block each was carved from.
         "addresses": f"""
             SELECT b.device_id::text, b.id, b.family, b.prefix_length, b.first, b.gateway, b.public, b.project_id::text, b.server_id,
@@ -244,23 +278,10 @@ class _Page:
         ids = [row[0] for row in rows]
         self.fragments = _Fragments()
         self.catalog: dict[tuple[str, Any], str] = {}
-        self.installs: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
+        self.installs: dict[str, tuple[str, str, int, str | None]] = {}
         cursor.execute(_statements()["installs"], [ids])
-        current = None
-        for device_id, install_id, kind, state, started, kind_of_event, body, at, at_micros in cursor.fetchall():
-            if current is None or current[0] != device_id:
-                current = (device_id, install_id, kind, state, started, [], [0])
-                previous, events, highest, prefix = started, current[5], current[6], f"{install_id}-"
-                self.installs[device_id] = current  # type: ignore[assignment]
-            if kind_of_event is None:
-                continue
-            events.append(f'{{"id":"{prefix}{len(events)}","type":{_quote(kind_of_event)},"body":{_quote(body)},'
-                          f'"state":"{"info" if kind_of_event != "provisioning.failed" else "failed"}","created_at":{_text(at)},'
-                          f'"took_seconds":{round((at_micros - previous) / 1_000_000, 3)!r}}}')
-            percentage = _PERCENTAGE.get(kind_of_event, 0)
-            if percentage > highest[0]:
-                highest[0] = percentage
-            previous = at_micros
+        for device_id, _install_id, kind, state, highest, texts in cursor.fetchall():
+            self.installs[device_id] = (kind, state, highest, texts)
         cursor.execute(_statements()["addresses"], [ids])
         self.addresses = _Addresses(cursor.fetchall()).by_device
         servers = {row[-2]: uuid.UUID(row[0]) for row in rows if row[-2] is not None}
@@ -286,9 +307,9 @@ class _Page:
         if install is None:
             percentage, events = 0, []
         else:
-            _, _, kind, state_of_install, _, texts, highest = install
-            percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest[0]
-            events = self.fragments.add(f"[{','.join(texts)}]") if texts else []
+            kind, state_of_install, highest, texts = install
+            percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest
+            events = self.fragments.add(_events_json(texts)) if texts else []
         nics = self.nics.get(uuid.UUID(pk), []) if self.nics else []
         # bond0 in Layer 2: the real service shows no addresses (serializers.layer2_device).
         addresses = self.addresses.get(pk) if not layer2_device(nics) else None
