@@ -10,11 +10,12 @@ Where the time goes in the DRF path (cProfile, a page of 100 devices, ~105 ms of
 machine): a model instance per device, install, event and address (~5,000 for a page), psycopg parsing
 ~1,700 timestamps that are then formatted back to text, the ORM compiling a dozen queries (the
 visibility subqueries most), and encoding ~650 KB of JSON. Here: three statements after the token (the
-devices with their catalog rows joined, the newest installs with their events, the addresses with their
-parents); timestamps formatted by PostgreSQL; the visibility subquery compiled once per caller; rows
-read as tuples; the device as a plain dict, its events, addresses and catalog objects written as JSON
-text (each catalog object once per request) and spliced into what the same renderer (stdlib json's C
-encoder) writes for the rest (`_Fragments`). A page's statement count does not grow with `per_page`.
+devices with their catalog rows joined, the newest installs with their events' JSON written by PostgreSQL,
+the addresses with their parents), prepared once per connection (project/prepared.py); timestamps formatted
+by PostgreSQL; the visibility subquery compiled once per caller; rows read as tuples; each device written
+as JSON text directly (`_Page.device`: json's own C function escapes the strings, each catalog object is
+encoded once per request, JSON columns' texts re-encoded once per process), no dict and no encoder pass
+over the page. A page's statement count does not grow with `per_page`.
 
 A change to the device's JSON goes in serializers.device_repr (or ipam's customer_ip) and in `_Page.device`
 (or `_Addresses.address`) below, together; the byte-equality test fails until both say the same.
@@ -23,11 +24,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
-import secrets
 import socket
 import uuid
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -80,7 +81,7 @@ _TOOK_SECONDS = (f"CASE WHEN mod(abs(t.took), 1000) = 500 THEN chr(1) || t.took 
                  f"CASE WHEN t.took < 0 THEN '-' ELSE '' END || ({_MS} / 1000) || '.' || "
                  f"CASE WHEN mod({_MS}, 1000) = 0 THEN '0' ELSE rtrim(lpad(mod({_MS}, 1000)::text, 3, '0'), '0') END END")
 # selectors.provisioning_events' item as the renderer writes it: to_json escapes a string exactly as the renderer's json
-# encoder (", \\, \b \f \n \r \t, other controls as \u00xx, nothing else); U+2028/9 are escaped by _Fragments.add.
+# encoder (", \\, \b \f \n \r \t, other controls as \u00xx, nothing else); U+2028/9 are escaped with the rest (_unicode_separators).
 _EVENT_JSON = ("""'{"id":"' || t.install_id || '-' || t.k || '","type":' || to_json(t.type)::text || ',"body":' """
                """|| to_json(t.body)::text || ',"state":"' || CASE WHEN t.type <> 'provisioning.failed' THEN 'info' ELSE 'failed' END """
                f"""|| '","created_at":' || COALESCE('"' || {_text_time("t.created_at")} || '"', 'null') """
@@ -169,31 +170,27 @@ def _text(value: str | None) -> str:
     return "null" if value is None else _quote(value)
 
 
+@lru_cache(maxsize=4096)
 def _json_text(text: str, *, as_list: bool = False) -> str:
-    """A JSON column's text re-encoded as the renderer writes the value the ORM would give."""
+    """A JSON column's text re-encoded as the renderer writes the value the ORM would give. A function of the text
+    alone, so kept for texts seen before (devices share their tags and their empty custom data)."""
     if text in _EMPTY_JSON:
-        return text
+        return "[]" if as_list else text
     value = json.loads(text)
     return _dumps(list(value) if as_list else value)
 
 
-class _Fragments:
-    """The repeated and the bulky parts of an answer (events, addresses, catalog objects), written as JSON text
-    here and put in the answer as placeholders, which are replaced by that text once the renderer has encoded
-    the rest: the renderer encodes ~2,000 dict items less per page. A placeholder is a string no data can hold
-    by chance (NUL characters around a random key); the text is escaped as the renderer escapes (U+2028/9)."""
+def _float(value: Any) -> str:
+    """A float as the renderer writes it (float.__repr__); the renderer refuses NaN and infinities (strict JSON)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise HandOver
+    return repr(number)
 
-    def __init__(self) -> None:
-        self.key = secrets.token_hex(8)
-        self.texts: list[bytes] = []
-        self.placeholder = re.compile(rb'"\\u0000' + self.key.encode() + rb':([0-9]+)\\u0000"')
 
-    def add(self, text: str) -> str:
-        self.texts.append(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode())
-        return f"\x00{self.key}:{len(self.texts) - 1}\x00"
-
-    def render(self, data: Any) -> bytes:
-        return self.placeholder.sub(lambda match: self.texts[int(match[1])], renderer.render(data))
+def _unicode_separators(text: str) -> str:
+    """What the renderer does last to its JSON: U+2028 and U+2029 escaped (JavaScript reads them as line ends)."""
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") if ("\u2028" in text or "\u2029" in text) else text
 
 
 def _text_address(family: int, value: int) -> str:
@@ -275,8 +272,7 @@ class _Page:
     """What a page's devices show besides their own row, read in two statements and built once per request."""
 
     def __init__(self, cursor: Any, rows: list[tuple]) -> None:
-        ids = [row[0] for row in rows]
-        self.fragments = _Fragments()
+        ids = "{" + ",".join(row[0] for row in rows) + "}"  # one uuid[] parameter as text: psycopg dumps a list in Python
         self.catalog: dict[tuple[str, Any], str] = {}
         self.installs: dict[str, tuple[str, str, int, str | None]] = {}
         cursor.execute(_statements()["installs"], [ids])
@@ -288,78 +284,58 @@ class _Page:
         self.nics = ports_by_device(servers) if servers else {}
 
     def shared(self, kind: str, key: Any, build: Any) -> str:
-        """The placeholder of a catalog object many devices show, encoded once per request."""
+        """The JSON of a catalog object many devices show, encoded once per request."""
         found = self.catalog.get((kind, key))
         if found is None:
-            found = self.catalog[(kind, key)] = self.fragments.add(_dumps(build()))
+            found = self.catalog[(kind, key)] = _dumps(build())
         return found
 
-    def device(self, row: tuple) -> dict[str, Any]:
-        """serializers.device_repr, from a row of the `device`/`page` statement."""
+    def device(self, row: tuple) -> str:
+        """serializers.device_repr as the renderer writes it (the same keys in the same order, the same values), from a
+        row of the `device`/`page` statement. Strings are escaped by json's own C function; U+2028/9 with the rest."""
         (pk, hostname, description, state, tags, userdata, customdata, billing_cycle, locked, always_pxe, ipxe_script_url,
          spot_instance, spot_price_max, termination_time, created_at, updated_at, project_id, hardware_reservation_id,
          created_by_id, failure_reason, plan_id, plan_slug, plan_name, plan_line, os_id, os_slug, os_name, os_distro, os_version,
          facility_id, facility_code, facility_name, facility_features, metro_id, metro_code, metro_name, metro_country,
          _server_id, _count) = row
-        text_id = pk
         install = self.installs.get(pk)
         project = self.shared("project", project_id, lambda: {"id": project_id, "href": f"{BASE}/projects/{project_id}"})
         if install is None:
-            percentage, events = 0, []
+            percentage, events = 0, "[]"
         else:
             kind, state_of_install, highest, texts = install
             percentage = 100 if state_of_install == "succeeded" and kind in ("provision", "reinstall") else highest
-            events = self.fragments.add(_events_json(texts)) if texts else []
+            events = _events_json(texts) if texts else "[]"
         nics = self.nics.get(uuid.UUID(pk), []) if self.nics else []
         # bond0 in Layer 2: the real service shows no addresses (serializers.layer2_device).
-        addresses = self.addresses.get(pk) if not layer2_device(nics) else None
-        data: dict[str, Any] = {
-            "id": text_id,
-            "short_id": text_id[:8],
-            "hostname": hostname,
-            "description": description,
-            "state": state,
-            "tags": list(_json_value(tags)),
-            "userdata": userdata,
-            "customdata": _json_value(customdata),
-            "billing_cycle": billing_cycle,
-            "locked": locked,
-            "always_pxe": always_pxe,
-            "ipxe_script_url": ipxe_script_url or None,
-            "sos": f"{text_id}@sos.{facility_code}.{settings.SOS_DOMAIN}" if facility_id is not None else None,
-            "spot_instance": spot_instance,
-            "spot_price_max": float(spot_price_max) if spot_price_max is not None else None,
-            "termination_time": termination_time,
-            "network_frozen": False,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "plan": self.shared("plan", plan_id, lambda: {"id": public_id("plan", plan_id), "slug": plan_slug, "name": plan_name,
-                                                          "class": plan_slug, "line": plan_line, "href": plan_href(plan_id)}),
-            "facility": (self.shared("facility", facility_id, lambda: {
-                "id": public_id("facility", facility_id), "code": facility_code, "name": facility_name,
-                "features": _json_value(facility_features), "href": facility_href(facility_id)}) if facility_id is not None else None),
-            "metro": (self.shared("metro", metro_id, lambda: {"id": public_id("metro", metro_id), "code": metro_code, "name": metro_name,
-                                                              "country": metro_country, "href": metro_href(metro_id)})
-                      if metro_id is not None else None),
-            "operating_system": self.shared("os", os_id, lambda: {"id": public_id("operating_system", os_id), "slug": os_slug,
-                                                                  "name": os_name, "distro": os_distro, "version": os_version,
-                                                                  "href": os_href(os_id)}),
-            "ip_addresses": self.fragments.add(addresses) if addresses is not None else [],
-            "network_ports": network_ports(nics),
-            "ssh_keys": [],
-            "project": project,
-            "project_lite": project,
-            "hardware_reservation": ({"href": f"{BASE}/hardware-reservations/{hardware_reservation_id}"}
-                                     if hardware_reservation_id is not None else None),
-            "created_by": {"href": f"{BASE}/users/{public_id('user', created_by_id)}"} if created_by_id is not None else None,
-            "actions": [],
-            "href": f"{BASE}/devices/{text_id}",
-            "provisioning_percentage": percentage,
-            "provisioning_events": events,
-        }
-        if state == "failed":
-            data["failure_reason"] = failure_reason
-        return data
+        addresses = (self.addresses.get(pk) if not layer2_device(nics) else None) or "[]"
+        plan = self.shared("plan", plan_id, lambda: {"id": public_id("plan", plan_id), "slug": plan_slug, "name": plan_name,
+                                                     "class": plan_slug, "line": plan_line, "href": plan_href(plan_id)})
+        facility = (self.shared("facility", facility_id, lambda: {
+            "id": public_id("facility", facility_id), "code": facility_code, "name": facility_name,
+            "features": _json_value(facility_features), "href": facility_href(facility_id)}) if facility_id is not None else "null")
+        metro = (self.shared("metro", metro_id, lambda: {"id": public_id("metro", metro_id), "code": metro_code, "name": metro_name,
+                                                         "country": metro_country, "href": metro_href(metro_id)})
+                 if metro_id is not None else "null")
+        operating_system = self.shared("os", os_id, lambda: {"id": public_id("operating_system", os_id), "slug": os_slug, "name": os_name,
+                                                             "distro": os_distro, "version": os_version, "href": os_href(os_id)})
+        sos = _quote(f"{pk}@sos.{facility_code}.{settings.SOS_DOMAIN}") if facility_id is not None else "null"
+        reservation = (f'{{"href":{_quote(f"{BASE}/hardware-reservations/{hardware_reservation_id}")}}}'
+                       if hardware_reservation_id is not None else "null")
+        created_by = (f'{{"href":{_quote(BASE + "/users/" + public_id("user", created_by_id))}}}' if created_by_id is not None else "null")
+        failed = f',"failure_reason":{_text(failure_reason)}' if state == "failed" else ""
+        return (f'{{"id":"{pk}","short_id":"{pk[:8]}","hostname":{_text(hostname)},"description":{_text(description)},'
+                f'"state":{_text(state)},"tags":{_json_text(tags, as_list=True)},"userdata":{_text(userdata)},'
+                f'"customdata":{_json_text(customdata)},"billing_cycle":{_text(billing_cycle)},"locked":{_BOOL[locked]},'
+                f'"always_pxe":{_BOOL[always_pxe]},"ipxe_script_url":{_text(ipxe_script_url or None)},"sos":{sos},'
+                f'"spot_instance":{_BOOL[spot_instance]},'
+                f'"spot_price_max":{_float(spot_price_max) if spot_price_max is not None else "null"},'
+                f'"termination_time":{_text(termination_time)},"network_frozen":false,"created_at":{_text(created_at)},'
+                f'"updated_at":{_text(updated_at)},"plan":{plan},"facility":{facility},"metro":{metro},'
+                f'"operating_system":{operating_system},"ip_addresses":{addresses},"network_ports":{_dumps(network_ports(nics))},'
+                f'"ssh_keys":[],"project":{project},"project_lite":{project},"hardware_reservation":{reservation},'
+                f'"created_by":{created_by},"actions":[],"href":"{BASE}/devices/{pk}","provisioning_percentage":{percentage},'
+                f'"provisioning_events":{events}{failed}}}')
 
 
 def _plain(request: HttpRequest) -> None:
@@ -379,8 +355,7 @@ def device_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         if row is None:
             raise HandOver  # not there, deleted, or another tenant's: the DRF view's 404
         page = _Page(cursor, [row])
-    data = page.device(row)
-    return json_response(body=page.fragments.render(data), allow=_allowed(views.DeviceDetailView))
+    return json_response(body=_unicode_separators(page.device(row)).encode(), allow=_allowed(views.DeviceDetailView))
 
 
 def _page_request(request: HttpRequest) -> tuple[int, int]:
@@ -414,20 +389,19 @@ def project_devices(request: HttpRequest, project_pk: Any) -> HttpResponse:
         page = _Page(cursor, rows)
     total = rows[0][-1]
     last = max(1, -(-total // size))
-    data = {
-        "devices": [page.device(row) for row in rows],
-        "meta": {
-            "first": _href(request, 1),
-            "previous": _href(request, number - 1) if number > 1 else None,
-            "self": _href(request, number),
-            "next": _href(request, number + 1) if number < last else None,
-            "last": _href(request, last),
-            "current_page": number,
-            "last_page": last,
-            "total": total,
-        },
+    meta = {
+        "first": _href(request, 1),
+        "previous": _href(request, number - 1) if number > 1 else None,
+        "self": _href(request, number),
+        "next": _href(request, number + 1) if number < last else None,
+        "last": _href(request, last),
+        "current_page": number,
+        "last_page": last,
+        "total": total,
     }
-    return json_response(body=page.fragments.render(data), allow=_allowed(views.ProjectDeviceListView))
+    # What the renderer writes for {"devices": [...], "meta": {...}}, the devices already written.
+    body = f'{{"devices":[{",".join(page.device(row) for row in rows)}],"meta":{_dumps(meta)}}}'
+    return json_response(body=_unicode_separators(body).encode(), allow=_allowed(views.ProjectDeviceListView))
 
 
 @cache
