@@ -38,7 +38,8 @@ class APIPathMiddleware:
         # Another listener (the provisioning one) sets its own URLconf and answers its own 404s.
         if is_api_path(request.path_info) and getattr(request, "urlconf", None) is None:
             try:
-                get_resolver().resolve(request.path_info)
+                # Kept for the view dispatch (project.wsgi.Handler), so the URL tree is walked once.
+                request.resolved_api_path = (request.path_info, get_resolver().resolve(request.path_info))  # type: ignore[attr-defined]
             except Resolver404:
                 return json_error(404, f"Not found: there is no API route {request.path_info}.", request)
         return self.get_response(request)

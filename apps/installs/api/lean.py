@@ -209,12 +209,19 @@ def _next_address(family: int, gateway: str) -> str:
     return _text_address(family, int.from_bytes(packed, "big") + 1)
 
 
+_netmask = lru_cache(maxsize=None)(ip_netmask)  # a function of (family, prefix length); ipaddress builds a network for it
+_IP_TYPE = {(4, True): "public_ipv4", (4, False): "private_ipv4", (6, True): "public_ipv6", (6, False): "private_ipv6"}
+
+
 class _Addresses:
     """The page's active assignments as ipam.api.serializers.customer_ip renders an assignment (the same keys in
-    the same order, the same values), written as JSON text from rows; each parent block's text once per request."""
+    the same order, the same values), written as JSON text from rows; what repeats (a parent block, a project, the
+    device an address is assigned to) written once per request."""
 
     def __init__(self, rows: list[tuple]) -> None:
         self.parents: dict[int, str] = {}
+        self.projects: dict[str | None, str] = {None: "null"}
+        self.devices: dict[str, str] = {}
         grouped: dict[str, list[tuple]] = {}
         for row in rows:
             grouped.setdefault(row[0], []).append(row)
@@ -227,7 +234,7 @@ class _Addresses:
         if found is None:
             href = "" if kind == Kind.POOL else ip_href(pk)  # a pool is staff space: no href for the customer
             found = self.parents[pk] = (f'{{"network":"{_text_address(family, int(first))}","cidr":{prefix_length},'
-                                        f'"netmask":"{ip_netmask(family, prefix_length)}","href":"{href}"}}')
+                                        f'"netmask":"{_netmask(family, prefix_length)}","href":"{href}"}}')
         return found
 
     def address(self, row: tuple) -> str:
@@ -235,17 +242,21 @@ class _Addresses:
          customdata, device_label, parent_id, *parent) = row
         network = _text_address(family, int(first))
         address = _next_address(family, gateway) if gateway else network
-        project = f'{{"id":"{project_id}","href":"{BASE}/projects/{project_id}"}}' if project_id is not None else "null"
-        kind = ("public_ipv6" if public else "private_ipv6") if family == 6 else ("public_ipv4" if public else "private_ipv4")
-        assigned_to = (f'{{"id":"{device_id}","hostname":{_quote(device_label)},"href":"{BASE}/devices/{device_id}"}}'
-                       if device_id else '{"href":""}')
+        project = self.projects.get(project_id)
+        if project is None:
+            project = self.projects[project_id] = f'{{"id":"{project_id}","href":"{BASE}/projects/{project_id}"}}'
+        assigned_to = self.devices.get(device_id) if device_id else '{"href":""}'
+        if assigned_to is None:
+            assigned_to = self.devices[device_id] = (
+                f'{{"id":"{device_id}","hostname":{_quote(device_label)},"href":"{BASE}/devices/{device_id}"}}')
         parent_block = self.parent(parent_id, *parent) if parent_id is not None else "null"
-        return (f'{{"id":"{public_id("ip", pk)}","address_family":{family},"netmask":"{ip_netmask(family, prefix_length)}",'
+        ip_id = public_id("ip", pk)
+        return (f'{{"id":"{ip_id}","address_family":{family},"netmask":"{_netmask(family, prefix_length)}",'
                 f'"public":{_BOOL[public]},"cidr":{prefix_length},"network":"{network}","address":"{address}",'
-                f'"gateway":{_text(gateway)},"type":"{kind}","management":{_BOOL[server_id is not None]},'
+                f'"gateway":{_text(gateway)},"type":"{_IP_TYPE[(family, public)]}","management":{_BOOL[server_id is not None]},'
                 f'"manageable":{_BOOL[server_id is None]},"enabled":true,"global_ip":false,"created_at":{_text(assigned_at)},'
                 f'"released_at":null,"details":{_quote(description)},"tags":{_json_text(tags, as_list=True)},'
-                f'"customdata":{_json_text(customdata)},"project":{project},"project_lite":{project},"href":"{ip_href(pk)}",'
+                f'"customdata":{_json_text(customdata)},"project":{project},"project_lite":{project},"href":"{BASE}/ips/{ip_id}",'
                 f'"assigned_to":{assigned_to},"parent_block":{parent_block}}}')
 
 
@@ -332,7 +343,7 @@ class _Page:
                 f'"spot_price_max":{_float(spot_price_max) if spot_price_max is not None else "null"},'
                 f'"termination_time":{_text(termination_time)},"network_frozen":false,"created_at":{_text(created_at)},'
                 f'"updated_at":{_text(updated_at)},"plan":{plan},"facility":{facility},"metro":{metro},'
-                f'"operating_system":{operating_system},"ip_addresses":{addresses},"network_ports":{_dumps(network_ports(nics))},'
+                f'"operating_system":{operating_system},"ip_addresses":{addresses},"network_ports":{_dumps(network_ports(nics)) if nics else "[]"},'
                 f'"ssh_keys":[],"project":{project},"project_lite":{project},"hardware_reservation":{reservation},'
                 f'"created_by":{created_by},"actions":[],"href":"{BASE}/devices/{pk}","provisioning_percentage":{percentage},'
                 f'"provisioning_events":{events}{failed}}}')
