@@ -1,6 +1,8 @@
 # The two commands a new user needs: `make run` and `make test` (see README.md).
 PYTHON ?= python3
 VENV ?= .venv
+# The suite's pytest-xdist workers: CI's machine has two cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 ADDR ?= 127.0.0.1:8000
@@ -29,7 +31,7 @@ run: $(STAMP)
 # Installs, then runs ruff and the whole test suite (PostgreSQL when DATABASE_URL points at it).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	METALYARD_DEV_KEYS=1 METALYARD_TASKS_SYNC=1 $(VENV)/bin/pytest $(ARGS)
+	METALYARD_DEV_KEYS=1 METALYARD_TASKS_SYNC=1 $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,9 @@
 on SQLite otherwise; tests marked `postgres` are skipped on SQLite with a message."""
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -15,6 +18,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where browser tests save their screenshots (default: <the run's basetemp>/artifacts)")
     group.addoption("--screenshots-output", default=None, metavar="DIR",
                     help="also write the documentation's pictures there (docs/portal.md's command passes docs/images/portal)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (make test runs two workers) each worker gets a Redis database of its own: the tests that
+    use REDIS_TEST_URL flush it, and one worker's flush must not empty the other's queues. Worker gwN takes the
+    configured database number minus N (CI's 15 gives 15 and 14)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_TEST_URL", "")
+    found = re.fullmatch(r"(?P<base>redis://[^/]+)/(?P<db>\d+)", url)
+    if worker.startswith("gw") and found:
+        os.environ["REDIS_TEST_URL"] = f"{found['base']}/{(int(found['db']) - int(worker[2:])) % 16}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
