@@ -59,7 +59,7 @@ django.setup()
 from children import lower_priority  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
 from django.test.utils import teardown_databases  # noqa: E402
-from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
+from migrated import database_url, setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 PORTS_PER_SWITCH = 48
 # The lab switches run in a child process of their own (as real switches would be elsewhere): it
@@ -197,7 +197,7 @@ def start_cluster(workers: int) -> ChildProcess:
     from django_q.tasks import async_task, result
 
     cluster = ChildProcess([sys.executable, "manage.py", "qcluster"], stdout=None,
-                           env={"DATABASE_URL": db_url(), "Q_WORKERS": str(workers), "LOG_LEVEL": "ERROR"})
+                           env={"DATABASE_URL": database_url(), "Q_WORKERS": str(workers), "LOG_LEVEL": "ERROR"})
     # Warm the workers, as a running site's are: each loads the workflow's code and drivers once.
     task_ids = [async_task("apps.installs.tasks.warm_up") for _ in range(workers * 2)]
     if not all(result(task_id, wait=60_000) for task_id in task_ids):
@@ -212,7 +212,7 @@ def serve(workers: int, threads: int, *, nice: int = 0, app: str = "project.wsgi
     port = free_port()
     web = ChildProcess([sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
                         "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning"],
-                       env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}, stdout=None, nice=nice)
+                       env={"DATABASE_URL": database_url(), "LOG_LEVEL": "ERROR"}, stdout=None, nice=nice)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -240,11 +240,6 @@ def serve(workers: int, threads: int, *, nice: int = 0, app: str = "project.wsgi
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def db_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -283,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
         # their own beside the customer API: a burst of orders then never queues a machine's call.
         machine_web, machine_base = serve(max(1, args.machine_web_workers), args.web_threads, app="project.provisioning_wsgi")
         cluster = start_cluster(args.workers)
-        machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, machine_base], env={"DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR"}))
+        machine_box.append(ChildProcess([sys.executable, "-c", MACHINES_CHILD, machine_base], env={"DATABASE_URL": database_url(), "LOG_LEVEL": "ERROR"}))
         print(f"database: {connection.vendor}; site: {count} servers, {n_switches} lab switches, "
               f"{count} lab BMCs, built in {time.perf_counter() - started_build:.1f} s; {concurrency} customer threads; "
               f"web: gunicorn {args.web_workers}×{args.web_threads} (nice {args.api_nice})"

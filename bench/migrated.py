@@ -43,8 +43,11 @@ def _admin_connect() -> Any:
                            password=db["PASSWORD"] or None, dbname="postgres", autocommit=True, connect_timeout=10)
 
 
-def _database_url(name: str) -> str:
-    db = settings.DATABASES["default"]
+def database_url(name: str | None = None) -> str:
+    """A postgres:// URL for database `name` (default: the connection's own, e.g. the benchmark's test database) on
+    the configured server, for the processes a benchmark starts (gunicorn, workers, listeners)."""
+    db = connection.settings_dict
+    name = name or db["NAME"]
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER'] or 'postgres'}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
@@ -59,7 +62,7 @@ def ensure_template() -> str:
         building = f"{name}_building_{uuid.uuid4().hex[:6]}"
         admin.execute(f'CREATE DATABASE "{building}"')
         print(f"migrating a template database for the benchmarks ({name}; once per schema)", flush=True)
-        env = {**os.environ, "DATABASE_URL": _database_url(building)}
+        env = {**os.environ, "DATABASE_URL": database_url(building)}
         try:
             subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
                            timeout=MIGRATE_TIMEOUT)
