@@ -40,6 +40,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Each worker's test database is a copy of one migrated template (project/migrated_template.py) instead of
+    running the ~100 migrations itself: the first worker migrates it while the other waits, and a later run with
+    the same migrations copies it at once. pytest-django's migrate then finds nothing to do."""
+    if settings.IS_POSTGRES:
+        from project.migrated_template import use_template
+
+        use_template()
+
+
 @pytest.fixture(autouse=True)
 def fresh_throttle_counts():
     """Each test starts with no throttle counts (the cache is per process and would carry one test's calls into the
