@@ -6,11 +6,13 @@ own process (`manage.py sos`), as in production. N SSH clients (asyncssh, each w
 own device) connect at once and take the keyboard; each then types K single keystrokes, one at a time, and times
 each until its echo comes back: SSH → SOS → pyghmi SOL client → lab BMC → console → and back.
 
-Beside it, the lab's own share: the same keystrokes through one SOL console opened directly from this process
-(no SSH, no SOS). Prints p50/p99 of both, connect times, and the load.
+Beside it, the lab's own share at the same load: after the SOS listener has stopped, this process opens the same N
+consoles straight to the BMCs (pyghmi's SOL client, the same driver the listener runs; no SSH, no SOS) and types
+the same keystrokes at the same pace. Prints p50/p99 of both, connect times, the CPU each process spent per
+keystroke, and the load.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/console.py [--sessions 100] [--keys 20]
-Target: p99 ≤ 100 ms beside the lab's own delay."""
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/metalyard python bench/console.py [--sessions 100] [--keys 20] [--pace 0.2]
+Target: p99 ≤ 100 ms beside the lab's own delay (what SSH and the SOS listener add to the direct consoles' p99)."""
 from __future__ import annotations
 
 import argparse
@@ -19,8 +21,8 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,7 +63,8 @@ def db_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def seed(sessions: int, lab: object, public_key: str) -> list[str]:
+def seed(sessions: int, lab: object, public_key: str) -> tuple[list[str], list[int]]:
+    """N active devices on lab IPMI BMCs: (the device ids, the BMCs' ports)."""
     from apps.accounts import services as accounts
     from apps.accounts.models import Role
     from apps.facilities.services import facility_create, metro_create
@@ -87,7 +90,7 @@ def seed(sessions: int, lab: object, public_key: str) -> list[str]:
     devices = Device.objects.bulk_create([
         Device(project=project, hostname=f"con{i}", plan=plan, facility=facility, metro=metro, operating_system=os_, server=server,
                ssh_keys=[public_key], state=DeviceState.ACTIVE) for i, server in enumerate(servers)])
-    return [str(d.pk) for d in devices]
+    return [str(d.pk) for d in devices], [bmc.port for bmc in BMC.objects.filter(server__in=servers).order_by("server__serial")]
 
 
 class Barrier:
@@ -101,6 +104,23 @@ class Barrier:
         self.arrived += 1
         if self.arrived >= self.parties:
             self.open.set()
+
+
+async def type_keys(keys: int, pace: float, write: Callable[[bytes], object], echo_of: Callable[[bytes], Awaitable[None]],
+                    echoes: list[float]) -> None:
+    """Type `keys` single keystrokes, timing each until its echo is back. Paced like a person typing: the next key
+    `pace` seconds after the last one was sent (or when its echo is back, if later), sessions out of step with each
+    other; pace 0 types each key the moment the echo is back."""
+    next_key = time.perf_counter() + random.uniform(0, pace)
+    for i in range(keys):
+        char = bytes([ord("a") + i % 26])
+        if pace:
+            await asyncio.sleep(max(0.0, next_key - time.perf_counter()))
+        sent = time.perf_counter()
+        next_key = sent + pace
+        write(char)
+        await echo_of(char)
+        echoes.append(time.perf_counter() - sent)
 
 
 async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int, start: asyncio.Event,
@@ -122,23 +142,16 @@ async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int
             arrived = True
             barrier.arrive()
             await barrier.open.wait()
-            # Paced like a person typing: the next key `pace` seconds after the last one was sent (or when its echo is
-            # back, if later), sessions out of step with each other; 0 types each key the moment the echo is back.
-            next_key = time.perf_counter() + random.uniform(0, pace)
-            for i in range(keys):
-                char = bytes([ord("a") + i % 26])
-                if pace:
-                    await asyncio.sleep(max(0.0, next_key - time.perf_counter()))
-                sent = time.perf_counter()
-                next_key = sent + pace
-                process.stdin.write(char)
+
+            async def echo_of(char: bytes) -> None:
                 seen = b""
                 while char not in seen:
                     chunk = await asyncio.wait_for(process.stdout.read(4096), timeout=30)
                     if not chunk:
                         raise RuntimeError("console closed")
                     seen += chunk
-                echoes.append(time.perf_counter() - sent)
+
+            await type_keys(keys, pace, process.stdin.write, echo_of, echoes)
             process.stdin.write(b"\r~.")
             await asyncio.wait_for(process.wait(), timeout=30)
     except Exception as exc:
@@ -148,35 +161,68 @@ async def one_session(port: int, device_id: str, key: asyncssh.SSHKey, keys: int
             barrier.arrive()
 
 
-def lab_baseline(port: int, keys: int) -> list[float]:
-    """The same keystrokes through one SOL console opened from this process: the lab's (and pyghmi's) own share."""
+async def direct_consoles(ports: list[int], keys: int, pace: float, echoes: list[float], failures: list[str]) -> tuple[float, float]:
+    """The same typing through SOL consoles this process opens straight to the BMCs (no SSH, no SOS): the lab's own
+    delay, and pyghmi's client's, at the same load. Returns (seconds to open them all, seconds typing)."""
     from apps.hardware.drivers import BmcTarget
-    from apps.hardware.drivers.sol import sol_open
+    from apps.hardware.drivers.sol import sol_open_async
 
-    seen = bytearray()
-    arrived = threading.Condition()
+    loop = asyncio.get_running_loop()
 
-    def output(data: bytes) -> None:
-        with arrived:
-            seen.extend(data)
-            arrived.notify_all()
+    async def one(port: int, opened: Barrier) -> None:
+        screen = bytearray()
+        changed = asyncio.Event()
 
-    console = sol_open(BmcTarget(protocol="ipmi", host="127.0.0.1", port=port, username=USER, password=PASSWORD, timeout=10),
-                       on_output=output, on_closed=lambda reason: None)
-    times = []
-    try:
-        for i in range(keys):
-            char = bytes([ord("A") + i % 26])
-            with arrived:
-                seen.clear()
-            sent = time.perf_counter()
-            console.write(char)
-            with arrived:
-                arrived.wait_for(lambda c=char: c in seen, timeout=30)
-            times.append(time.perf_counter() - sent)
-    finally:
-        console.close()
-    return times
+        def output(data: bytes) -> None:
+            def show() -> None:
+                screen.extend(data)
+                changed.set()
+            loop.call_soon_threadsafe(show)
+
+        arrived = False
+        console = None
+        try:
+            console = await sol_open_async(BmcTarget(protocol="ipmi", host="127.0.0.1", port=port, username=USER, password=PASSWORD,
+                                                     timeout=30), on_output=output, on_closed=lambda reason: None)
+            arrived = True
+            opened.arrive()
+            await opened.open.wait()
+
+            async def echo_of(char: bytes) -> None:
+                while char not in screen:
+                    changed.clear()
+                    await asyncio.wait_for(changed.wait(), timeout=30)
+                screen.clear()
+
+            await type_keys(keys, pace, console.write, echo_of, echoes)
+        except Exception as exc:
+            failures.append(f"direct {port}: {type(exc).__name__}: {exc}")
+        finally:
+            if not arrived:
+                opened.arrive()
+            if console is not None:
+                console.close()
+
+    opened = Barrier(len(ports))
+    t0 = time.perf_counter()
+    tasks = [asyncio.ensure_future(one(port, opened)) for port in ports]
+    await opened.open.wait()
+    t1 = time.perf_counter()
+    await asyncio.gather(*tasks)
+    return t1 - t0, time.perf_counter() - t1
+
+
+def wait_released(lab: object, ports: list[int], seconds: float = 30) -> None:
+    """Until every BMC's console is free again (the SOS listener closed them as it stopped)."""
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while lab.state(port)["sol_active"] and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+
+
+def per_key(used: dict[str, float], keystrokes: int) -> str:
+    return ", ".join(f"{name} {seconds:.1f} s ({seconds / keystrokes * 1000:.2f} ms a keystroke)"
+                     for name, seconds in used.items()) if keystrokes else ""
 
 
 def main() -> None:
@@ -200,7 +246,7 @@ def main() -> None:
         key = asyncssh.generate_private_key("ssh-ed25519")
         public = key.export_public_key("openssh").decode().strip()
         started = time.monotonic()
-        devices = seed(args.sessions, lab, public)
+        devices, ports = seed(args.sessions, lab, public)
         print(f"setup: {args.sessions} devices on lab IPMI BMCs in {time.monotonic() - started:.1f} s")
         env = {**os.environ, "DATABASE_URL": db_url(), "METALYARD_SOS_HOST_KEY": str(workdir / "host_key"), "PYTHONUNBUFFERED": "1",
                "METALYARD_SOS_MAX_SESSIONS": str(max(500, args.sessions * 2))}
@@ -237,26 +283,43 @@ def main() -> None:
             return t1 - t0, time.perf_counter() - t1
 
         connecting, took = asyncio.run(run())
-        baseline = lab_baseline(lab.state(lab.add(name="baseline", username=USER, password=PASSWORD, power="on"))["port"], args.keys * 5)  # type: ignore[index]
+        stop_process_group(sos)
+        sos = None
+        wait_released(lab, ports)
+        direct: list[float] = []
+        direct_failures: list[str] = []
+        direct_processes = {"SOL clients (this process)": None, "lab BMCs": lab.process.pid}
+        before = {name: cpu_seconds(pid) for name, pid in direct_processes.items()}
+        direct_opening, direct_took = asyncio.run(direct_consoles(ports, args.keys, args.pace, direct, direct_failures))
+        direct_cpu = {name: cpu_seconds(pid) - before[name] for name, pid in direct_processes.items()}
+
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        pacing = "flat out" if not args.pace else f"paced {args.pace:g} s apart, {1 / args.pace:g} keys/s a session"
         print(f"{len(connects)}/{args.sessions} SOS sessions held the keyboard at once ({len(failures)} failed) after {connecting:.1f} s; "
-              f"then typed for {took:.1f} s ({len(echoes) / took if took else 0:,.0f} keystrokes/s in all, "
-              f"{'flat out' if not args.pace else f'paced {args.pace:g} s apart'}); load average {load}")
-        for failure in failures[:5]:
+              f"then typed for {took:.1f} s ({len(echoes) / took if took else 0:,.0f} keystrokes/s in all, {pacing}); load average {load}")
+        for failure in (failures + direct_failures)[:5]:
             print(f"  failed: {failure}")
-        for phase, used in cpu.items():
-            print(f"CPU used {phase}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in used.items()))
+        print("CPU used connecting: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu["connecting"].items()))
+        print(f"CPU used typing through SOS: {per_key(cpu['typing'], len(echoes))}")
+        print(f"then {args.sessions} SOL consoles straight to the same BMCs from this process, opened in {direct_opening:.1f} s, "
+              f"typed for {direct_took:.1f} s ({len(direct) / direct_took if direct_took else 0:,.0f} keystrokes/s in all)")
+        print(f"CPU used typing directly: {per_key(direct_cpu, len(direct))}")
         lab_log.flush()
         errors = [line for line in (workdir / "lab.log").read_text().splitlines() if "Error" in line or "Traceback" in line]
         print(f"lab process log: {workdir / 'lab.log'} ({len(errors)} error lines)")
         if connects:
-            print(f"connect → keyboard:          p50 {percentile(connects, 50) * 1000:7.1f} ms   p99 {percentile(connects, 99) * 1000:7.1f} ms")
+            print(f"connect → keyboard:               p50 {percentile(connects, 50) * 1000:7.1f} ms   p99 {percentile(connects, 99) * 1000:7.1f} ms")
         if echoes:
-            print(f"keystroke → echo via SOS:     p50 {percentile(echoes, 50) * 1000:7.1f} ms   p99 {percentile(echoes, 99) * 1000:7.1f} ms"
+            print(f"keystroke → echo via SOS:          p50 {percentile(echoes, 50) * 1000:7.1f} ms   p99 {percentile(echoes, 99) * 1000:7.1f} ms"
                   f"   ({len(echoes)} keystrokes)")
-        print(f"keystroke → echo, lab alone: p50 {percentile(baseline, 50) * 1000:7.1f} ms   p99 {percentile(baseline, 99) * 1000:7.1f} ms"
-              f"   ({len(baseline)} keystrokes, one SOL console from this process)")
-        if failures:
+        if direct:
+            print(f"keystroke → echo, direct SOL (lab): p50 {percentile(direct, 50) * 1000:7.1f} ms   p99 {percentile(direct, 99) * 1000:7.1f} ms"
+                  f"   ({len(direct)} keystrokes, the same pace)")
+        if echoes and direct:
+            added = (percentile(echoes, 99) - percentile(direct, 99)) * 1000
+            print(f"SSH and the SOS listener add: p50 {(percentile(echoes, 50) - percentile(direct, 50)) * 1000:.1f} ms, "
+                  f"p99 {added:.1f} ms (target: p99 ≤ 100 ms beside the lab's own delay: {'met' if added <= 100 else 'NOT met'})")
+        if failures or direct_failures:
             sys.exit(1)
     finally:
         if sos is not None:

@@ -50,6 +50,7 @@ class DeviceConsole:
         # The console's latest output in memory (the stored scrollback, then everything printed since), so a
         # newcomer is shown what came before it without a gap or a repeat (`history`).
         self.recent = bytearray()
+        self.recent_limit = settings.SOS_SCROLLBACK_BYTES  # read once: _output runs for every echo of every console
 
     # -- the BMC side -------------------------------------------------------------------------
     async def ensure_open(self) -> None:
@@ -83,8 +84,8 @@ class DeviceConsole:
     def _output(self, data: bytes) -> None:
         self.unsaved += data
         self.recent += data
-        if len(self.recent) > settings.SOS_SCROLLBACK_BYTES:
-            del self.recent[: len(self.recent) - settings.SOS_SCROLLBACK_BYTES]
+        if len(self.recent) > self.recent_limit:
+            del self.recent[: len(self.recent) - self.recent_limit]
         for seat in list(self.seats):
             seat.shown += len(data)
             seat.viewer.show(data)

@@ -145,10 +145,17 @@ def scrollback_append_many(*, chunks: dict[Any, bytes]) -> None:
     with transaction.atomic():
         rows = {row.device_id: row for row in ConsoleScrollback.objects.select_for_update().filter(device_id__in=list(chunks))
                 .order_by("device_id")}
+        changed = []
         for device_id, data in chunks.items():
             row = rows.get(device_id) or ConsoleScrollback.objects.get_or_create(device_id=device_id)[0]
             row.data = (bytes(row.data) + data)[-limit:]
-            row.save(update_fields=["data", "updated_at"])
+            changed.append(row)
+        # One UPDATE for them all (a save each took 100 statements every 2 s with 100 consoles open, on the console
+        # server's thread pool beside the consoles). bulk_update does not run auto_now: updated_at is set here.
+        now = timezone.now()
+        for row in changed:
+            row.updated_at = now
+        ConsoleScrollback.objects.bulk_update(changed, ["data", "updated_at"])
 
 
 def scrollback_read(*, device_id: Any) -> bytes:

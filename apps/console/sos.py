@@ -21,6 +21,10 @@ from apps.console.models import ConsoleFace
 
 log = logging.getLogger(__name__)
 READ_ONLY_COMMANDS = frozenset({"read", "watch"})
+# The ciphers offered, without asyncssh's default first choice, chacha20-poly1305: asyncssh builds a cipher object
+# for each packet of it (30 µs a packet here, against 3 µs for AES-GCM with the CPU's AES instructions), and every
+# keystroke on a console is a packet each way. OpenSSH's client takes AES-GCM when chacha20 is not offered.
+ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr")
 KEY_NO_LONGER_ALLOWED = "your access to this console ended (the key was removed, or your role in the project changed)"
 
 
@@ -88,7 +92,8 @@ class SosListener:
         self.server = await asyncssh.create_server(
             lambda: SosServer(self.facilities), host, port, server_host_keys=[host_key(key_path or settings.SOS_HOST_KEY)],
             process_factory=self.handle, encoding=None, line_editor=False, allow_scp=False,
-            agent_forwarding=False, x11_forwarding=False, login_timeout=30, keepalive_interval=30)
+            agent_forwarding=False, x11_forwarding=False, login_timeout=30, keepalive_interval=30,
+            encryption_algs=list(ENCRYPTION_ALGS))
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

@@ -18,7 +18,12 @@ is queued once nothing is in flight.
 `close_nowait()` replaces pyghmi's `Console.close` on the client side: that one deactivates the payload with a
 command it waits for, retries included — with a silent BMC the one thread of every console stood still for
 seconds, and consoles opened meanwhile timed out (test_lab_sol). Here the deactivation is sent without waiting,
-and a BMC that has stopped answering is let go of at once (its session ended locally)."""
+and a BMC that has stopped answering is let go of at once (its session ended locally).
+
+`_got_sol_payload` fixes how pyghmi (client and BMC side alike) reads a retransmitted packet that carries more
+than the first time (the sender added what was written meanwhile, as BMCs do): it takes the new part as
+`data[4 + lastsize:]` of data whose 4-byte header is already cut off, so 4 new bytes were lost each time (and
+all of them when there were 4 or fewer). The right slice is printed instead."""
 from __future__ import annotations
 
 import time
@@ -34,6 +39,23 @@ class NonBlockingSolOutput:
     _sent_at: float = 0.0
     _retries_left: int = 0
     _needs_keepalive: bool = False
+    _retry_new_data: bytes | None = None
+
+    def _got_sol_payload(self: Any, payload: Any) -> None:
+        sequence = payload[0] & 0xF if not isinstance(payload, dict) and len(payload) > 4 else 0
+        if sequence and sequence == self.remseq and len(payload) - 4 > self.lastsize:
+            self._retry_new_data = bytes(payload[4 + self.lastsize:])  # what pyghmi should have printed
+        try:
+            super()._got_sol_payload(payload)  # type: ignore[misc]
+            if self._retry_new_data:  # pyghmi's slice came out empty, so it printed nothing
+                super()._print_data(self._retry_new_data)  # type: ignore[misc]
+        finally:
+            self._retry_new_data = None
+
+    def _print_data(self: Any, data: Any) -> None:
+        if self._retry_new_data is not None and not isinstance(data, dict):
+            data, self._retry_new_data = self._retry_new_data, None
+        super()._print_data(data)  # type: ignore[misc]
 
     def _sendoutput(self: Any, output: Any, sendbreak: bool = False) -> None:
         self.myseq = (self.myseq + 1) & 0xF or 1
