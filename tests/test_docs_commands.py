@@ -9,6 +9,7 @@ rewritten to free ports and throw-away databases so that tests never collide wit
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -72,11 +73,21 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite database with the demo loaded, copied for each page."""
-    data = tmp_path_factory.mktemp("docs-template")
-    env = base_env(data)
-    for argv in (["manage.py", "migrate", "--noinput", "-v0"], ["manage.py", "demo", "--admin-password", "docs-test-pw"]):
-        subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, timeout=COMMAND_TIMEOUT, capture_output=True)
+    """A migrated SQLite database with the demo loaded, copied for each page. Built once per run: the pytest-xdist
+    workers share their base temporary directory's parent, and the first one to take the lock builds it (a
+    minute of migrate and demo on a loaded machine) while the other waits."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    data, building = shared / "docs-template", shared / f"docs-template-building-{os.getpid()}"
+    with open(shared / "docs-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not data.is_dir():
+            building.mkdir()
+            env = base_env(building)
+            for argv in (["manage.py", "migrate", "--noinput", "-v0"], ["manage.py", "demo", "--admin-password", "docs-test-pw"]):
+                subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, timeout=COMMAND_TIMEOUT, capture_output=True)
+            building.rename(data)
     return data
 
 
