@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts import services as accounts
 from apps.accounts.models import APIToken, Membership, Role
 from apps.audit.models import AuditEvent
+from apps.hardware.models import ServerState
 from apps.installs.models import Device, DeviceState, Install, InstallEvent
 from apps.ipam import services as ipam
 from apps.ipam.models import Kind
@@ -143,3 +144,18 @@ def test_staff_overview_is_for_staff_only(rack):  # noqa: F811
     client = Client()
     client.force_login(UserFactory())
     assert client.get("/staff/overview/").status_code == 302
+
+
+def test_staff_overview_counts_servers_by_state_one_row_a_state_facilities_across(rack):  # noqa: F811
+    """Ten states as rows (the table stays as narrow as the admin's page however many states there are): the three
+    ready servers of the rack's facility are counted in its column, in All, and as the whole of the share bar."""
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/staff/overview/?facility={rack['facility'].code}").content.decode()
+    table = page.split('<table class="by-state">', 1)[1].split("</table>", 1)[0]
+    header = table.split("</thead>", 1)[0]
+    assert f"?facility={rack['facility'].code}" in header and ">All<" in header
+    rows = {re.search(r'data-state="(\w+)"', row)[1]: re.findall(r"<td>(\d+)</td>", row) for row in table.split("<tr>")[2:]}
+    assert set(rows) == {s.value for s in ServerState}
+    assert rows["ready"] == ["3", "3"] and all(counts == ["0", "0"] for state, counts in rows.items() if state != "ready")
+    assert 'aria-label="100% of all servers"' in table

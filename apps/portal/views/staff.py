@@ -24,6 +24,18 @@ FAILED_WINDOW = timedelta(hours=24)
 LIST_LIMIT = 50
 
 
+def _state_rows(by_state: dict[str, dict[str, int]], states: list[str]) -> list[tuple[str, list[int], int, int]]:
+    """One row a server state (facilities across, so that ten states do not make the table wider than the admin's
+    page): its count in each facility, in all, and its share of all servers in percent, for the bar."""
+    codes = sorted(by_state)
+    everything = sum(sum(counts.values()) for counts in by_state.values()) or 1
+    rows = []
+    for state in states:
+        counts = [by_state[code].get(state, 0) for code in codes]
+        rows.append((state, counts, sum(counts), round(100 * sum(counts) / everything)))
+    return rows
+
+
 @staff_member_required
 def overview(request: HttpRequest) -> HttpResponse:
     facilities = list(Facility.objects.select_related("metro").order_by("code"))
@@ -48,7 +60,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": f"Overview of {chosen.code}" if chosen else "Overview of every facility",
         "facilities": facilities, "chosen": chosen, "states": states,
-        "by_state": [(code, [by_state[code].get(s, 0) for s in states], sum(by_state[code].values())) for code in sorted(by_state)],
+        "state_columns": sorted(by_state), "by_state": _state_rows(by_state, states),
         "ready": sorted(((plan, facility, n) for (plan, facility), n in ready.items()), key=lambda r: (r[1], r[0])),
         "running": list(installs.filter(state="running").order_by("-created_at")[:LIST_LIMIT]),
         "recent": list(installs.filter(created_at__gte=since).order_by("-created_at")[:LIST_LIMIT]),
