@@ -156,8 +156,11 @@ class NetBox:
     # ------------------------------------------------------------------ install
 
     def _bring_source(self, source: Path, ref: str) -> None:
+        said = self.root / "source-notes.txt"  # what the first run said of the source, for the runs that reuse it
         if (self.src / "netbox" / "manage.py").is_file() and self.keep_dir is not None:
             self.notes.append(f"NetBox source reused from {self.src}")
+            if said.is_file():
+                self.notes += said.read_text().splitlines()
         else:
             shutil.rmtree(self.src, ignore_errors=True)
             git_dir = _git_dir(source)
@@ -179,6 +182,7 @@ class NetBox:
                     continue  # docs, contrib: not part of the application
                 else:
                     raise SystemExit(f"NetBox's {path} is missing from {source}; bring a complete source tree.")
+            said.write_text("\n".join(self.notes) + "\n")
         release = (self.src / "netbox" / "release.yaml").read_text()
         self.version = re.search(r'version:\s*"?([^"\n]+)', release).group(1)  # type: ignore[union-attr]
 

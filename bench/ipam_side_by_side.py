@@ -122,7 +122,9 @@ def _spent(before: dict[str, dict[int, tuple[int, int]]], after: dict[str, dict[
 def metalyard_server(database_name: str, workers: int) -> tuple[subprocess.Popen, int]:
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
-    env = {**os.environ, "DATABASE_URL": url, "METALYARD_DEV_KEYS": "1", "LOG_LEVEL": "WARNING"}
+    # ERROR: the floor row's 404s would each write a "Not Found" warning line (NetBox's default logging,
+    # with DEBUG off, prints nothing for them either).
+    env = {**os.environ, "DATABASE_URL": url, "METALYARD_DEV_KEYS": "1", "LOG_LEVEL": "ERROR"}
     env.pop("DEBUG", None)
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--worker-class", "sync",
@@ -221,13 +223,16 @@ def side_by_side(args: argparse.Namespace, plan: bench.Shape, supernet: Block, p
         my = Client(metalyard_port, {"X-Auth-Token": token})
         nb = Client(netbox.port, {"Authorization": netbox.authorization})
         nb_page = Client(netbox.port, {"Cookie": netbox.session, "Accept": "text/html"})
-        # Every worker of both loads its URL configuration and opens its database connection on its first
-        # requests (~0.5 s for Metalyard's URLconf): done here, not inside the first row's per-request figures.
+        # Every worker of both loads its URL configuration, opens its database connection and has its
+        # backend compile the PL/pgSQL it calls on its first requests (~0.5 s for Metalyard's URLconf):
+        # done here, not inside the first row's per-request figures.
         for _ in range(10 * args.gunicorn_workers):
             my("GET", "/api/ipam/no-such-endpoint", expect=404)
             my("GET", f"/api/ipam/blocks/{pools[0].pk}/utilisation")
+            my("POST", f"/api/ipam/blocks/{pools[0].pk}/allocate", {"prefix_length": 31}, 201)
             nb("GET", "/api/status/")
             nb("GET", f"/api/ipam/prefixes/{netbox.pool_ids[0]}/")
+            nb("POST", f"/api/ipam/prefixes/{netbox.pool_ids[0]}/available-prefixes/", {"prefix_length": 31}, 201)
         log(f"NetBox {netbox.version}: " + "; ".join(netbox.notes))
         log(f"both served by gunicorn, {args.gunicorn_workers} sync workers each, on 127.0.0.1; Metalyard on Python "
             f"{platform.python_version()}, Django {django.get_version()}")
