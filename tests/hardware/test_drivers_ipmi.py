@@ -124,6 +124,22 @@ def test_silent_bmc_ends_within_the_timeout_with_a_retryable_error(ipmi_lab):  #
     assert wait_for(lambda: abandoned_calls() <= before, timeout=2.0)
 
 
+def test_a_bmc_that_falls_silent_in_a_logged_in_session_is_abandoned_at_the_deadline_without_a_logout_wait(ipmi_lab):  # noqa: F811
+    # Ending the abandoned session must not log out through the BMC that stopped answering: pyghmi's logout sends
+    # "close session" and waits for its answer, in the calling worker, after the deadline has already passed.
+    port = ipmi_lab.add(name="falls-silent", username=USERNAME, password=PASSWORD, power="on")
+    before = abandoned_calls()
+    with driver_for(ipmi_target(port, timeout=1.5)) as driver:
+        assert driver.power_state() == PowerState.ON
+        ipmi_lab.set_mode(port, "silent")
+        started = time.monotonic()
+        with pytest.raises(BmcTimeout):
+            driver.power_state()
+        elapsed = time.monotonic() - started
+    assert 1.4 < elapsed < 1.9, f"{elapsed:.2f} s: the deadline is 1.5 s"
+    assert wait_for(lambda: abandoned_calls() <= before, timeout=2.0)
+
+
 def test_nothing_listening_is_retryable():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))

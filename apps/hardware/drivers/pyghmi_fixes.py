@@ -108,6 +108,10 @@ def sessions_break(*, host: str, port: int, reason: str) -> int:
                     and not getattr(candidate, "broken", False) and all(candidate is not f for f in found):
                 found.append(candidate)
     for stuck in found:
+        # Not logged in any more as far as pyghmi knows: _mark_broken would otherwise log out through the BMC that
+        # just failed to answer, sending "close session" and waiting behind the abandoned command's own retries
+        # (18 s in the calling worker, after a 1.5 s deadline). The BMC ends the session on its own timeout.
+        stuck.logged = 0
         with contextlib.suppress(Exception):  # a session that ends on its own meanwhile is fine
             stuck._mark_broken(reason)
     return len(found)
