@@ -44,17 +44,12 @@ django.setup()
 from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
 from django.db import connection  # noqa: E402
 from django.test.utils import teardown_databases  # noqa: E402
-from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
+from migrated import database_url, setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def db_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def free_port() -> int:
@@ -171,7 +166,7 @@ def serve(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     # Connections kept through the run, so the database's CPU per connection can be read at its end.
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                             "--threads", str(threads), "--log-level", "warning"], cwd=REPO, start_new_session=True,
-                           env={**os.environ, "DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR", "DB_CONN_MAX_AGE": "600"})
+                           env={**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "ERROR", "DB_CONN_MAX_AGE": "600"})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -37,9 +37,8 @@ django.setup()
 
 import asyncssh  # noqa: E402
 from children import stop_process_group  # noqa: E402 - bench/children.py, beside this script
-from django.db import connection  # noqa: E402
 from django.test.utils import teardown_databases  # noqa: E402
-from migrated import setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
+from migrated import database_url, setup_bench_databases  # noqa: E402 - bench/migrated.py, beside this script
 
 USER, PASSWORD = "admin", "bench-secret"
 
@@ -56,11 +55,6 @@ def cpu_seconds(pid: int | None = None) -> float:
         return times.user + times.system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def db_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def seed(sessions: int, lab: object, public_key: str) -> tuple[list[str], list[int]]:
@@ -248,7 +242,7 @@ def main() -> None:
         started = time.monotonic()
         devices, ports = seed(args.sessions, lab, public)
         print(f"setup: {args.sessions} devices on lab IPMI BMCs in {time.monotonic() - started:.1f} s")
-        env = {**os.environ, "DATABASE_URL": db_url(), "METALYARD_SOS_HOST_KEY": str(workdir / "host_key"), "PYTHONUNBUFFERED": "1",
+        env = {**os.environ, "DATABASE_URL": database_url(), "METALYARD_SOS_HOST_KEY": str(workdir / "host_key"), "PYTHONUNBUFFERED": "1",
                "METALYARD_SOS_MAX_SESSIONS": str(max(500, args.sessions * 2))}
         sos = subprocess.Popen([sys.executable, "manage.py", "sos", "--bind", "127.0.0.1:0"], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
