@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.console import services
+from apps.console.db import db
 from apps.hardware.drivers import BmcError
 from apps.hardware.drivers.sol import sol_open_async
 
@@ -66,8 +66,8 @@ class DeviceConsole:
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
-        target = await sync_to_async(services.console_target, thread_sensitive=False)(device_id=self.device_id)
-        self.recent = bytearray(await sync_to_async(services.scrollback_read, thread_sensitive=False)(device_id=self.device_id))
+        target = await db(services.console_target)(device_id=self.device_id)
+        self.recent = bytearray(await db(services.scrollback_read)(device_id=self.device_id))
 
         def output(data: bytes) -> None:
             loop.call_soon_threadsafe(self._output, data)
@@ -126,7 +126,7 @@ class DeviceConsole:
             self.seats.remove(seat)
         if self.writer is seat:
             self.writer = None
-        await sync_to_async(services.console_session_close, thread_sensitive=False)(
+        await db(services.console_session_close)(
             session_id=seat.session_id, reason=reason, typed=seat.typed, shown=seat.shown)
         if not self.seats:
             await self.shutdown()
@@ -146,7 +146,7 @@ class DeviceConsole:
     async def _flush(self) -> None:
         data = self.take_unsaved()
         if data:
-            await sync_to_async(services.scrollback_append, thread_sensitive=False)(device_id=self.device_id, data=data)
+            await db(services.scrollback_append)(device_id=self.device_id, data=data)
 
 
 class ConsoleHub:
@@ -167,7 +167,7 @@ class ConsoleHub:
         while self.consoles:
             await asyncio.sleep(FLUSH_SECONDS)
             chunks = {device_id: console.take_unsaved() for device_id, console in list(self.consoles.items())}
-            self.flushing = asyncio.ensure_future(sync_to_async(services.scrollback_append_many, thread_sensitive=False)(chunks=chunks))
+            self.flushing = asyncio.ensure_future(db(services.scrollback_append_many)(chunks=chunks))
             await self.flush_in_flight()
 
     async def flush_in_flight(self) -> None:
@@ -198,12 +198,12 @@ class ConsoleHub:
             if not console.seats:
                 self.consoles.pop(access.device_id, None)
             raise
-        session = await sync_to_async(services.console_session_open, thread_sensitive=False)(
+        session = await db(services.console_session_open)(
             access=access, face=face, source_address=viewer.source or None, writer=False)
         seat = Seat(viewer=viewer, session_id=session.pk)
         keyboard = console.attach(seat, wants_keyboard=wants_keyboard)
         if keyboard:
-            await sync_to_async(services.console_session_writer, thread_sensitive=False)(session_id=session.pk)
+            await db(services.console_session_writer)(session_id=session.pk)
         return console, seat, keyboard
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from django.conf import settings
 
+from apps.console.db import database_threads
 from apps.console.sos import SosListener
 from apps.console.web import shared_hub
 
@@ -45,7 +46,14 @@ def web_server(bind: str, *, forwarded_allow_ips: str | None = None) -> ConsoleW
 
 async def run(*, sos_bind: str, web_bind: str | None, facilities: list[str] | None = None,
               ready: Callable[[int, int | None], None] | None = None, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (or SIGTERM/SIGINT when run in the main thread)."""
+    """Serve until `stop` is set (or SIGTERM/SIGINT when run in the main thread), the database work on threads
+    whose connections are closed when it stops (apps/console/db.py)."""
+    async with database_threads():
+        await _serve(sos_bind=sos_bind, web_bind=web_bind, facilities=facilities, ready=ready, stop=stop)
+
+
+async def _serve(*, sos_bind: str, web_bind: str | None, facilities: list[str] | None,
+                 ready: Callable[[int, int | None], None] | None, stop: asyncio.Event | None) -> None:
     facilities = list(facilities if facilities is not None else settings.SOS_FACILITIES)
     listener = SosListener(facilities=facilities)
     listener.hub = shared_hub(facilities=facilities)

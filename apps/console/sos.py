@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.console import services
+from apps.console.db import db
 from apps.console.hub import ConsoleHub, EscapeReader
 from apps.console.models import ConsoleFace
 
@@ -56,7 +56,7 @@ class SosServer(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        access = await sync_to_async(services.sos_access, thread_sensitive=False)(
+        access = await db(services.sos_access)(
             username=username, fingerprint=key.get_fingerprint("sha256"))
         if access is None or (self.facilities and access.facility not in self.facilities):
             return False
@@ -142,7 +142,7 @@ class SosListener:
         ends the session within `seconds` with the reason. Checked only after authentication otherwise."""
         while not viewer.ended.done():
             await asyncio.sleep(seconds)
-            still = await sync_to_async(services.sos_access, thread_sensitive=False)(
+            still = await db(services.sos_access)(
                 username=str(access.device_id), fingerprint=access.key_fingerprint)
             if still is None:
                 viewer.notice(KEY_NO_LONGER_ALLOWED)

@@ -21,13 +21,13 @@ from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 
 from apps.accounts.selectors import WRITE, can
 from apps.console import services
+from apps.console.db import db
 from apps.console.hub import ConsoleHub, DeviceConsole, Seat
 from apps.console.models import ConsoleFace
 from apps.installs.selectors import visible_devices
@@ -114,7 +114,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        refusal, access = await database_sync_to_async(self._access)(user, self.scope["url_route"]["kwargs"]["pk"])
+        refusal, access = await db(self._access)(user, self.scope["url_route"]["kwargs"]["pk"])
         if access is None:
             await self.close(code=refusal)
             return
@@ -169,7 +169,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         being removed from the project or made read-only ends it within `seconds`."""
         while self.viewer is not None and self.viewer.ended is None:
             await asyncio.sleep(seconds)
-            if not await database_sync_to_async(self._still_allowed)(user, access):
+            if not await db(self._still_allowed)(user, access):
                 self.viewer.end(ACCESS_LOST)
                 return
 
