@@ -85,7 +85,10 @@ def test_a_customer_deploys_watches_operates_and_deletes_a_server(live_server, b
 
     # Live progress: the page is never reloaded (a marker set now survives), htmx swaps the status in place.
     page.evaluate("window.__notReloaded = true")
-    page.wait_for_function("() => { const p = document.querySelector('#install-progress'); return p && p.value > 0 && p.value < 100; }",
+    # The bar moves (a poll every 2 s). A value strictly between 0 and 100 is not required: the lab's install can run
+    # from queued to active between two polls (the clean-clone CI run of 17:34 UTC: ~2 s), and the test then waited
+    # 150 s for a state already passed. That the page was swapped, not reloaded, is asserted at 100 below.
+    page.wait_for_function("() => { const p = document.querySelector('#install-progress'); return p && p.value > 0; }",
                            timeout=INSTALL_MS)
     person.shot("device-installing", docs=True)
     _settled(page, "active")
