@@ -102,8 +102,9 @@ class NonBlockingSolOutput:
             return
         silent = session._isincommand() or (self.awaitingack and time.monotonic() - self._sent_at > RETRY_FIRST_SECONDS)
         if silent:
-            session.logged = 0  # so that ending the session does not log out through the BMC that stopped answering
-            session._mark_broken("the console was closed while its BMC did not answer")
+            from apps.hardware.drivers import pyghmi_fixes
+
+            pyghmi_fixes.drop_session(session, "the console was closed while its BMC did not answer")
             return
 
         def deactivated(response: Any) -> None:  # raw_command's contract when given a callback
